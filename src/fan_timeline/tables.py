@@ -1,0 +1,236 @@
+"""Canonical tables, game-clock helpers and row accounting shared by every reader.
+
+Every raw reader turns one file into rows of the canonical tables below (plain dicts whose keys
+are exactly the listed columns) plus a `Rejections` record of what it could not keep. Nothing
+else in the project knows about raw formats.
+
+Game clock conventions
+----------------------
+- `period`: 1..4 regulation, 5.. overtime (OT1 = period 5).
+- `clock_s`: seconds remaining in the period (float, 0.0 at the buzzer).
+- `game_s`: seconds of game clock elapsed since tip-off (monotone over the game).
+- `clock`: the label used in timelines, e.g. "Q4 01:50" or "OT1 04:59"; MM:SS of *remaining* time,
+  truncated to whole seconds (NBA convention: 0:00.4 shows as 00:00).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REGULATION_PERIODS = 4
+PERIOD_S = 12 * 60
+OT_PERIOD_S = 5 * 60
+
+# Canonical event types. Readers map every source type onto one of these.
+EVENT_TYPES = (
+    "made_shot",        # field goal made (2 or 3 points)
+    "missed_shot",      # field goal missed
+    "free_throw_made",
+    "free_throw_missed",
+    "rebound",
+    "turnover",
+    "steal",
+    "block",
+    "foul",
+    "violation",
+    "substitution",
+    "timeout",
+    "jump_ball",
+    "period_start",
+    "period_end",
+    "other",            # ejection, replay, game end, anything else
+)
+
+# --- canonical table columns -------------------------------------------------------------------
+# games.parquet: one row per game.
+GAME_COLUMNS = (
+    "game_id",          # str, the source's game id (e.g. "0021900001") or the sample's id
+    "date",             # str YYYY-MM-DD, local game date (None if unknown)
+    "home_team",        # str, tricode/abbreviation, e.g. "HAR"
+    "away_team",        # str
+    "home_name",        # str | None, e.g. "Harbor Herons"
+    "away_name",        # str | None
+    "pbp_format",       # str, one of PBP_FORMATS
+    "comment_formats",  # str, comma-joined formats of the comment files read
+    "tipoff_utc",       # str ISO-8601 UTC | None
+    "periods",          # int, number of periods played
+    "final_home",       # int
+    "final_away",       # int
+    "n_plays",          # int
+    "n_comments",       # int, comments kept after alignment
+    "align_method",     # str, see align.ALIGN_METHODS
+    "align_error_s",    # float, expected absolute alignment error in seconds
+)
+
+# plays.parquet: one row per play-by-play event, in game order.
+PLAY_COLUMNS = (
+    "game_id",      # str
+    "seq",          # int, 0-based order within the game
+    "source_id",    # str, the event's id in the source (EVENTNUM, actionNumber, ESPN id)
+    "period",       # int
+    "clock_s",      # float, seconds remaining in the period
+    "clock",        # str, "Q4 01:50"
+    "game_s",       # float, game seconds elapsed since tip-off
+    "wall_utc",     # str ISO-8601 UTC with "Z" | None (None when the source has no wall clock)
+    "team",         # str | None, tricode of the acting team
+    "player",       # str | None, primary player's display name
+    "player2",      # str | None, secondary player (assister, blocker, fouled, ...)
+    "event_type",   # str, one of EVENT_TYPES
+    "points",       # int, points scored by this event (0..3)
+    "score_home",   # int, running score after the event
+    "score_away",   # int
+    "text",         # str, human-readable description
+)
+
+# comments.parquet: one row per kept comment, with its aligned game time.
+COMMENT_COLUMNS = (
+    "game_id",       # str
+    "comment_id",    # str, source id (Reddit base36 id without "t1_")
+    "thread_id",     # str | None, link id without "t3_"
+    "parent_id",     # str | None, parent's id with its t1_/t3_ prefix
+    "author",        # str, pseudonym: stable hash of the raw author name (see pseudonymise)
+    "flair",         # str | None, raw flair text
+    "flair_team",    # str | None, tricode of the team the flair supports (home/away), else None
+    "body",          # str
+    "created_utc",   # str ISO-8601 UTC with "Z"
+    "score",         # int | None
+    "edited",        # bool
+    "game_s",        # float, aligned game seconds the comment reacts to (created - lag -> game clock)
+    "period",        # int
+    "clock",         # str, label of the aligned game time
+    "source_format", # str, one of COMMENT_FORMATS
+)
+
+PBP_FORMATS = ("stats_v2", "stats_v3", "cdn_live", "espn")
+COMMENT_FORMATS = ("reddit_ndjson", "reddit_listing", "scraper_csv")
+
+
+# --- clock helpers ------------------------------------------------------------------------------
+def period_length_s(period: int) -> int:
+    return PERIOD_S if period <= REGULATION_PERIODS else OT_PERIOD_S
+
+
+def period_name(period: int) -> str:
+    return f"Q{period}" if period <= REGULATION_PERIODS else f"OT{period - REGULATION_PERIODS}"
+
+
+def clock_label(period: int, clock_s: float) -> str:
+    """`clock_label(4, 110.4) == "Q4 01:50"`: period name plus MM:SS remaining (truncated)."""
+    whole = max(0, int(math.floor(clock_s + 1e-6)))
+    return f"{period_name(period)} {whole // 60:02d}:{whole % 60:02d}"
+
+
+_LABEL_RE = re.compile(r"^(Q([1-4])|OT([1-9]))\s+(\d{1,2}):([0-5]\d)$")
+
+
+def parse_clock_label(label: str) -> tuple[int, float]:
+    """Inverse of clock_label: "OT1 04:59" -> (5, 299.0). Raises ValueError on a bad label."""
+    m = _LABEL_RE.match(label.strip())
+    if not m:
+        raise ValueError(f"not a game-clock label: {label!r} (expected like 'Q4 01:50' or 'OT1 04:59')")
+    period = int(m.group(2)) if m.group(2) else REGULATION_PERIODS + int(m.group(3))
+    clock_s = int(m.group(4)) * 60 + int(m.group(5))
+    if clock_s > period_length_s(period):
+        raise ValueError(f"clock {label!r} exceeds the period length")
+    return period, float(clock_s)
+
+
+def game_seconds(period: int, clock_s: float) -> float:
+    """Game seconds elapsed since tip-off at (period, seconds remaining)."""
+    before = sum(period_length_s(p) for p in range(1, period))
+    return before + period_length_s(period) - clock_s
+
+
+def from_game_seconds(game_s: float) -> tuple[int, float]:
+    """Inverse of game_seconds: (period, seconds remaining). Period ends belong to that period."""
+    period, start = 1, 0.0
+    while game_s > start + period_length_s(period) + 1e-9:
+        start += period_length_s(period)
+        period += 1
+    return period, start + period_length_s(period) - game_s
+
+
+def label_to_game_seconds(label: str) -> float:
+    return game_seconds(*parse_clock_label(label))
+
+
+# --- row accounting -----------------------------------------------------------------------------
+@dataclass
+class Rejections:
+    """Rows a reader could not keep, each with where it came from and why.
+
+    `record` is the only way a row leaves a reader other than being kept, so that for every file
+    `read == kept + rejected` holds and is checked by ingest.
+    """
+
+    items: list[dict[str, Any]] = field(default_factory=list)
+
+    def record(self, file: str | Path, row: int | str | None, field_: str | None, reason: str,
+               detail: str = "", value: Any = None) -> None:
+        item = {"file": str(file), "row": row, "field": field_, "reason": reason, "detail": detail}
+        if value is not None:
+            text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
+            item["value"] = text[:200]
+        self.items.append(item)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def by_reason(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for item in self.items:
+            out[item["reason"]] = out.get(item["reason"], 0) + 1
+        return dict(sorted(out.items()))
+
+    def extend(self, other: "Rejections") -> None:
+        self.items.extend(other.items)
+
+
+class UnreadableFileError(ValueError):
+    """A whole input file cannot be read (not JSON, wrong structure, empty, bad compression).
+
+    The message names the file and what to do; ingest fails the stage with it.
+    """
+
+    def __init__(self, file: str | Path, problem: str, hint: str = ""):
+        self.file = str(file)
+        self.problem = problem
+        msg = f"{file}: {problem}"
+        if hint:
+            msg += f" ({hint})"
+        super().__init__(msg)
+
+
+@dataclass
+class PbpResult:
+    """What a play-by-play reader returns for one file."""
+
+    format: str                      # one of PBP_FORMATS
+    game_id: str
+    plays: list[dict[str, Any]]      # PLAY_COLUMNS dicts (game_id/seq filled by the reader)
+    home_team: str | None = None
+    away_team: str | None = None
+    home_name: str | None = None
+    away_name: str | None = None
+    date: str | None = None          # local date YYYY-MM-DD if the file says
+    read: int = 0                    # raw event rows seen
+    rejections: Rejections = field(default_factory=Rejections)
+    # Wall-clock anchors the format offers besides per-play UTC (e.g. V2 minute stamps, V3
+    # "Start of 1st Period (7:11 PM EST)"): list of (seq, local "h:mm AM/PM" text, precision_s).
+    wall_hints: list[tuple[int, str, float]] = field(default_factory=list)
+
+
+@dataclass
+class CommentResult:
+    """What a comment reader returns for one file (alignment happens later, in align.py)."""
+
+    format: str                      # one of COMMENT_FORMATS
+    comments: list[dict[str, Any]]   # dicts with: comment_id, thread_id, parent_id, author (raw),
+                                     # flair, body, created_utc (float Unix seconds), score, edited
+    read: int = 0
+    rejections: Rejections = field(default_factory=Rejections)

@@ -1,0 +1,59 @@
+"""DVC stage `build_sft`: canonical tables -> prompt/completion pairs split by game.
+
+    python stages/build_sft.py data/interim data/sft metrics/sft.json
+
+Reads params.yaml sections `build_sft` and `train_qlora.base_model` (its tokenizer sets the
+prompt token budget). Writes data/sft/{train,val,test}.jsonl, data/sft/split.json and
+metrics/sft.json.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from fan_timeline import atomic
+from fan_timeline.config import BuildSftConfig, ConfigError, load_section, read_params
+from fan_timeline.model import load_tokenizer, resolve_base_model
+from fan_timeline.sft import SPLITS, build
+
+
+def records(path: Path) -> list[dict]:
+    frame = pd.read_parquet(path)
+    return json.loads(frame.to_json(orient="records"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("interim_dir", type=Path)
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("metrics", type=Path)
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_section(BuildSftConfig, args.params)
+        base_model = read_params(args.params).get("train_qlora", {}).get("base_model")
+        if not isinstance(base_model, str):
+            raise ConfigError("params.yaml: train_qlora.base_model (a string) is needed for the tokenizer")
+    except ConfigError as exc:
+        print(f"build_sft failed: {exc}", file=sys.stderr)
+        return 1
+    tokenizer = load_tokenizer(resolve_base_model(base_model))
+    result = build(records(args.interim_dir / "games.parquet"), records(args.interim_dir / "plays.parquet"),
+                   records(args.interim_dir / "comments.parquet"), atomic.read_jsonl(args.interim_dir / "gold.jsonl"),
+                   cfg, tokenizer)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    for split in SPLITS:
+        atomic.write_jsonl(args.out_dir / f"{split}.jsonl", result.pairs[split])
+    atomic.write_json(args.out_dir / "split.json", result.manifest)
+    atomic.write_json(args.metrics, result.metrics)
+    m = result.metrics
+    print(f"build_sft: pairs {m['pairs']}, games {m['games']}, prompt tokens p90 "
+          f"{m['prompt_tokens']['train'].get('p90')}, teacher-vs-gold event F1 {m['teacher_vs_gold']['event_f1']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""DVC stage `ingest`: raw games -> canonical tables + an account of every rejected row.
+
+    python stages/ingest.py data/raw/sample data/interim metrics/ingest.json
+
+Reads params.yaml section `ingest`. Writes data/interim/{games,plays,comments}.parquet,
+gold.jsonl, rejected.jsonl and metrics/ingest.json (all declared in dvc.yaml).
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from fan_timeline import atomic, tables
+from fan_timeline.config import ConfigError, IngestConfig, load_section
+from fan_timeline.ingest import IngestError, ingest
+
+
+def write_table(rows: list[dict], columns: tuple[str, ...], path: Path) -> None:
+    frame = pd.DataFrame(rows, columns=list(columns))
+    with atomic.atomic_path(path) as tmp:
+        frame.to_parquet(tmp, index=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("raw_dir", type=Path)
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("metrics", type=Path)
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_section(IngestConfig, args.params)
+        result = ingest(args.raw_dir, cfg)
+    except (ConfigError, IngestError) as exc:
+        print(f"ingest failed: {exc}", file=sys.stderr)
+        return 1
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    write_table(result.games, tables.GAME_COLUMNS, args.out_dir / "games.parquet")
+    write_table(result.plays, tables.PLAY_COLUMNS, args.out_dir / "plays.parquet")
+    write_table(result.comments, tables.COMMENT_COLUMNS, args.out_dir / "comments.parquet")
+    atomic.write_jsonl(args.out_dir / "gold.jsonl", result.gold)
+    atomic.write_jsonl(args.out_dir / "rejected.jsonl", result.rejections.items)
+    atomic.write_json(args.metrics, result.metrics)
+    m = result.metrics
+    print(f"ingest: {m['games']} games, {m['plays']} plays, {m['comments']} comments kept, "
+          f"{m['rejected']} rows rejected (see {args.out_dir / 'rejected.jsonl'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

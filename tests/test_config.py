@@ -1,0 +1,47 @@
+"""params.yaml loading: typed, frozen, and loud about typos (no network, no model)."""
+
+import dataclasses
+
+import pytest
+
+from fan_timeline.config import BuildSftConfig, ConfigError, IngestConfig, load_section
+
+
+def write(tmp_path, text):
+    p = tmp_path / "params.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_repo_params_load():
+    ingest = load_section(IngestConfig, "params.yaml")
+    sft = load_section(BuildSftConfig, "params.yaml")
+    assert ingest.reaction_lag_s == 15.0 and isinstance(ingest.reaction_lag_s, float)
+    assert sft.window_s > sft.overlap_s
+
+
+def test_config_is_frozen(tmp_path):
+    cfg = load_section(IngestConfig, write(tmp_path, "ingest: {reaction_lag_s: 20}\n"))
+    assert cfg.reaction_lag_s == 20.0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.reaction_lag_s = 1.0
+
+
+def test_misspelled_key_names_key_section_and_suggestion(tmp_path):
+    with pytest.raises(ConfigError, match=r"section 'ingest': unknown key 'reaction_lag'.*did you mean 'reaction_lag_s'"):
+        load_section(IngestConfig, write(tmp_path, "ingest: {reaction_lag: 20}\n"))
+
+
+@pytest.mark.parametrize("text, match", [
+    ("ingest: {reaction_lag_s: fast}\n", r"ingest.reaction_lag_s: expected a number"),
+    ("ingest: {reaction_lag_s: true}\n", r"expected a number"),
+    ("ingest: {reaction_lag_s: 999}\n", r"within 0..300"),
+    ("build_sft: {window_s: 100, overlap_s: 100}\n", r"overlap_s must be"),
+    ("build_sft: {max_comments: 2.5}\n", r"build_sft.max_comments: expected an integer"),
+    ("other: {}\n", r"missing section"),
+    ("ingest: [\n", r"not valid YAML"),
+])
+def test_bad_values_are_clear(tmp_path, text, match):
+    cls = BuildSftConfig if text.startswith("build_sft") else IngestConfig
+    with pytest.raises(ConfigError, match=match):
+        load_section(cls, write(tmp_path, text))
