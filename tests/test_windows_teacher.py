@@ -68,19 +68,36 @@ def test_windows_hold_their_plays_and_ranked_comments():
     assert len(ids) == 3 and "c5" not in ids and ids[0] == "c1"   # the named, upvoted, all-caps reaction first
 
 
-def test_prompt_lists_plays_compactly_and_trims_comments_not_plays(tokenizer):
+def test_prompt_interleaves_reactions_under_their_play():
     w = make_windows(PLAYS, COMMENTS, window_s=180, overlap_s=30, max_comments=4)[-1]
-    text = prompt.user_message(GAME, w.info(), w.plays, w.comments)
-    assert "Q4 01:50 HAR Tomas Okafor 3pt make (ast Ken Ito) 101-100" in text
-    assert "substitution" not in text
-    assert "Q4 01:45 HAR fan: OKAFOR FROM DOWNTOWN LETS GO" in text
+    lines = prompt.user_message(GAME, w.info(), w.plays, w.comments).splitlines()
+    assert lines[0] == "MSA at HAR, Q4 03:00 to Q4 00:00, score HAR 95-97 MSA at start"
+    i = lines.index("Q4 01:50 HAR Okafor 3pt make (ast Ito) 101-100")
+    assert lines[i + 1] == "> HAR fan: OKAFOR FROM DOWNTOWN LETS GO"        # surnames, reaction right below
+    assert lines[i + 1:i + 5] == [prompt.comment_line(c) for c in sorted(w.comments, key=lambda c: c["game_s"])]
+    assert "Q4 01:20 HAR Okafor block on Reyes" in lines and lines[-1] == "Q4 00:00 end of Q4"
+    assert not any("substitution" in line for line in lines)
+
+
+def test_compact_listing_shows_blocked_misses_and_steals_only():
+    assert prompt.shown_in_prompt(play(1, 1, 700, "missed_shot", "HAR", "A B", "C Dee"))
+    assert not prompt.shown_in_prompt(play(1, 1, 700, "missed_shot", "HAR", "A B"))
+    assert prompt.shown_in_prompt(play(1, 1, 700, "turnover", "HAR", "A B", "C Dee"))
+    assert not prompt.shown_in_prompt(play(1, 1, 700, "rebound", "HAR", "A B"))
+    assert prompt.play_line(play(1, 1, 700, "missed_shot", "HAR", "A. Bee", "C. Dee", text="layup")) == \
+        "Q1 11:40 HAR Bee miss layup (blk Dee)"
+
+
+def test_fit_prompt_trims_least_relevant_comments_never_plays(tokenizer):
+    w = make_windows(PLAYS, COMMENTS, window_s=180, overlap_s=30, max_comments=4)[-1]
     full = prompt.count_tokens(tokenizer, prompt.prompt_messages(GAME, w.info(), w.plays, w.comments))
     messages, shown, trimmed, n = prompt.fit_prompt(tokenizer, GAME, w.info(), w.plays, w.comments, full - 5)
-    assert trimmed >= 1 and n <= full - 5 and len(shown) == len(w.comments) - trimmed
-    assert all(prompt.play_line(p) in messages[1]["content"] for p in w.plays if p["event_type"] != "substitution")
+    assert trimmed == 1 and n <= full - 5
+    assert w.comments[-1] not in shown and w.comments[0] in shown      # the least relevant went first
     # an impossible budget drops every comment but keeps every play
     messages, shown, trimmed, n = prompt.fit_prompt(tokenizer, GAME, w.info(), w.plays, w.comments, 10)
-    assert shown == [] and trimmed == len(w.comments) and "Okafor 3pt make" in messages[1]["content"]
+    assert shown == [] and trimmed == len(w.comments)
+    assert all(prompt.play_line(p) in messages[1]["content"] for p in w.plays if prompt.shown_in_prompt(p))
 
 
 @pytest.mark.parametrize("bodies_teams, acting, expected", [

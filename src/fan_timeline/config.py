@@ -163,3 +163,33 @@ class BuildSftConfig:
                 and self.val_fraction + self.test_fraction < 1):
             return "val_fraction and test_fraction must be in (0, 1) and sum to < 1"
         return None
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    SECTION = "evaluate"
+    ts_tolerance_s: float = 20.0
+    """A predicted entry matches a reference entry this many game seconds away or closer."""
+    batch_size: int = 8
+    """Windows generated together (sorted by length); more is faster per token, up to memory."""
+    base_windows: int = 8
+    """Test windows the untrained base model runs on (a fixed spread-out subset; 0 = all)."""
+    free_max_new_tokens: int = 256
+    """Budget of free (unconstrained) decoding; constrained decoding always gets the schema bound."""
+
+    def validate(self) -> str | None:
+        if self.ts_tolerance_s < 0:
+            return "ts_tolerance_s must be >= 0"
+        if self.batch_size < 1 or self.free_max_new_tokens < 16 or self.base_windows < 0:
+            return "batch_size >= 1, free_max_new_tokens >= 16 and base_windows >= 0 are required"
+        return None
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    SECTION = "export"
+    parity_prompts: int = 4
+    """Test prompts whose constrained greedy outputs must be equal for merged and adapter model."""
+
+    def validate(self) -> str | None:
+        return "parity_prompts must be >= 1" if self.parity_prompts < 1 else None

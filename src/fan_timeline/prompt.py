@@ -61,15 +61,25 @@ def encode_pair(tokenizer: Any, prompt: Messages, completion_text: str) -> tuple
 
 # --- window text ---------------------------------------------------------------------------------
 SYSTEM = (
-    "You write a timeline of the moments that mattered in one window of a basketball game. "
-    "Use only the plays and fan comments given. Output JSON: {\"timeline\": [...]}, at most 3 entries "
-    "in game order, each with ts (game clock as shown), event (short factual sentence naming players "
-    "and score), fan_sentiment (positive, negative, mixed or neutral: how the fans reacted) and "
-    "quote (one fan comment copied exactly). Output {\"timeline\": []} if nothing mattered."
+    "Write the moments that mattered in this part of a basketball game as JSON "
+    "{\"timeline\":[{\"ts\",\"event\",\"fan_sentiment\",\"quote\"}]}: at most 3, in game order. "
+    "ts: a play's clock. event: what happened, with player and score. fan_sentiment: positive, "
+    "negative, mixed or neutral. quote: a fan comment copied exactly. Empty list if nothing mattered."
 )
 
 # Plays the compact listing leaves out: they carry no story and cost tokens.
-SILENT_EVENTS = frozenset({"substitution", "other"})
+SILENT_EVENTS = frozenset({"substitution", "other", "rebound", "jump_ball", "period_start", "timeout", "violation",
+                           "foul"})
+
+
+def shown_in_prompt(play: dict[str, Any]) -> bool:
+    """Whether the compact listing shows a play: scores, blocks, steals and period ends tell the
+    story; plain misses, turnovers without a steal, rebounds, fouls, substitutions don't."""
+    if play["event_type"] in SILENT_EVENTS:
+        return False
+    if play["event_type"] in ("missed_shot", "turnover"):
+        return bool(play.get("player2"))
+    return True
 
 _SHOT_WORDS = ("dunk", "alley", "layup", "hook", "fadeaway", "tip", "putback", "floater", "bank")
 
@@ -79,20 +89,25 @@ def _shot_word(text: str) -> str:
     return next((w for w in _SHOT_WORDS if w in low), "")
 
 
+def surname(name: str | None) -> str:
+    """"Ismael Ivanov" and "I. Ivanov" (formats differ) both become "Ivanov"."""
+    return name.split()[-1] if name else ""
+
+
 def play_line(play: dict[str, Any]) -> str:
     """One play as a compact line, the same for every source format.
 
-    "Q4 01:48 HAR Okafor 3pt make (Ito) 101-98" — the score (home-away) only on scoring plays.
+    "Q4 01:48 HAR Okafor 3pt make (ast Ito) 101-98" — surnames, the score (home-away) only on
+    scoring plays.
     """
     et = play["event_type"]
-    who = " ".join(x for x in (play.get("team"), play.get("player")) if x)
-    p2 = play.get("player2")
+    who = " ".join(x for x in (play.get("team"), surname(play.get("player"))) if x)
+    p2 = surname(play.get("player2"))
+    shot = _shot_word(str(play.get("text") or ""))
     if et == "made_shot":
-        what = f"{play['points']}pt make" + (f" {_shot_word(play['text'])}" if _shot_word(play["text"]) else "")
-        what += f" (ast {p2})" if p2 else ""
+        what = f"{play['points']}pt make" + (f" {shot}" if shot else "") + (f" (ast {p2})" if p2 else "")
     elif et == "missed_shot":
-        what = "miss" + (f" {_shot_word(play['text'])}" if _shot_word(play["text"]) else "")
-        what += f" (blk {p2})" if p2 else ""
+        what = "miss" + (f" {shot}" if shot else "") + (f" (blk {p2})" if p2 else "")
     elif et == "free_throw_made":
         what = "FT make"
     elif et == "free_throw_missed":
@@ -105,8 +120,6 @@ def play_line(play: dict[str, Any]) -> str:
         what = "foul" + (f" on {p2}" if p2 else "")
     elif et == "period_end":
         what = f"end of {play['clock'].split()[0]}"
-    elif et == "period_start":
-        what = f"start of {play['clock'].split()[0]}"
     else:
         what = et.replace("_", " ")
     line = f"{play['clock']} {who} {what}".replace("  ", " ")
@@ -116,25 +129,31 @@ def play_line(play: dict[str, Any]) -> str:
 
 
 def comment_line(comment: dict[str, Any]) -> str:
-    """`Q4 01:46 HAR fan: OKAFOR WITH THE SWAT` — aligned game clock, the fan's team, the text.
-
-    The clock is the aligned game time the comment reacts to (wall time minus the reaction lag,
-    mapped to the game clock), so a comment sits next to the play it is about.
-    """
+    """`> HAR fan: OKAFOR WITH THE SWAT` — the fan's team (from flair, "?" if none) and the text."""
     team = comment.get("flair_team") or "?"
     body = " ".join(str(comment["body"]).split())
-    return f"{comment['clock']} {team} fan: {body}"
+    return f"> {team} fan: {body}"
 
 
 def user_message(game: dict[str, Any], window: dict[str, Any], plays: list[dict[str, Any]],
                  comments: list[dict[str, Any]]) -> str:
+    """The window as text: a header, then plays in game order with the fan comments that react
+    to each play right under it (a comment sits after the last play at or before the game time it
+    is aligned to, so its position is its time relative to the plays)."""
     home, away = game["home_team"], game["away_team"]
-    lines = [f"Game: {away} at {home} (scores are {home}-{away})",
-             f"Window: {window['start']} to {window['end']}, score {window['score_home']}-{window['score_away']} at start",
-             "Plays:"]
-    lines += [play_line(p) for p in plays if p["event_type"] not in SILENT_EVENTS] or ["(none)"]
-    lines.append("Fan comments:")
-    lines += [comment_line(c) for c in comments] or ["(none)"]
+    lines = [f"{away} at {home}, {window['start']} to {window['end']}, "
+             f"score {home} {window['score_home']}-{window['score_away']} {away} at start"]
+    shown = [p for p in plays if shown_in_prompt(p)]
+    pending = sorted(comments, key=lambda c: (c["game_s"], c["created_utc"], c["comment_id"]))
+    before = [c for c in pending if not shown or c["game_s"] < shown[0]["game_s"]]
+    lines += [comment_line(c) for c in before]
+    i = len(before)
+    for k, p in enumerate(shown):
+        lines.append(play_line(p))
+        nxt = shown[k + 1]["game_s"] if k + 1 < len(shown) else float("inf")
+        while i < len(pending) and pending[i]["game_s"] < nxt:
+            lines.append(comment_line(pending[i]))
+            i += 1
     return "\n".join(lines)
 
 

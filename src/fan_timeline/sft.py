@@ -96,8 +96,14 @@ def build(games: list[dict[str, Any]], plays: list[dict[str, Any]], comments: li
                 for g in entries:
                     e = schema.normalise_item(g)
                     if "quote" in e and e["quote"] not in shown_bodies:
-                        e.pop("quote")  # only quotes the model can see are trainable
+                        # The model can only copy what it sees: take a shown reaction to this moment
+                        # that fits the gold sentiment instead (the teacher's choice), or none.
                         notes["gold_quotes_not_in_prompt"] += 1
+                        quote = teacher.quote_for(w, g["game_s"], e["fan_sentiment"], e["event"])
+                        e.pop("quote")
+                        if quote:
+                            e["quote"] = quote
+                            notes["gold_quotes_replaced_by_shown_reaction"] += 1
                     labelled.append(e)
                 teacher_vs_gold.add(teacher_entries, labelled)
                 source = "gold"
@@ -129,7 +135,8 @@ def build(games: list[dict[str, Any]], plays: list[dict[str, Any]], comments: li
         "prompt_tokens": {s: _percentiles(prompt_tokens[s]) for s in SPLITS},
         "completion_tokens": {s: _percentiles(completion_tokens[s]) for s in SPLITS},
         "trimming": {k: notes[k] for k in ("comments_trimmed", "windows_trimmed", "prompts_over_budget")},
-        "gold": {k: notes[k] for k in ("gold_entries_over_max_items", "gold_quotes_not_in_prompt")},
+        "gold": {k: notes[k] for k in ("gold_entries_over_max_items", "gold_quotes_not_in_prompt",
+                                        "gold_quotes_replaced_by_shown_reaction")},
         "teacher_vs_gold": {"ts_tolerance_s": TEACHER_TOL_S, **teacher_vs_gold.summary()},
     }
     return BuildResult(pairs, manifest, metrics, notes)

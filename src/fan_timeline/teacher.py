@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fan_timeline import schema
+from fan_timeline.prompt import surname
 from fan_timeline.windows import Window
 
 MIN_WEIGHT = 2.0          # a candidate below this is not a moment
@@ -47,26 +48,31 @@ def _excited(body: str) -> bool:
 
 
 def fan_sentiment(reactions: list[dict[str, Any]], acting_team: str | None) -> str:
-    """Sentiment of the fans' reactions to a play by `acting_team`.
+    """How the fans reacted to a play by `acting_team`: team-aware votes.
 
-    Each comment votes +1/-1 by lexicon; an excited comment without lexicon words votes by the
-    fan's team (own team: +1, the other team: -1). Fewer than 2 votes: neutral.
+    A fan with team flair votes by side: their own team's play is +1, the other team's -1 (a
+    home fan does not enjoy the visitors' dunk, whatever words they use). A comment without team
+    flair votes by lexicon polarity (sarcasm such as "great defense as always" is negative).
+    positive/negative need 40% of all reactions and a majority, mixed needs 30% on each side.
     """
     pos = neg = 0
     for c in reactions:
-        p = polarity(str(c["body"]))
-        if p == 0 and _excited(str(c["body"])) and c.get("flair_team") and acting_team:
+        if c.get("flair_team") and acting_team:
             p = 1 if c["flair_team"] == acting_team else -1
+        else:
+            p = polarity(str(c["body"]))
         pos += p > 0
         neg += p < 0
-    if pos + neg < 2:
+    total = len(reactions)
+    if total == 0:
         return "neutral"
-    share = pos / (pos + neg)
-    if share >= 0.7:
+    if pos / total >= 0.3 and neg / total >= 0.3:
+        return "mixed"
+    if pos > neg and pos / total >= 0.4:
         return "positive"
-    if share <= 0.3:
+    if neg > pos and neg / total >= 0.4:
         return "negative"
-    return "mixed"
+    return "neutral"
 
 
 # Letters that Unicode decomposition does not reduce to ASCII.
@@ -81,10 +87,6 @@ def ascii_text(text: str, limit: int) -> str:
     return flat[:limit].rstrip()
 
 
-def _surname(name: str | None) -> str:
-    return name.split()[-1] if name else ""
-
-
 def score_phrase(play: dict[str, Any], home: str, away: str) -> str:
     h, a = play["score_home"], play["score_away"]
     if h == a:
@@ -97,11 +99,13 @@ class Candidate:
     play: dict[str, Any]
     weight: float
     kinds: list[str]
+    team: str | None = None     # the team whose moment it is (the blocker's team for a blocked miss)
 
 
 def annotate_game(plays: list[dict[str, Any]]) -> dict[int, Candidate]:
     """Rule-based importance of every play of a game, keyed by seq (game context: runs span windows)."""
     out: dict[int, Candidate] = {}
+    teams = sorted({p["team"] for p in plays if p.get("team")})
     leader = 0           # sign of home - away before the play
     run_team, run_pts = None, 0
     for p in sorted(plays, key=lambda p: p["seq"]):
@@ -140,11 +144,18 @@ def annotate_game(plays: list[dict[str, Any]]) -> dict[int, Candidate]:
         if p["event_type"] in ("block", "steal"):
             kinds.append(p["event_type"])
             w += 1.0
+        elif p.get("player2") and p["event_type"] in ("missed_shot", "turnover"):
+            # V2 and ESPN carry a block or steal only as the second player of the miss/turnover
+            kinds.append("block" if p["event_type"] == "missed_shot" else "steal")
+            w += 1.0
         if p["event_type"] == "period_end":
             kinds.append("period_end")
             w += 1.5 + (1.0 if abs(margin) <= 3 else 0.0) + (1.0 if p["period"] >= 4 else 0.0)
         if kinds:
-            out[p["seq"]] = Candidate(p, w, kinds)
+            team = p["team"]
+            if p["event_type"] in ("missed_shot", "turnover") and p.get("player2"):
+                team = next((t for t in teams if t != p["team"]), None)
+            out[p["seq"]] = Candidate(p, w, kinds, team)
     return out
 
 
@@ -152,16 +163,23 @@ def reactions(window: Window, game_s: float) -> list[dict[str, Any]]:
     return [c for c in window.comments if game_s - REACTION_BEFORE_S <= c["game_s"] <= game_s + REACTION_AFTER_S]
 
 
+def et_second_player_acts(play: dict[str, Any]) -> bool:
+    """A miss or turnover row whose second player is the blocker or stealer (V2, ESPN)."""
+    return play["event_type"] in ("missed_shot", "turnover") and bool(play.get("player2"))
+
+
 def event_text(c: Candidate, home: str, away: str) -> str:
     p = c.play
-    who, other = _surname(p.get("player")), _surname(p.get("player2"))
+    who, other = surname(p.get("player")), surname(p.get("player2"))
+    if et_second_player_acts(p):
+        who, other = other, who
     score = score_phrase(p, home, away)
     et = p["event_type"]
     if et == "period_end":
         text = f"End of {p['clock'].split()[0]}, {score}"
-    elif et == "block":
+    elif et == "block" or "block" in c.kinds and et == "missed_shot":
         text = f"{who} blocks {other}, {score}" if other else f"{who} with the block, {score}"
-    elif et == "steal":
+    elif et == "steal" or "steal" in c.kinds and et == "turnover":
         text = f"{who} steals it from {other}" if other else f"{who} with the steal"
     elif et == "made_shot":
         verb = "dunks" if "dunk" in c.kinds else ("hits a three" if p["points"] == 3 else "scores")
@@ -192,6 +210,13 @@ def _quote(reacts: list[dict[str, Any]], sentiment: str, player: str | None) -> 
     return best
 
 
+def quote_for(window: Window, game_s: float, sentiment: str, event: str) -> str | None:
+    """A shown reaction to the moment at `game_s` that fits `sentiment`, preferring one naming a
+    player of `event` (its first capitalised word)."""
+    names = [w for w in event.split() if w[:1].isupper()]
+    return _quote(reactions(window, game_s), sentiment, names[0] if names else None)
+
+
 def label_window(window: Window, candidates: dict[int, Candidate], home: str, away: str) -> list[dict[str, Any]]:
     """The teacher's timeline for one window, from the comments shown in its prompt."""
     picked = []
@@ -211,10 +236,11 @@ def label_window(window: Window, candidates: dict[int, Candidate], home: str, aw
         if c.play["clock"] in used_ts:
             continue
         used_ts.add(c.play["clock"])
-        sentiment = fan_sentiment(reacts, c.play.get("team"))
+        sentiment = fan_sentiment(reacts, c.team)
         entry = {"ts": c.play["clock"], "event": event_text(c, home, away), "fan_sentiment": sentiment,
                  "_seq": c.play["seq"]}
-        quote = _quote(reacts, sentiment, _surname(c.play.get("player")))
+        actor = c.play.get("player2") if et_second_player_acts(c.play) else c.play.get("player")
+        quote = _quote(reacts, sentiment, surname(actor))
         if quote:
             entry["quote"] = quote
         entries.append(entry)

@@ -1,0 +1,103 @@
+"""Reader for Reddit comment dumps: one JSON comment object per line (Pushshift / Arctic Shift).
+
+Shape: each non-blank line is `{"id", "name": "t1_<id>", "link_id": "t3_<thread>", "parent_id",
+"body", "author", "author_flair_text", "created_utc", "score", "edited", ...}`.
+
+Quirks handled here:
+- Monthly dumps are zstd-compressed with a long window (up to 2 GiB): bytes starting with the zstd
+  magic are decompressed on the fly, across concatenated frames, with a large `max_window_size`.
+  A truncated or corrupt stream is a whole-file error (the dump was cut off: fetch it again).
+- Lines are decoded one by one, so one line with invalid UTF-8 (bad_encoding) or cut-off JSON
+  (bad_json) costs only that row.
+- `created_utc` is an int in old dumps, a float or a numeric string in newer ones.
+- `edited` is false or the edit's Unix time.
+- `id` may be missing where `name` ("t1_<id>") is present.
+- Re-crawled dumps repeat comments: the first copy of an id is kept (duplicate_id).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import zstandard
+
+from fan_timeline.readers.comment_rows import CommentSink, reddit_comment
+from fan_timeline.tables import CommentResult, UnreadableFileError
+
+FORMAT = "reddit_ndjson"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+# Pushshift/Arctic Shift dumps are written with --long=31: a 2 GiB window.
+ZSTD_MAX_WINDOW = 2**31
+_CHUNK = 1 << 20
+
+
+def _zstd_chunks(data: bytes, source: str) -> Iterator[bytes]:
+    """Decompressed bytes of every concatenated zstd frame; UnreadableFileError on bad input."""
+    dctx = zstandard.ZstdDecompressor(max_window_size=ZSTD_MAX_WINDOW)
+    pos = 0
+    while pos < len(data):
+        obj = dctx.decompressobj()
+        while not obj.eof:
+            if pos >= len(data):
+                raise UnreadableFileError(source, "zstd stream ends mid-frame: the file is truncated",
+                                          "the download or copy was cut off; fetch the file again")
+            chunk = data[pos:pos + _CHUNK]
+            pos += len(chunk)
+            try:
+                out = obj.decompress(chunk)
+            except zstandard.ZstdError as e:
+                raise UnreadableFileError(source, f"corrupt zstd data ({e})",
+                                          "check the file with `zstd -t`; fetch it again") from None
+            if out:
+                yield out
+        # What the finished frame did not use belongs to the next frame.
+        pos -= len(obj.unused_data)
+
+
+def _lines(data: bytes, source: str) -> Iterator[bytes]:
+    """Raw lines (without the newline) of plain or zstd-compressed NDJSON."""
+    if not data.startswith(ZSTD_MAGIC):
+        yield from data.split(b"\n")
+        return
+    tail = b""
+    for chunk in _zstd_chunks(data, source):
+        parts = (tail + chunk).split(b"\n")
+        tail = parts.pop()
+        yield from parts
+    yield tail
+
+
+def read(data: bytes, source: str) -> CommentResult:
+    """Comments of one NDJSON (optionally zstd) file; rows are 1-based line numbers."""
+    if not data or not data.strip():
+        raise UnreadableFileError(source, "file is empty", "re-export or re-download it")
+    sink = CommentSink(source, FORMAT)
+    parsed_any = False
+    for lineno, raw in enumerate(_lines(data, source), start=1):
+        raw = raw.strip()
+        if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        if not raw:
+            continue
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            sink.reject(lineno, None, "bad_encoding",
+                        f"invalid UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1})",
+                        raw.decode("utf-8", "replace"))
+            continue
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as e:
+            sink.reject(lineno, None, "bad_json", f"{e.msg} at column {e.colno}", text)
+            continue
+        parsed_any = True
+        sink.offer(lineno, lambda obj=obj: reddit_comment(obj))
+    if sink.result.read == 0:
+        raise UnreadableFileError(source, "no comment lines in the file", "re-export or re-download it")
+    if not parsed_any:
+        raise UnreadableFileError(source, "no line is valid JSON",
+                                  "expected one JSON comment object per line (NDJSON)")
+    return sink.result
+

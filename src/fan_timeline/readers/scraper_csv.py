@@ -1,0 +1,120 @@
+"""Reader for CSV exports of third-party Reddit scrapers.
+
+Shape: a header row then one comment per row, columns `id, parentId, postId, body, createdAt,
+upVotes, username, communityName, numberOfreplies, url` (any order; extra columns ignored).
+
+Quirks handled here:
+- Often starts with a UTF-8 byte-order mark (Excel-friendly exports): stripped.
+- Header names are matched case-insensitively (`numberOfreplies` vs `numberOfReplies`).
+- `createdAt` is ISO-8601 UTC ("2024-01-05T01:02:03.000Z"); epoch numbers are accepted too.
+- Ids may or may not carry their type prefix: `id` "t1_abc" -> "abc"; a `parentId` without one
+  gets "t3_" when it equals the post id and "t1_" otherwise.
+- No flair column in this format: `flair` is always None, `edited` False unless an `edited`
+  column exists.
+- Bodies span several lines inside quotes; rows are reported by their first file line.
+- Invalid UTF-8 inside a row rejects that row (bad_encoding); in the header it fails the file.
+- Some exports mix posts and comments with a `dataType` column: non-"comment" rows are
+  rejected (not_a_comment).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from typing import Any
+
+from fan_timeline.readers.comment_rows import (
+    CommentSink,
+    optional_text,
+    parse_created,
+    parse_edited,
+    parse_score,
+    require_text,
+    strip_prefix,
+)
+from fan_timeline.readers.common import RowError, is_blank
+from fan_timeline.tables import CommentResult, UnreadableFileError
+
+FORMAT = "scraper_csv"
+REQUIRED_COLUMNS = ("id", "body", "createdat", "username")
+# csv needs a big field limit: a pasted copypasta can exceed the 128 KiB default.
+csv.field_size_limit(16 * 1024 * 1024)
+_SURROGATE = re.compile("[\udc80-\udcff]")
+
+
+def _with_prefix(value: str | None, post_id: str | None) -> str | None:
+    if value is None or value[:3] in ("t1_", "t3_"):
+        return value
+    return ("t3_" if value == post_id else "t1_") + value
+
+
+def _parse_row(row: dict[str, Any]) -> dict[str, Any]:
+    """Comment dict from one CSV record keyed by lower-cased header names."""
+    if None in row:
+        raise RowError(None, "bad_csv_row", f"{len(row[None])} more field(s) than header columns", row[None])
+    missing = [k for k in REQUIRED_COLUMNS if row.get(k) is None]
+    if missing:
+        raise RowError(missing[0], "missing_field", "row has fewer fields than the header")
+    bad = next((k for k, v in row.items() if isinstance(v, str) and _SURROGATE.search(v)), None)
+    if bad is not None:
+        raise RowError(bad, "bad_encoding", "invalid UTF-8 bytes in this field",
+                       row[bad].encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
+    data_type = (row.get("datatype") or "comment").strip().lower()
+    if data_type != "comment":
+        raise RowError("dataType", "not_a_comment", f"row is a {data_type!r}, not a comment", data_type)
+    post = optional_text(row.get("postid"), "postId")
+    post = strip_prefix(post, "t3_") if post else None
+    return {
+        "comment_id": strip_prefix(require_text(row["id"], "id").strip(), "t1_"),
+        "thread_id": post,
+        "parent_id": _with_prefix(optional_text(row.get("parentid"), "parentId"), post),
+        "author": require_text(row["username"], "username").strip(),
+        "flair": None,
+        "body": require_text(row["body"], "body"),
+        "created_utc": parse_created(row["createdat"], "createdAt"),
+        "score": parse_score(row.get("upvotes"), "upVotes"),
+        "edited": False if is_blank(row.get("edited")) else parse_edited(row["edited"]),
+    }
+
+
+def read(data: bytes, source: str) -> CommentResult:
+    """Comments of one scraper CSV file; rows are 1-based file line numbers."""
+    if not data or not data.strip():
+        raise UnreadableFileError(source, "file is empty", "re-export or re-download it")
+    # surrogateescape keeps undecodable bytes visible per field, so one bad row costs one row.
+    text = data.decode("utf-8", "surrogateescape").removeprefix("\ufeff")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except csv.Error as e:
+        raise UnreadableFileError(source, f"unreadable CSV header ({e})", "expected a comma-separated header row") from None
+    if any(_SURROGATE.search(h) for h in header):
+        raise UnreadableFileError(source, "header row is not valid UTF-8", "re-save the file as UTF-8")
+    names = [h.strip().lower() for h in header]
+    missing = [c for c in REQUIRED_COLUMNS if c not in names]
+    if missing:
+        raise UnreadableFileError(
+            source, f"CSV header lacks column(s) {missing} (has {header})",
+            "expected a scraper export with id, parentId, postId, body, createdAt, upVotes, username, ...")
+    sink = CommentSink(source, FORMAT)
+    while True:
+        line = reader.line_num + 1
+        try:
+            values = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as e:
+            sink.reject(line, None, "bad_csv_row", str(e))
+            if reader.line_num < line:  # the reader could not advance: stop rather than spin
+                break
+            continue
+        if not any(v.strip() for v in values):
+            continue  # blank line, e.g. a trailing newline
+        row: dict[Any, Any] = dict(zip(names, values))
+        if len(values) > len(names):
+            row[None] = values[len(names):]
+        for name in names[len(values):]:
+            row[name] = None
+        sink.offer(line, lambda row=row: _parse_row(row))
+    return sink.result
