@@ -71,7 +71,7 @@ def test_windows_hold_their_plays_and_ranked_comments():
 def test_prompt_interleaves_reactions_under_their_play():
     w = make_windows(PLAYS, COMMENTS, window_s=180, overlap_s=30, max_comments=4)[-1]
     lines = prompt.user_message(GAME, w.info(), w.plays, w.comments).splitlines()
-    assert lines[0] == "MSA at HAR, Q4 03:00 to Q4 00:00, score HAR 95-97 MSA at start"
+    assert lines[0] == "MSA at HAR, MSA = Mesa Coyotes, HAR = Harbor Herons. Q4 03:00 to Q4 00:00, score HAR 95-97 MSA at start"
     i = lines.index("Q4 01:50 HAR Okafor 3pt make (ast Ito) 101-100")
     assert lines[i + 1] == "> HAR fan: OKAFOR FROM DOWNTOWN LETS GO"        # surnames, reaction right below
     assert lines[i + 1:i + 5] == [prompt.comment_line(c) for c in sorted(w.comments, key=lambda c: c["game_s"])]

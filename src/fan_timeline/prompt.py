@@ -141,7 +141,9 @@ def user_message(game: dict[str, Any], window: dict[str, Any], plays: list[dict[
     to each play right under it (a comment sits after the last play at or before the game time it
     is aligned to, so its position is its time relative to the plays)."""
     home, away = game["home_team"], game["away_team"]
-    lines = [f"{away} at {home}, {window['start']} to {window['end']}, "
+    names = "".join(f", {code} = {name}" for code, name in ((away, game.get("away_name")), (home, game.get("home_name")))
+                    if name)
+    lines = [f"{away} at {home}{names}. {window['start']} to {window['end']}, "
              f"score {home} {window['score_home']}-{window['score_away']} {away} at start"]
     shown = [p for p in plays if shown_in_prompt(p)]
     pending = sorted(comments, key=lambda c: (c["game_s"], c["created_utc"], c["comment_id"]))

@@ -77,6 +77,8 @@ def build(games: list[dict[str, Any]], plays: list[dict[str, Any]], comments: li
     for game in sorted(games, key=lambda g: g["game_id"]):
         gid = game["game_id"]
         home, away = game["home_team"], game["away_team"]
+        # events name teams the way fans do: "Herons lead 101-99" (nickname), else the code
+        home_label, away_label = ((game.get(f"{side}_name") or game[f"{side}_team"]).split()[-1] for side in ("home", "away"))
         candidates = teacher.annotate_game(plays_by[gid])
         game_gold = sorted(gold_by.get(gid, []), key=lambda g: g["game_s"])
         for w in make_windows(plays_by[gid], comments_by[gid], window_s=cfg.window_s, overlap_s=cfg.overlap_s,
@@ -87,7 +89,7 @@ def build(games: list[dict[str, Any]], plays: list[dict[str, Any]], comments: li
             notes["windows_trimmed"] += trimmed > 0
             notes["prompts_over_budget"] += n_prompt > cfg.max_prompt_tokens
             w.comments = shown
-            teacher_entries = teacher.label_window(w, candidates, home, away)
+            teacher_entries = teacher.label_window(w, candidates, home_label, away_label)
             shown_bodies = [str(c["body"]) for c in shown]
             if game_gold:
                 entries, over = gold_for_window(game_gold, w)

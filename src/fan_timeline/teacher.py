@@ -18,7 +18,9 @@ from fan_timeline import schema
 from fan_timeline.prompt import surname
 from fan_timeline.windows import Window
 
-MIN_WEIGHT = 2.0          # a candidate below this is not a moment
+MIN_WEIGHT = 5.0          # a candidate below this (rules + reaction volume) is not a moment
+REACTION_WEIGHT = 0.4     # weight per reaction comment, up to MAX_REACTIONS of them
+MAX_REACTIONS = 12
 REACTION_BEFORE_S = 8.0   # aligned reactions may land a little before the play (lag error)
 REACTION_AFTER_S = 30.0
 RUN_POINTS = 8            # unanswered points that make a run
@@ -88,6 +90,7 @@ def ascii_text(text: str, limit: int) -> str:
 
 
 def score_phrase(play: dict[str, Any], home: str, away: str) -> str:
+    """"tied 99-99" or "<leader> lead 101-99"; `home`/`away` are how the event names the teams."""
     h, a = play["score_home"], play["score_away"]
     if h == a:
         return f"tied {h}-{a}"
@@ -159,8 +162,8 @@ def annotate_game(plays: list[dict[str, Any]]) -> dict[int, Candidate]:
     return out
 
 
-def reactions(window: Window, game_s: float) -> list[dict[str, Any]]:
-    return [c for c in window.comments if game_s - REACTION_BEFORE_S <= c["game_s"] <= game_s + REACTION_AFTER_S]
+def reactions(comments: list[dict[str, Any]], game_s: float) -> list[dict[str, Any]]:
+    return [c for c in comments if game_s - REACTION_BEFORE_S <= c["game_s"] <= game_s + REACTION_AFTER_S]
 
 
 def et_second_player_acts(play: dict[str, Any]) -> bool:
@@ -187,7 +190,7 @@ def event_text(c: Candidate, home: str, away: str) -> str:
             verb += " at the buzzer"
         text = f"{who} {verb}, {score}"
         if "run" in c.kinds:
-            text += f", {p['team']} run"
+            text += ", capping a run"
     elif et == "free_throw_made":
         text = f"{who} makes a free throw, {score}"
     else:
@@ -214,7 +217,7 @@ def quote_for(window: Window, game_s: float, sentiment: str, event: str) -> str 
     """A shown reaction to the moment at `game_s` that fits `sentiment`, preferring one naming a
     player of `event` (its first capitalised word)."""
     names = [w for w in event.split() if w[:1].isupper()]
-    return _quote(reactions(window, game_s), sentiment, names[0] if names else None)
+    return _quote(reactions(window.comments, game_s), sentiment, names[0] if names else None)
 
 
 def label_window(window: Window, candidates: dict[int, Candidate], home: str, away: str) -> list[dict[str, Any]]:
@@ -224,8 +227,10 @@ def label_window(window: Window, candidates: dict[int, Candidate], home: str, aw
         c = candidates.get(p["seq"])
         if c is None:
             continue
-        reacts = reactions(window, p["game_s"])
-        weight = c.weight + min(2.0, 0.25 * len(reacts))
+        # Fans vote with their comments: volume counts every comment aligned into the window,
+        # not just the ones the prompt shows.
+        reacts = reactions(window.all_comments or window.comments, p["game_s"])
+        weight = c.weight + REACTION_WEIGHT * min(MAX_REACTIONS, len(reacts))
         if weight >= MIN_WEIGHT:
             picked.append((weight, c, reacts))
     picked.sort(key=lambda x: (-x[0], x[1].play["seq"]))
@@ -240,7 +245,7 @@ def label_window(window: Window, candidates: dict[int, Candidate], home: str, aw
         entry = {"ts": c.play["clock"], "event": event_text(c, home, away), "fan_sentiment": sentiment,
                  "_seq": c.play["seq"]}
         actor = c.play.get("player2") if et_second_player_acts(c.play) else c.play.get("player")
-        quote = _quote(reacts, sentiment, surname(actor))
+        quote = _quote(reactions(window.comments, c.play["game_s"]), sentiment, surname(actor))
         if quote:
             entry["quote"] = quote
         entries.append(entry)

@@ -25,6 +25,7 @@ class Window:
     score_away: int
     plays: list[dict[str, Any]] = field(default_factory=list)
     comments: list[dict[str, Any]] = field(default_factory=list)   # ranked, most relevant first
+    all_comments: list[dict[str, Any]] = field(default_factory=list)   # every comment aligned into it
 
     def info(self) -> dict[str, Any]:
         return {"index": self.index, "start_s": self.start_s, "end_s": self.end_s, "start": self.start,
@@ -120,5 +121,6 @@ def make_windows(plays: list[dict[str, Any]], comments: list[dict[str, Any]], *,
                 cands.append(c)
         cands.sort(key=lambda c: (-relevance(c, names, big), c["game_s"], c["comment_id"]))
         w.comments = cands[:max_comments]
+        w.all_comments = [c for c in comments if c["period"] == period and s <= c["game_s"] <= e]
         windows.append(w)
     return windows
