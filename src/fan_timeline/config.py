@@ -11,7 +11,7 @@ import dataclasses
 import difflib
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -68,10 +68,10 @@ def _check_type(value: Any, tp: Any, where: str) -> Any:
     raise TypeError(f"unsupported config type {tp} at {where}")
 
 
-def from_dict(cls: type[C], data: dict[str, Any] | None, section: str) -> C:
+def from_dict(cls: type[C], data: dict[str, Any] | None, section: str | None = None) -> C:
     """Build config `cls` from a params section, with errors that name the section and key."""
+    section = section or cls.SECTION  # type: ignore[attr-defined]
     data = dict(data or {})
-    hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls) if f.init]
     unknown = [k for k in data if k not in names]
     if unknown:
@@ -79,15 +79,26 @@ def from_dict(cls: type[C], data: dict[str, Any] | None, section: str) -> C:
         close = difflib.get_close_matches(key, names, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(names)}"
         raise ConfigError(f"params.yaml section {section!r}: unknown key {key!r}{hint}")
-    values = {k: _check_type(v, hints[k], f"params.yaml {section}.{k}") for k, v in data.items()}
-    try:
-        obj = cls(**values)
-    except TypeError as exc:
-        raise ConfigError(f"params.yaml section {section!r}: {exc}") from None
-    problem = obj.validate() if hasattr(obj, "validate") else None
-    if problem:
-        raise ConfigError(f"params.yaml section {section!r}: {problem}")
-    return obj
+    return cls(**data)
+
+
+class Section:
+    """Base of the section configs: checks every field's type and the section's ranges on creation,
+    so a config is valid however it was made (from params.yaml or in code)."""
+
+    SECTION = ""
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = _check_type(getattr(self, f.name), hints[f.name], f"params.yaml {self.SECTION}.{f.name}")
+            object.__setattr__(self, f.name, value)
+        problem = self.validate()
+        if problem:
+            raise ConfigError(f"params.yaml section {self.SECTION!r}: {problem}")
+
+    def validate(self) -> str | None:
+        return None
 
 
 def read_params(path: str | Path = "params.yaml") -> dict[str, Any]:
@@ -112,12 +123,13 @@ def load_section(cls: type[C], path: str | Path = "params.yaml") -> C:
 
 
 def as_dict(cfg: Any) -> dict[str, Any]:
+    """Plain dict of a config (lists, not tuples) for JSON."""
     return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}
 
 
 # --- sections -----------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class IngestConfig:
+class IngestConfig(Section):
     SECTION = "ingest"
     reaction_lag_s: float = 15.0
     """A comment posted at wall time t reacts to the game at t - lag (seconds)."""
@@ -135,7 +147,7 @@ class IngestConfig:
 
 
 @dataclass(frozen=True)
-class BuildSftConfig:
+class BuildSftConfig(Section):
     SECTION = "build_sft"
     window_s: float = 180.0
     """Game-clock seconds per window (one prompt/completion pair each)."""
@@ -166,7 +178,7 @@ class BuildSftConfig:
 
 
 @dataclass(frozen=True)
-class EvaluateConfig:
+class EvaluateConfig(Section):
     SECTION = "evaluate"
     ts_tolerance_s: float = 20.0
     """A predicted entry matches a reference entry this many game seconds away or closer."""
@@ -186,10 +198,88 @@ class EvaluateConfig:
 
 
 @dataclass(frozen=True)
-class ExportConfig:
+class ExportConfig(Section):
     SECTION = "export"
     parity_prompts: int = 4
     """Test prompts whose constrained greedy outputs must be equal for merged and adapter model."""
 
     def validate(self) -> str | None:
         return "parity_prompts must be >= 1" if self.parity_prompts < 1 else None
+
+
+QUANTIZATIONS = ("auto", "nf4", "none")
+LR_SCHEDULES = ("cosine", "linear", "constant")
+DEFAULT_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+@dataclass(frozen=True)
+class TrainConfig(Section):
+    SECTION = "train_qlora"
+    base_model: str = "embedded:SmolLM2-135M-Instruct"
+    """embedded:<name>, a local checkpoint directory or a Hugging Face id."""
+    quantization: Literal["auto", "nf4", "none"] = "auto"
+    """auto: NF4 (QLoRA) on CUDA when bitsandbytes is installed, else none; nf4 needs CUDA."""
+    lora_r: int = 16
+    """LoRA rank; higher = more capacity and memory."""
+    lora_alpha: float = 32.0
+    """LoRA scale numerator (scale = alpha / r)."""
+    lora_dropout: float = 0.05
+    """Dropout on the LoRA input, 0 <= p < 1."""
+    target_modules: tuple[str, ...] = DEFAULT_TARGET_MODULES
+    """Names of the linear layers that get LoRA adapters."""
+    lora_layers: int = 0
+    """Adapt only the top N transformer layers (0 = all): backward stops there, so fewer is faster."""
+    learning_rate: float = 2e-4
+    """Peak learning rate."""
+    lr_schedule: Literal["cosine", "linear", "constant"] = "cosine"
+    """Shape after warmup."""
+    warmup_ratio: float = 0.05
+    """Fraction of the steps spent warming up."""
+    epochs: int = 2
+    """Passes over the train split (ignored if max_steps > 0)."""
+    max_steps: int = 0
+    """Optimizer steps; 0 = as many as `epochs` take."""
+    micro_batch_tokens: int = 1024
+    """Token budget of one forward/backward (packed row, or padded rows x longest)."""
+    grad_accum: int = 4
+    """Micro-batches per optimizer step."""
+    max_seq_len: int = 1024
+    """Longest allowed example (prompt + completion + end-of-turn); longer is an error."""
+    seed: int = 0
+    """Seeds LoRA init, data order and dropout."""
+    checkpoint_every: int = 50
+    """Steps between resumable checkpoints; 0 = off."""
+    eval_every: int = 50
+    """Steps between val-loss evaluations; 0 = only at start and end."""
+    packing: bool = True
+    """No padding: examples of a micro-batch share a row (CUDA) or run unpadded (CPU)."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in backward: less memory, ~30% slower."""
+    threads: int = 0
+    """CPU threads; 0 = physical cores."""
+    logging_every: int = 5
+    """Steps between train-loss log points."""
+    val_examples: int = 0
+    """Val pairs the val loss is computed on (a fixed spread-out subset; 0 = all)."""
+
+    def validate(self) -> str | None:
+        checks = [
+            (bool(self.base_model.strip()), "base_model must name a model"),
+            (self.lora_r >= 1, "lora_r must be >= 1"),
+            (self.lora_layers >= 0 and self.val_examples >= 0, "lora_layers and val_examples must be >= 0"),
+            (self.lora_alpha > 0, "lora_alpha must be > 0"),
+            (0 <= self.lora_dropout < 1, "lora_dropout must be in [0, 1)"),
+            (bool(self.target_modules), "target_modules must name at least one module, e.g. [q_proj, v_proj]"),
+            (self.learning_rate > 0, "learning_rate must be > 0"),
+            (0 <= self.warmup_ratio < 1, "warmup_ratio must be in [0, 1)"),
+            (self.epochs >= 1, "epochs must be >= 1"),
+            (self.max_steps >= 0, "max_steps must be >= 0 (0 = derive from epochs)"),
+            (self.max_seq_len >= 16, "max_seq_len must be >= 16"),
+            (self.micro_batch_tokens >= self.max_seq_len,
+             f"micro_batch_tokens must be >= max_seq_len ({self.max_seq_len}) so the longest example fits"),
+            (self.grad_accum >= 1, "grad_accum must be >= 1"),
+            (min(self.checkpoint_every, self.eval_every, self.threads, self.seed) >= 0,
+             "checkpoint_every, eval_every, threads and seed must be >= 0"),
+            (self.logging_every >= 1, "logging_every must be >= 1"),
+        ]
+        return next((msg for ok, msg in checks if not ok), None)

@@ -61,10 +61,9 @@ def encode_pair(tokenizer: Any, prompt: Messages, completion_text: str) -> tuple
 
 # --- window text ---------------------------------------------------------------------------------
 SYSTEM = (
-    "Write the moments that mattered in this part of a basketball game as JSON "
-    "{\"timeline\":[{\"ts\",\"event\",\"fan_sentiment\",\"quote\"}]}: at most 3, in game order. "
-    "ts: a play's clock. event: what happened, with player and score. fan_sentiment: positive, "
-    "negative, mixed or neutral. quote: a fan comment copied exactly. Empty list if nothing mattered."
+    "List the moments that mattered as JSON, at most 3, in game order: ts (a play's clock), event "
+    "(what happened, player and score), fan_sentiment (positive/negative/mixed/neutral), quote "
+    "(a fan comment copied exactly). Empty list if nothing mattered."
 )
 
 # Plays the compact listing leaves out: they carry no story and cost tokens.

@@ -22,7 +22,6 @@ clock, no `hash()`, JSON key order fixed by construction. The same call writes b
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import random
 import unicodedata
@@ -747,7 +746,7 @@ def find_moments(plays: list[Play]) -> list[Moment]:
     """Every play a fan would react to, scored by importance (late, close, rare = important)."""
     out: list[Moment] = []
     prev_margin = 0
-    run_side, run_pts, run_start_margin = None, 0, 0
+    run_side, run_pts = None, 0
     for i, p in enumerate(plays):
         late = p.period >= 4 and p.clock_s <= 300
         close = abs(p.margin) <= 6
@@ -762,7 +761,7 @@ def find_moments(plays: list[Play]) -> list[Moment]:
                     q = plays[last]
                     out.append(Moment(q, "run", run_side, 3.0 + run_pts / 4 + (1 if late else 0),
                                       (q.player,) if q.player else (), run=run_pts))
-                run_side, run_pts, run_start_margin = p.side, p.points, prev_margin
+                run_side, run_pts = p.side, p.points
             sign_before = (prev_margin > 0) - (prev_margin < 0)
             sign_after = (p.margin > 0) - (p.margin < 0)
             players = tuple(x for x in (p.player, p.assist) if x)

@@ -582,7 +582,6 @@ def espn_doc(game: GameResult) -> dict[str, Any]:
             side = p.sub
         elif p.kind == "shot":
             assert pl
-            value, family = SHOTS[p.shot][0], SHOTS[p.shot][1]
             what = SHOTS[p.shot][7]
             dist = f"{p.distance}-foot " if p.distance else ""
             ptype = (ESPN_SHOT_TYPES[p.shot], SHOTS[p.shot][2].replace("3PT ", "").title())

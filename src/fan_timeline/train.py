@@ -1,0 +1,723 @@
+"""LoRA / QLoRA fine-tuning on the SFT pairs: the library the `train_qlora` stage calls.
+
+    OMP_WAIT_POLICY=PASSIVE python stages/train_qlora.py
+
+`OMP_WAIT_POLICY=PASSIVE` must be in the environment before torch is imported (the stage script
+sets it): with the default active spinning, one competing process on a 2-core machine makes
+2 threads several times slower than 1 (DESIGN.md section 7).
+
+What one run does, top to bottom (`train`):
+
+1. Tokenize every pair once with `prompt.encode_pair` (the one owner of the text format); only the
+   completion and its end-of-turn token are trained. An example longer than `max_seq_len`, or one
+   whose end-of-turn token would not be trained, is an error naming the example: cutting windows
+   to size is build_sft's job, and a silently truncated example teaches the model never to stop.
+2. Plan the whole run up front: per epoch a seeded shuffle, then micro-batches of at most
+   `micro_batch_tokens` tokens. With `packing` no token is padding: on CUDA the examples of a
+   micro-batch are concatenated into one row, position ids restarting at 0 per example, which
+   transformers 5 (sdpa/eager; masking_utils.find_packed_sequence_indices) turns into a
+   block-diagonal causal mask, so examples never attend to each other; on CPU each example of the
+   micro-batch runs as its own row, which is ~2x faster there (`packed_one_row`). Without packing,
+   examples are length-bucketed and right-padded. The plan is a pure function of (config, data),
+   so a resumed run only needs the step number.
+3. A plain loop: AdamW on the LoRA weights only, warmup + cosine/linear/constant learning rate,
+   gradient accumulation, clipping at 1.0. The loss of a step is the mean over the trained tokens
+   of the whole step (not a mean of per-micro-batch means), so packed and padded runs, and any
+   split into micro-batches, optimise the same objective. Logits are computed only at the
+   positions that predict a trained token (`logits_to_keep`), which skips ~3/4 of the vocabulary
+   projection on prompt-heavy data.
+4. DVCLive curves (train/loss, train/lr, train/tokens_per_s, train/grad_norm, val/loss), an atomic
+   checkpoint every `checkpoint_every` steps that a rerun resumes from, the adapter + tokenizer +
+   train_config.json at the end, and a metrics JSON.
+
+CPU: fp32 (no native bf16 on these machines), full-precision LoRA (bitsandbytes 4-bit on CPU is
+~100x too slow). CUDA: bf16 autocast, and NF4 (QLoRA) when bitsandbytes is installed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import random
+import shutil
+import tempfile
+import time
+import warnings
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fan_timeline.config import TrainConfig, as_dict
+
+logger = logging.getLogger(__name__)
+
+# Knobs that do not change the trained weights: a checkpoint made with other values still resumes.
+_OPERATIONAL_FIELDS = ("checkpoint_every", "eval_every", "logging_every", "threads")
+IGNORE_INDEX = -100
+
+
+# --------------------------------------------------------------------------------------------
+# Config
+
+
+# --------------------------------------------------------------------------------------------
+# Data: read, tokenize once, check
+
+
+@dataclass(frozen=True)
+class Example:
+    """One tokenized pair. Ids from `prompt_len` on (completion + end-of-turn) are trained."""
+
+    id: str
+    input_ids: tuple[int, ...]
+    prompt_len: int
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+    @property
+    def n_trained(self) -> int:
+        return len(self.input_ids) - self.prompt_len
+
+    @property
+    def labels(self) -> list[int]:
+        """Per-position training target (unshifted, HF convention): the id, or -100 if not trained."""
+        return [IGNORE_INDEX] * self.prompt_len + list(self.input_ids[self.prompt_len:])
+
+
+def read_pairs(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """The pairs of an SFT JSONL file, with `file:line` errors for malformed rows."""
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            where = f"{path}:{lineno}"
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{where}: not JSON ({exc.msg})") from None
+            for key in ("id", "prompt", "completion"):
+                if key not in row:
+                    raise ValueError(f"{where}: missing field {key!r}")
+            completion = row["completion"]
+            if (not isinstance(completion, list) or len(completion) != 1
+                    or completion[0].get("role") != "assistant" or not isinstance(completion[0].get("content"), str)):
+                raise ValueError(f"{where} (id {row['id']}): 'completion' must be one assistant message")
+            if not isinstance(row["prompt"], list) or not row["prompt"]:
+                raise ValueError(f"{where} (id {row['id']}): 'prompt' must be a non-empty list of messages")
+            rows.append(row)
+    if not rows:
+        raise ValueError(f"{path}: no pairs")
+    return rows
+
+
+def tokenize_pairs(rows: list[dict[str, Any]], tokenizer: Any, max_seq_len: int,
+                   source: str = "<pairs>") -> list[Example]:
+    """Tokenize every pair once and check that each one trains its completion and end-of-turn."""
+    from fan_timeline.prompt import encode_pair, end_of_turn_id
+
+    eot = end_of_turn_id(tokenizer)
+    examples, problems = [], []
+    for row in rows:
+        text = row["completion"][0]["content"]
+        ids, prompt_len = encode_pair(tokenizer, row["prompt"], text)
+        ex_id = str(row["id"])
+        if not text.strip() or len(ids) - prompt_len < 2:
+            problems.append(f"{ex_id}: empty completion, nothing to train")
+        elif eot in ids[prompt_len:-1]:
+            problems.append(f"{ex_id}: the completion contains the end-of-turn token "
+                            f"{tokenizer.convert_ids_to_tokens(eot)!r}; the model would learn to stop early")
+        elif ids[-1] != eot:
+            problems.append(f"{ex_id}: the last token is not the end-of-turn token, so stopping is not trained")
+        elif len(ids) > max_seq_len:
+            problems.append(f"{ex_id}: {len(ids)} tokens ({prompt_len} prompt + {len(ids) - prompt_len} "
+                            f"completion) > max_seq_len {max_seq_len}; it would lose its end-of-turn token")
+        else:
+            examples.append(Example(ex_id, tuple(ids), prompt_len))
+    if problems:
+        shown = "\n  ".join(problems[:10])
+        more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
+        raise ValueError(f"{source}: {len(problems)} of {len(rows)} examples cannot be trained:\n  {shown}{more}\n"
+                         "Shorten the windows in build_sft, or raise train_qlora.max_seq_len.")
+    return examples
+
+
+def load_examples(path: str | os.PathLike, tokenizer: Any, max_seq_len: int) -> list[Example]:
+    return tokenize_pairs(read_pairs(path), tokenizer, max_seq_len, source=str(path))
+
+
+# --------------------------------------------------------------------------------------------
+# Plan: which examples go into which micro-batch, for the whole run
+
+
+def plan_micro_batches(lengths: list[int], order: list[int], budget: int, packing: bool,
+                       rng: random.Random | None = None, bucket: int = 64) -> list[list[int]]:
+    """Group example indices (taken in `order`) into micro-batches of at most `budget` tokens.
+
+    packing: consecutive examples share a micro-batch while their total fits (no padding).
+    Otherwise: within chunks of `bucket` typical batches, sort by length and cut batches whose
+    padded size (rows x longest) fits, so rows of one batch have similar lengths; `rng` then
+    shuffles the batches of each chunk so steps are not ordered short-to-long.
+    """
+    batches: list[list[int]] = []
+    if packing:
+        current, used = [], 0
+        for i in order:
+            if current and used + lengths[i] > budget:
+                batches.append(current)
+                current, used = [], 0
+            current.append(i)
+            used += lengths[i]
+        if current:
+            batches.append(current)
+        return batches
+    typical = max(1, budget // max(1, round(sum(lengths) / len(lengths))))
+    chunk = bucket * typical
+    for start in range(0, len(order), chunk):
+        part = sorted(order[start:start + chunk], key=lambda i: lengths[i])
+        current, longest = [], 0
+        part_batches = []
+        for i in part:
+            if current and max(longest, lengths[i]) * (len(current) + 1) > budget:
+                part_batches.append(current)
+                current, longest = [], 0
+            current.append(i)
+            longest = max(longest, lengths[i])
+        if current:
+            part_batches.append(current)
+        if rng is not None:
+            rng.shuffle(part_batches)
+        batches.extend(part_batches)
+    return batches
+
+
+def plan_run(cfg: TrainConfig, lengths: list[int]) -> tuple[list[list[int]], int, int]:
+    """(micro-batches in training order, total optimizer steps, epochs planned).
+
+    Deterministic in (cfg, lengths): the order of epoch e is a shuffle seeded by (seed, e).
+    """
+    micro: list[list[int]] = []
+    epoch = 0
+    while True:
+        rng = random.Random(cfg.seed * 1_000_003 + epoch)
+        order = list(range(len(lengths)))
+        rng.shuffle(order)
+        micro.extend(plan_micro_batches(lengths, order, cfg.micro_batch_tokens, cfg.packing, rng))
+        epoch += 1
+        if cfg.max_steps == 0 and epoch >= cfg.epochs:
+            return micro, math.ceil(len(micro) / cfg.grad_accum), epoch
+        if cfg.max_steps and len(micro) >= cfg.max_steps * cfg.grad_accum:
+            return micro[:cfg.max_steps * cfg.grad_accum], cfg.max_steps, epoch
+
+
+# --------------------------------------------------------------------------------------------
+# Batches and loss
+
+
+@dataclass
+class Batch:
+    input_ids: Any          # (B, T) long
+    position_ids: Any       # (B, T) long
+    attention_mask: Any     # (B, T) long for padded rows, None for a packed row
+    keep: Any               # (K,) positions whose logits predict a trained token
+    targets: Any            # (B, K) next-token ids at `keep`, -100 where not trained
+    n_tokens: int           # real tokens (no padding)
+    n_trained: int          # trained tokens
+
+
+def collate(examples: list[Example], packing: bool, pad_id: int, device: Any = "cpu") -> Batch:
+    """One micro-batch: a packed row (position ids restart per example) or right-padded rows."""
+    import torch
+
+    if packing:
+        rows = [[t for ex in examples for t in ex.input_ids]]
+        positions = [[p for ex in examples for p in range(len(ex))]]
+        labels = [[lab for ex in examples for lab in ex.labels]]
+    else:
+        width = max(len(ex) for ex in examples)
+        rows = [list(ex.input_ids) + [pad_id] * (width - len(ex)) for ex in examples]
+        positions = [list(range(width)) for _ in examples]
+        labels = [ex.labels + [IGNORE_INDEX] * (width - len(ex)) for ex in examples]
+    labels_t = torch.tensor(labels, dtype=torch.long)
+    # Position t predicts token t+1; keep a position if any row trains the token after it.
+    shifted = torch.full_like(labels_t, IGNORE_INDEX)
+    shifted[:, :-1] = labels_t[:, 1:]
+    keep = (shifted != IGNORE_INDEX).any(dim=0).nonzero().squeeze(-1)
+    attention_mask = None
+    if not packing:
+        attention_mask = torch.tensor([[1] * len(ex) + [0] * (len(rows[0]) - len(ex)) for ex in examples],
+                                      dtype=torch.long, device=device)
+    return Batch(
+        input_ids=torch.tensor(rows, dtype=torch.long, device=device),
+        position_ids=torch.tensor(positions, dtype=torch.long, device=device),
+        attention_mask=attention_mask,
+        keep=keep.to(device),
+        targets=shifted[:, keep].to(device),
+        n_tokens=sum(len(ex) for ex in examples),
+        n_trained=sum(ex.n_trained for ex in examples),
+    )
+
+
+def loss_sum(model: Any, batch: Batch):
+    """Summed next-token cross-entropy over the trained tokens of a micro-batch (a 0-d tensor).
+
+    attention_mask=None + position ids that restart is how transformers 5 recognises a packed row
+    (masking_utils.find_packed_sequence_indices) and builds a block-diagonal causal mask.
+    """
+    import torch.nn.functional as F
+
+    out = model(input_ids=batch.input_ids, position_ids=batch.position_ids,
+                attention_mask=batch.attention_mask, logits_to_keep=batch.keep, use_cache=False)
+    logits = out.logits.float()
+    return F.cross_entropy(logits.reshape(-1, logits.size(-1)), batch.targets.reshape(-1),
+                           ignore_index=IGNORE_INDEX, reduction="sum")
+
+
+def packed_one_row(device: Any) -> bool:
+    """Whether a packed micro-batch runs as one row (CUDA) or as one row per example (CPU).
+
+    Measured on 2 CPU cores, 3 examples of ~340 tokens, forward + backward: one packed row with
+    the block-diagonal mask 20-24 s, one row per example 12 s, padded rows ~2x slower than
+    separate. The CPU pays for attention over the masked-out blocks and the materialised mask;
+    the GPU wants the big matmuls of one long row. The loss is the same either way.
+    """
+    import torch
+
+    return torch.device(device).type == "cuda"
+
+
+def micro_batch_rows(examples: list[Example], *, packing: bool, one_row: bool, pad_id: int,
+                     device: Any = "cpu") -> list[Batch]:
+    """The forward passes of one micro-batch: a packed row, one row per example, or padded rows."""
+    if packing and not one_row:
+        return [collate([ex], True, pad_id, device) for ex in examples]
+    return [collate(examples, packing, pad_id, device)]
+
+
+def evaluate_loss(model: Any, examples: list[Example], cfg: TrainConfig, pad_id: int, device: Any,
+                  autocast: Any = None, one_row: bool | None = None) -> float:
+    """Token-weighted mean loss over the trained tokens of `examples` (dropout off)."""
+    import contextlib
+
+    import torch
+
+    if one_row is None:
+        one_row = packed_one_row(device)
+    lengths = [len(ex) for ex in examples]
+    plan = plan_micro_batches(lengths, sorted(range(len(examples)), key=lambda i: lengths[i]),
+                              cfg.micro_batch_tokens, cfg.packing)
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for idx in plan:
+            for batch in micro_batch_rows([examples[i] for i in idx], packing=cfg.packing, one_row=one_row,
+                                          pad_id=pad_id, device=device):
+                with autocast() if autocast else contextlib.nullcontext():
+                    total += loss_sum(model, batch).item()
+                count += batch.n_trained
+    model.train(was_training)
+    return total / count
+
+
+def lr_at(step: int, total_steps: int, cfg: TrainConfig) -> float:
+    """Learning rate of optimizer step `step` (0-based): linear warmup, then the schedule to 0."""
+    warmup = math.ceil(cfg.warmup_ratio * total_steps)
+    if step < warmup:
+        return cfg.learning_rate * (step + 1) / warmup
+    if cfg.lr_schedule == "constant":
+        return cfg.learning_rate
+    progress = (step - warmup) / max(1, total_steps - warmup)
+    if cfg.lr_schedule == "linear":
+        return cfg.learning_rate * (1.0 - progress)
+    return cfg.learning_rate * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+# --------------------------------------------------------------------------------------------
+# Model
+
+
+def resolve_device(device: str = "auto"):
+    import torch
+
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(device)
+
+
+def resolve_quantization(cfg: TrainConfig, device: Any) -> str:
+    """'nf4' or 'none' for this device; nf4 on CPU is an error (a step takes minutes)."""
+    import importlib.util
+
+    has_bnb = importlib.util.find_spec("bitsandbytes") is not None
+    if cfg.quantization == "auto":
+        return "nf4" if device.type == "cuda" and has_bnb else "none"
+    if cfg.quantization == "nf4":
+        if device.type != "cuda":
+            raise ValueError("train_qlora.quantization=nf4 needs a CUDA GPU (bitsandbytes 4-bit on CPU "
+                             "took 160 s for one step on the 135M model); use quantization: none or auto")
+        if not has_bnb:
+            raise ValueError("train_qlora.quantization=nf4 needs bitsandbytes: pip install bitsandbytes")
+    return cfg.quantization
+
+
+def physical_cores() -> int:
+    try:
+        import psutil
+
+        cores = psutil.cpu_count(logical=False)
+    except ImportError:
+        cores = None
+    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores or available, available))
+
+
+def build_model(cfg: TrainConfig, base_path: str, device: Any, quantization: str):
+    """The base model with fresh LoRA adapters (seeded); only the adapters require grad."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    kwargs: dict[str, Any] = {"dtype": torch.float32 if device.type == "cpu" else torch.bfloat16,
+                              "attn_implementation": "sdpa"}
+    if quantization == "nf4":
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16)
+        kwargs["device_map"] = {"": device.index or 0}
+    model = AutoModelForCausalLM.from_pretrained(base_path, **kwargs)
+    gc_kwargs = {"use_reentrant": False}
+    if quantization == "nf4":
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing,
+                                                gradient_checkpointing_kwargs=gc_kwargs)
+    else:
+        model.to(device)
+        if cfg.gradient_checkpointing:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=gc_kwargs)
+    model.config.use_cache = False
+    torch.manual_seed(cfg.seed)  # LoRA A init
+    n_layers = model.config.num_hidden_layers
+    # Adapters on the top `lora_layers` layers only: autograd then stops at the lowest adapted
+    # layer, so the backward pass skips the layers below it (frozen and adapter-free).
+    layers = list(range(n_layers - cfg.lora_layers, n_layers)) if 0 < cfg.lora_layers < n_layers else None
+    lora = LoraConfig(task_type="CAUSAL_LM", r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
+                      lora_dropout=cfg.lora_dropout, target_modules=list(cfg.target_modules), bias="none",
+                      layers_to_transform=layers)
+    with warnings.catch_warnings():  # peft 0.21 reads transformers' deprecated is_gradient_checkpointing
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        model = get_peft_model(model, lora)
+    model.train()
+    return model
+
+
+def trainable_state(model: Any) -> dict[str, Any]:
+    return {name: p.detach().clone().cpu() for name, p in model.named_parameters() if p.requires_grad}
+
+
+# --------------------------------------------------------------------------------------------
+# Checkpoints and outputs (all written to a temp dir, then renamed into place)
+
+
+def _replace_dir(tmp: Path, target: Path) -> None:
+    """Move a finished temp dir onto `target` (os.replace cannot replace a non-empty directory)."""
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(target, old)
+    os.replace(tmp, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def run_fingerprint(cfg: TrainConfig, base_path: str, examples: list[Example]) -> str:
+    """What a checkpoint must match to be resumed: config (minus operational knobs), base, data."""
+    h = hashlib.sha256()
+    semantic = {k: v for k, v in as_dict(cfg).items() if k not in _OPERATIONAL_FIELDS}
+    h.update(json.dumps({"config": semantic, "base": base_path}, sort_keys=True).encode())
+    for ex in examples:
+        h.update(ex.id.encode() + b"\0" + str(ex.prompt_len).encode() + b"\0")
+        h.update(b",".join(str(t).encode() for t in ex.input_ids) + b"\n")
+    return h.hexdigest()
+
+
+def save_checkpoint(checkpoint_dir: Path, model: Any, optimizer: Any, state: dict[str, Any]) -> Path:
+    import torch
+    from safetensors.torch import save_file
+
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    target = checkpoint_dir / f"step-{state['step']:07d}"
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=checkpoint_dir))
+    try:
+        save_file(trainable_state(model), str(tmp / "adapter.safetensors"))
+        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+        rng = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        torch.save(rng, tmp / "rng.pt")
+        (tmp / "state.json").write_text(json.dumps(state, indent=1), encoding="utf-8")
+        _replace_dir(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    for other in checkpoint_dir.glob("step-*"):  # keep only the newest
+        if other != target:
+            shutil.rmtree(other, ignore_errors=True)
+    return target
+
+
+def find_checkpoint(checkpoint_dir: Path, fingerprint: str) -> Path | None:
+    """The newest complete checkpoint of this run; checkpoints of other runs are removed."""
+    if not checkpoint_dir.is_dir():
+        return None
+    for stale in checkpoint_dir.glob(".tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    found = None
+    for path in sorted(checkpoint_dir.glob("step-*"), reverse=True):
+        try:
+            state = json.loads((path / "state.json").read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            state = None
+        if found is None and state and state.get("fingerprint") == fingerprint:
+            found = path
+            continue
+        why = "is incomplete" if state is None else "was made with a different config, base model or data"
+        if found is None:
+            warnings.warn(f"checkpoint {path} {why}; ignoring and removing it", stacklevel=2)
+        shutil.rmtree(path, ignore_errors=True)
+    return found
+
+
+def load_checkpoint(path: Path, model: Any, optimizer: Any) -> dict[str, Any]:
+    import torch
+    from safetensors.torch import load_file
+
+    weights = load_file(str(path / "adapter.safetensors"))
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, tensor in weights.items():
+            params[name].copy_(tensor)
+    optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True))
+    rng = torch.load(path / "rng.pt", weights_only=True)
+    torch.set_rng_state(rng["torch"])
+    if "cuda" in rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
+    return json.loads((path / "state.json").read_text(encoding="utf-8"))
+
+
+def save_adapter(model: Any, tokenizer: Any, cfg: TrainConfig, out_dir: str | os.PathLike, *,
+                 base_model_path: str, extra: dict[str, Any] | None = None) -> Path:
+    """Write the PEFT adapter (safetensors), the tokenizer and train_config.json, atomically.
+
+    train_config.json holds the params as configured plus the resolved base model, so evaluate and
+    export can rebuild the same base (`base_model` may be `embedded:...`, resolved per machine).
+    """
+    import peft
+    import torch
+    import transformers
+
+    out = Path(out_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        info = {**as_dict(cfg), "resolved_base_model": base_model_path,
+                "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
+                             "peft": peft.__version__}, **(extra or {})}
+        (tmp / "train_config.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+        _replace_dir(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def _write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def _trim_live_history(live_dir: Path, last_step: int) -> None:
+    """Drop DVCLive rows logged after the checkpoint we resume from (they will be logged again)."""
+    for tsv in (live_dir / "plots" / "metrics").rglob("*.tsv"):
+        lines = tsv.read_text(encoding="utf-8").splitlines()
+        if not lines:
+            continue
+        step_col = lines[0].split("\t").index("step")
+        kept = [lines[0]] + [ln for ln in lines[1:] if int(ln.split("\t")[step_col]) <= last_step]
+        tsv.write_text("\n".join(kept) + "\n", encoding="utf-8")
+
+
+# --------------------------------------------------------------------------------------------
+# The loop
+
+
+def _train_step(model: Any, optimizer: Any, params: list, micro: list[list[Example]], *, packing: bool,
+                one_row: bool, pad_id: int, device: Any, autocast: Any, lr: float) -> tuple[float, int, int, float]:
+    """One optimizer step over `micro`; returns (summed loss, trained tokens, real tokens, grad norm).
+
+    Each forward's summed loss is divided by the step's trained-token count, so the gradient is
+    that of the mean over all trained tokens of the step. (With DDP, all-reduce the count first.)
+    """
+    import contextlib
+
+    import torch
+
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    n_trained = sum(ex.n_trained for mb in micro for ex in mb)
+    total, n_tokens = 0.0, 0
+    for examples in micro:
+        for batch in micro_batch_rows(examples, packing=packing, one_row=one_row, pad_id=pad_id, device=device):
+            with autocast() if autocast else contextlib.nullcontext():
+                loss = loss_sum(model, batch)
+            (loss / n_trained).backward()
+            total += loss.item()
+            n_tokens += batch.n_tokens
+    grad_norm = torch.nn.utils.clip_grad_norm_(params, 1.0).item()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return total, n_trained, n_tokens, grad_norm
+
+
+def train(cfg: TrainConfig, *, train_path: str | os.PathLike, val_path: str | os.PathLike,
+          out_dir: str | os.PathLike, checkpoint_dir: str | os.PathLike, live_dir: str | os.PathLike,
+          metrics_path: str | os.PathLike, device: str = "auto", progress: bool = True) -> dict[str, Any]:
+    """Fine-tune LoRA adapters on `train_path`, write the adapter to `out_dir`; returns final metrics.
+
+    Resumes from the newest checkpoint in `checkpoint_dir` made with the same config and data (a
+    resumed run ends with the same weights as an uninterrupted one). The last checkpoint is kept,
+    so rerunning a finished run only re-evaluates and re-saves.
+    """
+    import torch
+    from dvclive import Live
+    from tqdm.auto import tqdm
+
+    from fan_timeline.model import load_tokenizer, resolve_base_model
+
+    wall_start = time.perf_counter()
+    dev = resolve_device(device)
+    quantization = resolve_quantization(cfg, dev)
+    if dev.type == "cpu":
+        torch.set_num_threads(cfg.threads or physical_cores())
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if dev.type == "cuda" else None
+    # Multi-process data parallel slots in here: rank/world from torch.distributed, each rank
+    # takes micro[rank::world] of a step, the model is wrapped in DDP, and only rank 0 logs/saves.
+    is_main = True
+
+    base_path = resolve_base_model(cfg.base_model)
+    tokenizer = load_tokenizer(base_path)
+    pad_id = tokenizer.pad_token_id
+    train_examples = load_examples(train_path, tokenizer, cfg.max_seq_len)
+    val_examples = load_examples(val_path, tokenizer, cfg.max_seq_len)
+    if 0 < cfg.val_examples < len(val_examples):  # a fixed spread-out subset keeps val loss cheap
+        step = len(val_examples) / cfg.val_examples
+        val_examples = [val_examples[int(i * step)] for i in range(cfg.val_examples)]
+    lengths = [len(ex) for ex in train_examples]
+    micro_plan, total_steps, _ = plan_run(cfg, lengths)
+
+    model = build_model(cfg, base_path, dev, quantization)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=0.0)
+
+    fingerprint = run_fingerprint(cfg, base_path, train_examples)
+    ckpt_dir = Path(checkpoint_dir)
+    resume_from = find_checkpoint(ckpt_dir, fingerprint)
+    state: dict[str, Any] = {"step": 0, "fingerprint": fingerprint, "trained_tokens": 0, "real_tokens": 0,
+                             "train_s": 0.0, "recent": [], "val_loss_initial": None}
+    if resume_from is not None:
+        state = load_checkpoint(resume_from, model, optimizer)
+        logger.info("resuming from %s (step %d of %d)", resume_from, state["step"], total_steps)
+    start_step = state["step"]
+    recent = deque(state["recent"], maxlen=cfg.logging_every)  # (loss sum, trained tokens) per step
+
+    live = None
+    if is_main:
+        live_path = Path(live_dir)
+        if resume_from is not None:
+            _trim_live_history(live_path, start_step)
+        live = Live(dir=str(live_path), dvcyaml=False, save_dvc_exp=False, report=None,
+                    resume=resume_from is not None)
+
+    def log(step: int, values: dict[str, float]) -> None:
+        if live is not None:
+            live.step = step
+            for name, value in values.items():
+                live.log_metric(name, value)
+            live.make_summary()
+
+    if state["val_loss_initial"] is None:
+        state["val_loss_initial"] = evaluate_loss(model, val_examples, cfg, pad_id, dev, autocast)
+        log(0, {"val/loss": state["val_loss_initial"]})
+    val_loss = state["val_loss_initial"] if start_step == 0 else None
+
+    bar = tqdm(total=total_steps, initial=start_step, unit="step", disable=not (progress and is_main),
+               dynamic_ncols=True, desc="train")
+    window_tokens, window_s = 0, 0.0
+    for step in range(start_step, total_steps):
+        micro = [[train_examples[i] for i in idx]
+                 for idx in micro_plan[step * cfg.grad_accum:(step + 1) * cfg.grad_accum]]
+        lr = lr_at(step, total_steps, cfg)
+        t0 = time.perf_counter()
+        loss, n_trained, n_tokens, grad_norm = _train_step(
+            model, optimizer, params, micro, packing=cfg.packing, one_row=packed_one_row(dev), pad_id=pad_id,
+            device=dev, autocast=autocast, lr=lr)
+        dt = time.perf_counter() - t0
+        done = step + 1
+        state.update(step=done, trained_tokens=state["trained_tokens"] + n_trained,
+                     real_tokens=state["real_tokens"] + n_tokens, train_s=state["train_s"] + dt)
+        recent.append((loss, n_trained))
+        window_tokens += n_tokens
+        window_s += dt
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss / n_trained:.3f}", lr=f"{lr:.2e}", tok_s=f"{n_tokens / dt:.0f}")
+        if done % cfg.logging_every == 0 or done == total_steps:
+            log(done, {"train/loss": sum(s for s, _ in recent) / sum(n for _, n in recent),
+                       "train/lr": lr, "train/tokens_per_s": window_tokens / window_s,
+                       "train/grad_norm": grad_norm})
+            window_tokens, window_s = 0, 0.0
+        val_loss = None
+        if (cfg.eval_every and done % cfg.eval_every == 0) or done == total_steps:
+            val_loss = evaluate_loss(model, val_examples, cfg, pad_id, dev, autocast)
+            log(done, {"val/loss": val_loss})
+            bar.write(f"step {done}/{total_steps}: val loss {val_loss:.4f}")
+        if is_main and ((cfg.checkpoint_every and done % cfg.checkpoint_every == 0) or done == total_steps):
+            state["recent"] = list(recent)
+            save_checkpoint(ckpt_dir, model, optimizer, state)
+    bar.close()
+
+    if val_loss is None:  # resumed a finished run, or zero steps
+        val_loss = evaluate_loss(model, val_examples, cfg, pad_id, dev, autocast)
+    metrics = {
+        "train_loss": sum(s for s, _ in recent) / sum(n for _, n in recent) if recent else None,
+        "val_loss": val_loss,
+        "val_loss_initial": state["val_loss_initial"],
+        "tokens_per_s": state["real_tokens"] / state["train_s"] if state["train_s"] else None,
+        "steps": state["step"],
+        "epochs": round(state["real_tokens"] / sum(lengths), 3),
+        "trained_tokens": state["trained_tokens"],
+        "real_tokens": state["real_tokens"],
+        "train_s": round(state["train_s"], 2),
+        "wall_s": round(time.perf_counter() - wall_start, 2),
+        "device": str(dev),
+        "quantization": quantization,
+    }
+    if is_main:
+        save_adapter(model, tokenizer, cfg, out_dir, base_model_path=base_path,
+                     extra={"quantization_resolved": quantization, "train_fingerprint": fingerprint})
+        _write_json_atomic(metrics_path, metrics)
+        live.end()
+    return metrics

@@ -1,0 +1,72 @@
+"""DVC stage `evaluate`: generate and score timelines for the test windows, four runs.
+
+    python stages/evaluate.py data/sft/test.jsonl models/adapter metrics/eval.json plots/eval data/eval/predictions.jsonl
+
+Reads params.yaml section `evaluate`. The fine-tuned model runs on every test window; the base
+model on `evaluate.base_windows` of them (a fixed subset, recorded in the metrics).
+"""
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch is imported (DESIGN.md §7)
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from fan_timeline import atomic  # noqa: E402
+from fan_timeline.config import ConfigError, EvaluateConfig, load_section  # noqa: E402
+from fan_timeline.evaluate import RUNS, base_subset, evaluate_run  # noqa: E402
+from fan_timeline.generate import load_model  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("test", type=Path)
+    parser.add_argument("adapter", type=Path)
+    parser.add_argument("metrics", type=Path)
+    parser.add_argument("plots", type=Path)
+    parser.add_argument("predictions", type=Path)
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_section(EvaluateConfig, args.params)
+    except ConfigError as exc:
+        print(f"evaluate failed: {exc}", file=sys.stderr)
+        return 1
+    pairs = atomic.read_jsonl(args.test)
+    base_model = json.loads((args.adapter / "train_config.json").read_text())["base_model"]
+    subset = base_subset(pairs, cfg.base_windows)
+    metrics, predictions, scores = {"runs": {}}, [], {}
+    for name in RUNS:
+        finetuned = name.startswith("finetuned")
+        if name in ("finetuned_constrained", "base_constrained"):
+            model, tokenizer = load_model(base_model, adapter=str(args.adapter) if finetuned else None)
+        score, preds = evaluate_run(name, model, tokenizer, pairs if finetuned else subset,
+                                    constrained=name.endswith("constrained"), tol_s=cfg.ts_tolerance_s,
+                                    batch_size=cfg.batch_size,
+                                    max_new_tokens=None if name.endswith("constrained") else cfg.free_max_new_tokens)
+        scores[name] = score
+        metrics["runs"][name] = score.summary()
+        predictions += preds
+    metrics["test_windows"] = len(pairs)
+    metrics["base_subset_windows"] = [p["id"] for p in subset]
+    metrics["ts_tolerance_s"] = cfg.ts_tolerance_s
+    atomic.write_json(args.metrics, metrics)
+    atomic.write_jsonl(args.predictions, predictions)
+    args.plots.mkdir(parents=True, exist_ok=True)
+    atomic.write_json(args.plots / "validity.json", [
+        {"run": name, "json_validity": m["json_validity"], "schema_compliance": m["schema_compliance"]}
+        for name, m in metrics["runs"].items()])
+    atomic.write_json(args.plots / "per_game_f1.json", [
+        {"game_id": game, "run": name, "event_f1": tally.summary()["event_f1"]}
+        for name in ("finetuned_constrained", "base_constrained") for game, tally in sorted(scores[name].per_game.items())])
+    atomic.write_json(args.plots / "sentiment_confusion.json", [
+        {"actual": ref, "predicted": pred}
+        for pred, ref in scores["finetuned_constrained"].tally["all"].sentiment_pairs])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,318 @@
+"""Generation service: the grammar's output bound, the logits processor, and real decoding.
+
+    pytest tests/test_generate.py      (~60 s on 2 CPU cores; no network)
+
+The model tests run the real embedded SmolLM2-135M, untrained: constrained decoding must give
+schema-valid JSON in the canonical form even from a model that knows nothing about timelines.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from fan_timeline import schema
+from fan_timeline.generate import (
+    FREE_MAX_NEW_TOKENS,
+    TimelineLogitsProcessor,
+    constrained_max_new_tokens,
+    generate_timelines,
+    ll_tokenizer,
+    load_model,
+    new_matcher,
+    timeline_from_text,
+)
+from fan_timeline.prompt import stop_token_ids
+
+SYSTEM = "Write the JSON timeline of the moments that mattered in this window of the game."
+PROMPTS = [
+    [{"role": "system", "content": SYSTEM},
+     {"role": "user", "content": "Plays:\nQ4 02:10 LIN Reyes driving layup 99-101\n"
+                                 "Q4 01:48 HAR Okafor block (Reyes) 101-101\n"
+                                 "Q4 00:21 HAR Lindqvist 3PT jump shot 104-101\n"
+                                 "Comments:\n[+12s] HAR fan: OKAFOR WITH THE SWAT\n"
+                                 "[+30s] LIN fan: of course he hits that"}],
+    [{"role": "system", "content": SYSTEM},
+     {"role": "user", "content": "Plays:\nQ1 11:32 BOS Tatum 2PT pullup 2-0\n"
+                                 "Comments:\n[+8s] BOS fan: tatum cooking already"}],
+    [{"role": "system", "content": SYSTEM},
+     {"role": "user", "content": "Plays:\nQ3 05:02 MIA Adebayo dunk (Butler assist) 70-68\n"
+                                 "Q3 04:40 NYK Brunson turnover, bad pass\n"
+                                 "Q3 04:31 MIA Herro 3PT 73-68\n"
+                                 "Comments:\n[+5s] MIA fan: BAM!!!\n[+20s] NYK fan: brunson what was that\n"
+                                 "[+26s] NYK fan: this is painful"}],
+]
+
+
+@pytest.fixture(scope="module")
+def model_and_tokenizer(base_model_path):
+    return load_model(base_model_path)
+
+
+# ---------------------------------------------------------------- the bound, against the grammar
+
+
+def _accepts(tokenizer, text: str) -> bool:
+    """Whether the grammar accepts `text` as a whole output (and then allows only a stop token)."""
+    matcher = new_matcher(tokenizer)
+    if not matcher.consume_tokens(ll_tokenizer(tokenizer).tokenize_str(text)):
+        return False
+    return matcher.is_accepting() and set(_allowed(matcher)) <= set(stop_token_ids(tokenizer))
+
+
+def _allowed(matcher) -> np.ndarray:
+    bits = np.unpackbits(np.frombuffer(matcher.compute_bitmask(), dtype=np.uint8), bitorder="little")
+    return np.flatnonzero(bits)
+
+
+def _item(ts="OT9 12:59", event='"' * 72, quote="\U0001F600" * 60, sentiment="positive") -> dict:
+    return {"ts": ts, "event": event, "fan_sentiment": sentiment, "quote": quote}
+
+
+def test_longest_output_is_exactly_the_bound_and_accepted(tokenizer):
+    # Each field at its longest encoding: `"` costs 2 bytes (\"), an emoji 4 (raw UTF-8).
+    longest = schema.dump_timeline([_item()] * schema.max_items())
+    assert len(longest.encode()) == schema.max_output_bytes()
+    assert schema.validate_timeline(json.loads(longest)) == []
+    assert _accepts(tokenizer, longest)
+
+
+@pytest.mark.parametrize("entries", [
+    [_item()] * (schema.max_items() + 1),
+    [_item(event='"' * 73)],
+    [_item(quote="\U0001F600" * 61)],
+    [_item(ts="OT10 12:59")],
+])
+def test_nothing_longer_is_accepted(tokenizer, entries):
+    assert not _accepts(tokenizer, schema.dump_timeline(entries))
+
+
+@pytest.mark.parametrize("quote", ["\\u0041", "\\n", "\\t", "\\/", "\\ud83d\\ude00"])
+def test_grammar_admits_no_escape_but_quote_and_backslash(tokenizer, quote):
+    # These are valid JSON for the same (or a pattern-valid) string, but longer than its minimal form:
+    # admitting them would break max_output_bytes.
+    text = '{"timeline":[{"ts":"Q4 01:48","event":"Okafor block","fan_sentiment":"positive","quote":"%s"}]}' % quote
+    assert not _accepts(tokenizer, text)
+    assert _accepts(tokenizer, text.replace(quote, '\\"\\\\'))
+
+
+def test_grammar_fixes_compact_separators_and_key_order(tokenizer):
+    entry = {"ts": "Q4 01:48", "event": "Okafor blocks Reyes", "fan_sentiment": "positive"}
+    assert _accepts(tokenizer, schema.dump_timeline([entry]))
+    assert not _accepts(tokenizer, json.dumps({"timeline": [entry]}))  # ", " and ": "
+    reordered = {"event": entry["event"], "ts": entry["ts"], "fan_sentiment": "positive"}
+    assert not _accepts(tokenizer, json.dumps({"timeline": [reordered]}, separators=(",", ":")))
+
+
+class Vocab:
+    """Per-token facts the walks below need, as arrays (a string's mask allows ~49k tokens)."""
+
+    def __init__(self, tokenizer):
+        ll_tok = ll_tokenizer(tokenizer)
+        self.bytes = [ll_tok.decode_bytes([t]) for t in range(ll_tok.vocab_size)]
+        self.length = np.array([len(b) for b in self.bytes])
+        # Would end a string, an object or the array: an unescaped `"`, `]` or `}`.
+        unescaped = [b.replace(b"\\\\", b"").replace(b'\\"', b"") for b in self.bytes]
+        self.closes = np.array([any(c in u for c in b'"]}') for u in unescaped])
+        # Bytes per character: escapes are 2 bytes for 1 character, UTF-8 up to 4 (lead byte >= 0xF0).
+        self.heavy = np.array([(b.count(b"\\") + sum(c >= 0x80 for c in b) + (b[:1] >= b"\xf0")) / max(len(b), 1)
+                               for b in self.bytes])
+        self.is_o = np.array([b == b"O" for b in self.bytes])  # the clock's longest form is OTn
+
+
+@pytest.fixture(scope="module")
+def vocab(tokenizer) -> Vocab:
+    return Vocab(tokenizer)
+
+
+def _walk(tokenizer, vocab: Vocab, choose) -> tuple[str, int]:
+    """Drive the grammar with `choose(candidate ids) -> id` until only a stop token is left,
+    closing a string, an object or the array only when nothing else is allowed."""
+    stops = np.array(stop_token_ids(tokenizer))
+    matcher = new_matcher(tokenizer)
+    tokens: list[int] = []
+    while True:
+        allowed = _allowed(matcher)
+        going_on = allowed[~np.isin(allowed, stops)]
+        if going_on.size == 0:
+            assert allowed.size and np.isin(allowed, stops).all()
+            tokens.append(int(allowed[0]))
+            assert matcher.consume_token(tokens[-1])
+            break
+        assert (vocab.length[going_on] > 0).all(), "a zero-byte token breaks the tokens <= bytes argument"
+        open_ = going_on[~vocab.closes[going_on]]
+        # When forced to close, close as little as possible (`"` rather than `"}]}`).
+        token = int(choose(open_) if open_.size else going_on[np.argmin(vocab.length[going_on])])
+        tokens.append(token)
+        assert matcher.consume_token(token), matcher.get_error()
+        assert len(tokens) <= constrained_max_new_tokens()
+    return b"".join(vocab.bytes[t] for t in tokens[:-1]).decode(), len(tokens)
+
+
+def test_greedy_longest_walk_reaches_exactly_the_bound(tokenizer, vocab):
+    """Greedily taking the byte-heaviest token (\\" in `event`, 4-byte UTF-8 in `quote`; among
+    equals the longest, and "O" for OTn) and never closing early walks the grammar's longest
+    path: it ends exactly at max_output_bytes, and in at most constrained_max_new_tokens tokens."""
+    def heaviest(c):
+        return c[np.lexsort((vocab.is_o[c], vocab.length[c], vocab.heavy[c]))[-1]]
+
+    text, n_tokens = _walk(tokenizer, vocab, heaviest)
+    assert len(text.encode()) == schema.max_output_bytes()
+    assert n_tokens <= constrained_max_new_tokens()
+    parsed, errors = timeline_from_text(text)
+    assert errors == [] and schema.dump_timeline(parsed["timeline"]) == text
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_walks_stay_within_the_budget(tokenizer, vocab, seed):
+    """Random open-ended walks; odd seeds use one-byte tokens only (the most tokens per output)."""
+    rng = np.random.default_rng(seed)
+
+    def choose(c):
+        if seed % 2 and (vocab.length[c] == 1).any():
+            c = c[vocab.length[c] == 1]
+        return rng.choice(c)
+
+    text, n_tokens = _walk(tokenizer, vocab, choose)
+    assert len(text.encode()) <= schema.max_output_bytes()
+    assert n_tokens <= constrained_max_new_tokens()
+    parsed, errors = timeline_from_text(text)
+    assert errors == [] and schema.dump_timeline(parsed["timeline"]) == text
+
+
+# ---------------------------------------------------------------- the logits processor
+
+
+def test_processor_masks_rows_and_keeps_finished_rows_on_pad(tokenizer):
+    processor = TimelineLogitsProcessor(tokenizer)
+    vocab = len(tokenizer)
+    prompt_ids = torch.zeros((2, 3), dtype=torch.long)
+    scores = processor(prompt_ids, torch.zeros((2, vocab)))
+    allowed = torch.isfinite(scores)
+    first = [tokenizer.decode([t]) for t in allowed[0].nonzero().flatten().tolist()]
+    assert first and all('{"'.startswith(s) or s.startswith('{"') for s in first)
+    assert torch.equal(allowed[0], allowed[1])
+
+    # Row 1 is declared finished by hand: from then on only the pad token is allowed there.
+    open_brace = tokenizer.convert_tokens_to_ids('{"')
+    processor.done[1] = True
+    scores = processor(torch.tensor([[0, 0, 0, open_brace], [0, 0, 0, tokenizer.pad_token_id]]),
+                       torch.zeros((2, vocab)))
+    assert torch.isfinite(scores[1]).nonzero().flatten().tolist() == [tokenizer.pad_token_id]
+    assert torch.isfinite(scores[0]).any() and not torch.isfinite(scores[0, tokenizer.pad_token_id])
+
+
+def test_processor_raises_when_a_forbidden_token_gets_through(tokenizer):
+    processor = TimelineLogitsProcessor(tokenizer)
+    vocab = len(tokenizer)
+    processor(torch.zeros((1, 3), dtype=torch.long), torch.zeros((1, vocab)))
+    forbidden = tokenizer.convert_tokens_to_ids("hello")
+    with pytest.raises(RuntimeError, match="left the timeline grammar"):
+        processor(torch.tensor([[0, 0, 0, forbidden]]), torch.zeros((1, vocab)))
+
+
+def test_processor_allows_end_of_turn_only_when_the_json_is_complete(tokenizer):
+    stops = set(stop_token_ids(tokenizer))
+    complete = '{"timeline":[]}'
+    ids = tokenizer(complete, add_special_tokens=False)["input_ids"]
+    processor = TimelineLogitsProcessor(tokenizer)
+    vocab = len(tokenizer)
+    seen = torch.zeros((1, 1), dtype=torch.long)
+    for k in range(len(ids) + 1):
+        scores = processor(seen, torch.zeros((1, vocab)))
+        allowed = set(torch.isfinite(scores[0]).nonzero().flatten().tolist())
+        if k < len(ids):
+            assert not (allowed & stops), f"stop allowed after {tokenizer.decode(ids[:k])!r}"
+            seen = torch.cat([seen, torch.tensor([[ids[k]]])], dim=1)
+        else:
+            assert allowed == stops
+
+
+# ---------------------------------------------------------------- text -> timeline
+
+
+def test_timeline_from_text_reports_json_and_schema_errors():
+    good = schema.dump_timeline([{"ts": "Q4 01:48", "event": "Okafor blocks Reyes", "fan_sentiment": "positive"}])
+    assert timeline_from_text(good) == (json.loads(good), [])
+    parsed, errors = timeline_from_text(good[:-3])
+    assert parsed is None and errors[0].startswith("invalid JSON")
+    parsed, errors = timeline_from_text(good.replace("positive", "ecstatic"))
+    assert parsed is not None and any("fan_sentiment" in e for e in errors)
+
+
+# ---------------------------------------------------------------- real decoding (embedded model)
+
+
+@pytest.fixture(scope="module")
+def constrained_batch1(model_and_tokenizer):
+    model, tokenizer = model_and_tokenizer
+    return generate_timelines(model, tokenizer, PROMPTS, constrained=True, batch_size=1)
+
+
+@pytest.mark.slow
+def test_constrained_untrained_model_writes_valid_canonical_json(constrained_batch1):
+    for result in constrained_batch1:
+        assert result.finished, f"cut after {result.n_new_tokens} tokens: {result.text!r}"
+        assert result.n_new_tokens <= constrained_max_new_tokens()
+        parsed, errors = timeline_from_text(result.text)
+        assert errors == [], (errors, result.text)
+        assert schema.dump_timeline(parsed["timeline"]) == result.text
+        assert 0 < result.time_to_first_token <= result.batch_seconds == result.seconds  # batches of 1
+
+
+@pytest.mark.slow
+def test_batched_constrained_decoding_equals_batch_of_one(model_and_tokenizer, constrained_batch1):
+    model, tokenizer = model_and_tokenizer
+    # The two shorter outputs (the longest would make the batch wait ~60 steps); their prompts differ
+    # in length, so one row is left-padded.
+    batched = generate_timelines(model, tokenizer, PROMPTS[1:], constrained=True, batch_size=2)
+    assert [r.text for r in batched] == [r.text for r in constrained_batch1[1:]]
+    assert [r.n_new_tokens for r in batched] == [r.n_new_tokens for r in constrained_batch1[1:]]
+    assert all(r.finished for r in batched)
+    assert len({r.batch_seconds for r in batched}) == 1
+    assert sum(r.seconds for r in batched) == pytest.approx(batched[0].batch_seconds)
+
+
+@pytest.mark.slow
+def test_free_decoding_returns_text_and_whether_it_finished(model_and_tokenizer):
+    model, tokenizer = model_and_tokenizer
+    results = generate_timelines(model, tokenizer, PROMPTS[:2], constrained=False, max_new_tokens=12)
+    assert FREE_MAX_NEW_TOKENS >= 12
+    for result in results:
+        assert isinstance(result.text, str) and result.text
+        assert 1 <= result.n_new_tokens <= 12
+        if not result.finished:  # cut by the budget, which it used up
+            assert result.n_new_tokens == 12
+
+
+def test_short_constrained_budget_is_warned(model_and_tokenizer):
+    model, tokenizer = model_and_tokenizer
+    with pytest.warns(UserWarning, match="below the schema bound"):
+        (result,) = generate_timelines(model, tokenizer, PROMPTS[1:2], constrained=True, max_new_tokens=4)
+    assert not result.finished and result.n_new_tokens == 4
+    assert '{"timeline":['.startswith(result.text)
+
+
+@pytest.mark.slow
+def test_load_model_applies_and_merges_an_adapter(model_and_tokenizer, base_model_path, tmp_path):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base, tokenizer = model_and_tokenizer
+    assert tokenizer.padding_side == "left" and not base.training and base.dtype == torch.float32
+    torch.manual_seed(0)
+    peft_model = get_peft_model(AutoModelForCausalLM.from_pretrained(base_model_path),
+                                LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    peft_model.save_pretrained(tmp_path)
+    ids = tokenizer("Q4 01:48 HAR Okafor block", return_tensors="pt")["input_ids"]
+    tuned, _ = load_model(base_model_path, adapter=str(tmp_path))
+    with torch.inference_mode():
+        expected = peft_model.eval()(ids).logits
+        got = tuned(ids).logits
+        untouched = base(ids).logits
+    assert not hasattr(tuned, "peft_config")  # merged: plain transformers model, no LoRA layers
+    assert torch.allclose(got, expected, atol=1e-4)
+    assert not torch.allclose(got, untouched, atol=1e-2)
