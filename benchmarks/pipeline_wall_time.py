@@ -1,10 +1,11 @@
 """Wall time of the full default pipeline from a fresh clone, per stage.
 
-    python benchmarks/pipeline_wall_time.py [--cold-model-cache] [--keep DIR]
+    python benchmarks/pipeline_wall_time.py [--cold-model-cache] [--keep DIR | --in-place]
 
 Clones HEAD of this repository into a temporary directory (so uncommitted changes are not
-measured), removes the committed dvc.lock outputs' state, then runs each stage with
-`dvc repro --single-item <stage>` in pipeline order and prints seconds per stage and in total.
+measured) — or, with --in-place, uses this checkout and leaves its outputs and dvc.lock updated —
+then runs each stage with `dvc repro --force --single-item <stage>` in pipeline order and prints
+seconds per stage and in total.
 `--cold-model-cache` also points FAN_TIMELINE_CACHE at an empty directory, so the one-time GGUF
 conversion of the embedded base model is included. Needs the project venv on PATH (scripts/setup.sh).
 """
@@ -29,10 +30,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cold-model-cache", action="store_true")
     parser.add_argument("--keep", type=Path, help="clone here and keep it (default: a temp dir, removed)")
+    parser.add_argument("--in-place", action="store_true", help="run in this checkout instead of a clone")
     args = parser.parse_args()
     tmp = tempfile.TemporaryDirectory(prefix="fan-timeline-bench-")
-    work = args.keep or Path(tmp.name) / "repo"
-    subprocess.run(["git", "clone", "-q", str(REPO), str(work)], check=True)
+    if args.in_place:
+        work = REPO
+    else:
+        work = args.keep or Path(tmp.name) / "repo"
+        subprocess.run(["git", "clone", "-q", str(REPO), str(work)], check=True)
     env = {**os.environ, "DVC_NO_ANALYTICS": "1", "HF_HUB_OFFLINE": "1", "OMP_WAIT_POLICY": "PASSIVE",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     if args.cold_model_cache:

@@ -35,9 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"evaluate failed: {exc}", file=sys.stderr)
         return 1
-    pairs = atomic.read_jsonl(args.test)
+    pairs = base_subset(atomic.read_jsonl(args.test), cfg.max_windows)
     base_model = json.loads((args.adapter / "train_config.json").read_text())["base_model"]
-    subset = base_subset(pairs, cfg.base_windows)
+    subset = base_subset(pairs, cfg.base_windows)   # the base model rambles: a fixed subset
     metrics, predictions, scores = {"runs": {}}, [], {}
     for name in RUNS:
         finetuned = name.startswith("finetuned")

@@ -4,7 +4,8 @@ import dataclasses
 
 import pytest
 
-from fan_timeline.config import BuildSftConfig, ConfigError, IngestConfig, load_section
+from fan_timeline.config import (BuildSftConfig, ConfigError, EvaluateConfig, ExportConfig, IngestConfig, TrainConfig,
+                                 load_section)
 
 
 def write(tmp_path, text):
@@ -18,6 +19,17 @@ def test_repo_params_load():
     sft = load_section(BuildSftConfig, "params.yaml")
     assert ingest.reaction_lag_s == 15.0 and isinstance(ingest.reaction_lag_s, float)
     assert sft.window_s > sft.overlap_s
+    train = load_section(TrainConfig, "params.yaml")
+    assert isinstance(train.target_modules, tuple) and train.lora_alpha == 32.0
+    assert load_section(EvaluateConfig, "params.yaml").ts_tolerance_s > 0
+    assert load_section(ExportConfig, "params.yaml").parity_prompts >= 1
+
+
+def test_configs_made_in_code_are_checked_too():
+    with pytest.raises(ConfigError, match=r"train_qlora.packing: expected true/false"):
+        TrainConfig(packing="yes")
+    with pytest.raises(ConfigError, match="lr_schedule"):
+        TrainConfig(lr_schedule="step")
 
 
 def test_config_is_frozen(tmp_path):

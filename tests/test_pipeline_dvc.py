@@ -3,6 +3,7 @@
 Runs `dvc` in a scratch copy of the repository with 3 freshly simulated games (no network).
 """
 
+import json
 import os
 import shutil
 import subprocess
@@ -63,3 +64,40 @@ def test_repro_then_noop_then_param_change_reruns_only_its_stage(scratch_repo):
     shown = run(["dvc", "params", "diff"], scratch_repo)
     assert "build_sft.max_comments" in shown and "12" in shown and "6" in shown
     assert "pairs" in run(["dvc", "metrics", "show"], scratch_repo)
+
+
+def set_params(repo: Path, **sections) -> None:
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    for section, values in sections.items():
+        params[section].update(values)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+@pytest.mark.slow
+def test_all_five_stages_then_evaluate_param_reruns_only_evaluate(scratch_repo):
+    """The model stages with tiny settings (2 training steps, 1 test window, 1 parity prompt)."""
+    set_params(scratch_repo,
+               train_qlora={"max_steps": 2, "grad_accum": 1, "lora_layers": 2, "val_examples": 2, "checkpoint_every": 1},
+               evaluate={"max_windows": 1, "base_windows": 1, "batch_size": 1, "free_max_new_tokens": 16},
+               export={"parity_prompts": 1})
+    first = run(["dvc", "repro"], scratch_repo)
+    assert stages_ran(first) == {"train_qlora", "evaluate", "export"}   # data stages are up to date
+    for path in ("models/adapter/adapter_model.safetensors", "models/export/model.safetensors",
+                 "metrics/train.json", "metrics/eval.json", "metrics/export.json", "data/eval/predictions.jsonl"):
+        assert (scratch_repo / path).is_file(), path
+    assert json.loads((scratch_repo / "metrics/export.json").read_text())["parity_ok"] is True
+    runs = json.loads((scratch_repo / "metrics/eval.json").read_text())["runs"]
+    assert runs["finetuned_constrained"]["schema_compliance"] == 1.0 and runs["base_constrained"]["schema_compliance"] == 1.0
+    assert stages_ran(run(["dvc", "repro"], scratch_repo)) == set()
+    run(["git", "add", "-A"], scratch_repo)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "model run"], scratch_repo)
+
+    set_params(scratch_repo, evaluate={"ts_tolerance_s": 45})
+    changed = run(["dvc", "repro"], scratch_repo)
+    assert stages_ran(changed) == {"evaluate", "export"}   # export reads metrics/eval.json for its model card
+    run(["git", "add", "-A"], scratch_repo)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "wider tolerance"], scratch_repo)
+    diff = run(["dvc", "metrics", "diff", "HEAD~1", "HEAD"], scratch_repo)
+    assert "ts_tolerance_s" in diff and "45" in diff
+    plots = run(["dvc", "plots", "show", "--json"], scratch_repo)
+    assert "plots/eval/validity.json" in plots and "plots/train/plots/metrics" in plots

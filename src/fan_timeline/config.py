@@ -186,14 +186,16 @@ class EvaluateConfig(Section):
     """Windows generated together (sorted by length); more is faster per token, up to memory."""
     base_windows: int = 8
     """Test windows the untrained base model runs on (a fixed spread-out subset; 0 = all)."""
+    max_windows: int = 0
+    """Test windows the fine-tuned model runs on (a fixed spread-out subset; 0 = all)."""
     free_max_new_tokens: int = 256
     """Budget of free (unconstrained) decoding; constrained decoding always gets the schema bound."""
 
     def validate(self) -> str | None:
         if self.ts_tolerance_s < 0:
             return "ts_tolerance_s must be >= 0"
-        if self.batch_size < 1 or self.free_max_new_tokens < 16 or self.base_windows < 0:
-            return "batch_size >= 1, free_max_new_tokens >= 16 and base_windows >= 0 are required"
+        if self.batch_size < 1 or self.free_max_new_tokens < 16 or min(self.base_windows, self.max_windows) < 0:
+            return "batch_size >= 1, free_max_new_tokens >= 16, base_windows and max_windows >= 0 are required"
         return None
 
 

