@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from fan_timeline import atomic
-from fan_timeline.config import BuildSftConfig, ConfigError, load_section, read_params
+from fan_timeline.config import BuildSftConfig, ConfigError, TrainConfig, load_section
 from fan_timeline.model import load_tokenizer, resolve_base_model
 from fan_timeline.sft import SPLITS, build
 
@@ -34,9 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         cfg = load_section(BuildSftConfig, args.params)
-        base_model = read_params(args.params).get("train_qlora", {}).get("base_model")
-        if not isinstance(base_model, str):
-            raise ConfigError("params.yaml: train_qlora.base_model (a string) is needed for the tokenizer")
+        base_model = load_section(TrainConfig, args.params).base_model   # the tokenizer budgets prompts
     except ConfigError as exc:
         print(f"build_sft failed: {exc}", file=sys.stderr)
         return 1

@@ -114,13 +114,13 @@ def make_windows(plays: list[dict[str, Any]], comments: list[dict[str, Any]], *,
         w.plays = [p for p in plays if p["period"] == period and s <= p["game_s"] <= e]
         names = {n for p in w.plays for n in (_surname(p.get("player")), _surname(p.get("player2"))) if n}
         big = [p["game_s"] for p in w.plays if p["event_type"] in BIG_EVENTS]
+        w.all_comments = [c for c in comments if c["period"] == period and s <= c["game_s"] <= e]
         seen, cands = set(), []
-        for c in comments:
-            if c["period"] == period and s <= c["game_s"] <= e and c["body"] not in seen:
+        for c in w.all_comments:
+            if c["body"] not in seen:
                 seen.add(c["body"])
                 cands.append(c)
         cands.sort(key=lambda c: (-relevance(c, names, big), c["game_s"], c["comment_id"]))
         w.comments = cands[:max_comments]
-        w.all_comments = [c for c in comments if c["period"] == period and s <= c["game_s"] <= e]
         windows.append(w)
     return windows
