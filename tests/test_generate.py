@@ -288,6 +288,55 @@ def test_free_decoding_returns_text_and_whether_it_finished(model_and_tokenizer)
             assert result.n_new_tokens == 12
 
 
+GROUNDINGS = [
+    schema.Grounding.of(["Q4 02:10", "Q4 01:48", "Q4 00:21"], ["OKAFOR WITH THE SWAT", "of course he hits that"]),
+    schema.Grounding.of(["Q1 11:32"], []),
+    schema.Grounding.of([], ["BAM!!!"]),   # no play shown: nothing to report
+]
+
+
+def _accepts_grounded(tokenizer, grounding, text: str) -> bool:
+    matcher = new_matcher(tokenizer, grounding)
+    return matcher.consume_tokens(ll_tokenizer(tokenizer).tokenize_str(text)) and matcher.is_accepting()
+
+
+def test_grounding_keeps_only_values_the_schema_admits():
+    g = schema.Grounding.of(["Q2 10:00", "Q2 10:00", "2nd 10:00"], ["ok", "ok", "line\nbreak", "x" * 61])
+    assert g == schema.Grounding(("Q2 10:00",), ("ok",))
+
+
+def test_grounded_grammar_admits_shown_clocks_and_comments_only(tokenizer):
+    g = GROUNDINGS[0]
+    ok = schema.dump_timeline([{"ts": "Q4 01:48", "event": "Okafor blocks Reyes", "fan_sentiment": "positive",
+                                "quote": "OKAFOR WITH THE SWAT"}])
+    assert _accepts_grounded(tokenizer, g, ok)
+    assert _accepts(tokenizer, ok)  # and the base schema accepts every grounded output
+    for bad in (ok.replace("Q4 01:48", "Q4 01:47"), ok.replace("OKAFOR WITH THE SWAT", "OKAFOR WITH THE")):
+        assert _accepts(tokenizer, bad) and not _accepts_grounded(tokenizer, g, bad)
+    no_quotes = schema.dump_timeline([{"ts": "Q1 11:32", "event": "Tatum pull-up two", "fan_sentiment": "neutral"}])
+    assert _accepts_grounded(tokenizer, GROUNDINGS[1], no_quotes)
+    assert not _accepts_grounded(tokenizer, GROUNDINGS[1], no_quotes[:-2] + ',"quote":"x"}]}')
+    assert _accepts_grounded(tokenizer, GROUNDINGS[2], '{"timeline":[]}')
+    assert not _accepts_grounded(tokenizer, GROUNDINGS[2], no_quotes)
+
+
+@pytest.mark.slow
+def test_grounded_decoding_cites_only_the_window(model_and_tokenizer):
+    model, tokenizer = model_and_tokenizer
+    results = generate_timelines(model, tokenizer, PROMPTS, constrained=True, groundings=GROUNDINGS, batch_size=3)
+    for result, g in zip(results, GROUNDINGS):
+        assert result.finished
+        parsed, errors = timeline_from_text(result.text)
+        assert errors == [], (errors, result.text)
+        for e in parsed["timeline"]:
+            assert e["ts"] in g.clocks
+            assert "quote" not in e or e["quote"] in g.quotes
+    assert timeline_from_text(results[0].text)[0]["timeline"], "the untrained model writes entries here"
+    assert timeline_from_text(results[2].text)[0] == {"timeline": []}
+    with pytest.raises(ValueError, match="one entry per prompt"):
+        generate_timelines(model, tokenizer, PROMPTS, constrained=True, groundings=GROUNDINGS[:2])
+
+
 def test_short_constrained_budget_is_warned(model_and_tokenizer):
     model, tokenizer = model_and_tokenizer
     with pytest.warns(UserWarning, match="below the schema bound"):

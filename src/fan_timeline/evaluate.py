@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from fan_timeline import scoring
+from fan_timeline import schema, scoring
 from fan_timeline.generate import GenerationResult, generate_timelines, timeline_from_text
 
 RUNS = ("finetuned_constrained", "finetuned_free", "base_constrained", "base_free")
@@ -106,12 +106,21 @@ class RunScore:
         }
 
 
+def pair_grounding(pair: dict[str, Any]) -> schema.Grounding:
+    """What the pair's window lets a timeline cite (build_sft stores the shown clocks and comments)."""
+    return schema.Grounding.of(pair["grounding"]["clocks"], pair["grounding"]["comments"])
+
+
 def evaluate_run(name: str, model: Any, tokenizer: Any, pairs: list[dict[str, Any]], *, constrained: bool,
                  tol_s: float, batch_size: int, max_new_tokens: int | None,
                  progress: Callable[[str], None] = print) -> tuple[RunScore, list[dict[str, Any]]]:
+    """Generate and score one run. Constrained runs are grounded: each window's grammar admits only
+    its shown play clocks as `ts` and its shown comments as `quote`, as the server's are."""
     t0 = time.perf_counter()
+    groundings = [pair_grounding(p) for p in pairs] if constrained else None
     results = generate_timelines(model, tokenizer, [p["prompt"] for p in pairs], constrained=constrained,
-                                 max_new_tokens=max_new_tokens, batch_size=batch_size, progress=True)
+                                 groundings=groundings, max_new_tokens=max_new_tokens, batch_size=batch_size,
+                                 progress=True)
     score = RunScore(tol_s)
     score.seconds = time.perf_counter() - t0   # results carry their batch's time, not their own
     predictions = [{"run": name, **score.add(p, r)} for p, r in zip(pairs, results)]

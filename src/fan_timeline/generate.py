@@ -114,6 +114,14 @@ def timeline_grammar() -> str:
     return llguidance.LLMatcher.grammar_from_json_schema(schema.load_schema())
 
 
+@functools.lru_cache(maxsize=256)
+def grounded_grammar(grounding: schema.Grounding) -> str:
+    """The grammar of the schema narrowed to one window (`schema.grounded_schema`)."""
+    import llguidance
+
+    return llguidance.LLMatcher.grammar_from_json_schema(schema.grounded_schema(grounding))
+
+
 @functools.lru_cache(maxsize=4)
 def ll_tokenizer(tokenizer: Any):
     """llguidance's view of an HF fast tokenizer (~0.6 s to build), with our stop ids as its EOS."""
@@ -135,11 +143,16 @@ def _executor():
     return llguidance.LLExecutor()
 
 
-def new_matcher(tokenizer: Any):
-    """A fresh llguidance matcher for one output (cheap: ~5 ms; the tokenizer view is cached)."""
+def new_matcher(tokenizer: Any, grounding: schema.Grounding | None = None):
+    """A fresh llguidance matcher for one output (cheap: ~5 ms; the tokenizer view is cached),
+    of the whole schema or, given a window's grounding, of the schema narrowed to that window."""
     import llguidance
 
-    return llguidance.LLMatcher(ll_tokenizer(tokenizer), timeline_grammar(), log_level=0)
+    grammar = timeline_grammar() if grounding is None else grounded_grammar(grounding)
+    matcher = llguidance.LLMatcher(ll_tokenizer(tokenizer), grammar, log_level=0)
+    if matcher.is_error():
+        raise ValueError(f"the timeline grammar does not compile: {matcher.get_error()}")
+    return matcher
 
 
 class TimelineLogitsProcessor:
@@ -151,10 +164,11 @@ class TimelineLogitsProcessor:
     may only emit the pad token (what `generate` writes into finished rows anyway). A matcher in
     an error state means the masking was bypassed: that is raised, never ignored. Use one instance
     per `generate` call; `seconds` and `calls` say what the masking cost. Masks `scores` in place
-    (`generate` hands each step's logits over as a fresh copy).
+    (`generate` hands each step's logits over as a fresh copy). `groundings`, one per row (None =
+    the whole schema), narrow each row's grammar to what its window shows.
     """
 
-    def __init__(self, tokenizer: Any):
+    def __init__(self, tokenizer: Any, groundings: list[schema.Grounding | None] | None = None):
         import torch
 
         self.tokenizer = tokenizer
@@ -162,6 +176,7 @@ class TimelineLogitsProcessor:
         self.stop_ids = set(stop_token_ids(tokenizer))
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(self.stop_ids)
         self.executor = _executor()
+        self.groundings = groundings
         self.matchers: list[Any] | None = None
         self.done: list[bool] = []
         self.bitmask: torch.Tensor | None = None
@@ -176,7 +191,10 @@ class TimelineLogitsProcessor:
         batch = scores.shape[0]
         n_vocab = self.ll_tok.vocab_size
         if self.matchers is None:
-            self.matchers = [new_matcher(self.tokenizer) for _ in range(batch)]
+            groundings = self.groundings or [None] * batch
+            if len(groundings) != batch:
+                raise ValueError(f"{len(groundings)} groundings for a batch of {batch} rows")
+            self.matchers = [new_matcher(self.tokenizer, g) for g in groundings]
             self.done = [False] * batch
             self.bitmask = torch.zeros((batch, (n_vocab + 31) // 32), dtype=torch.int32)
         else:
@@ -252,9 +270,12 @@ class _FirstTokenTimer:
 
 
 def generate_timelines(model: Any, tokenizer: Any, prompts: list[Messages], *, constrained: bool,
-                       max_new_tokens: int | None = None, batch_size: int = 8, greedy: bool = True,
-                       progress: bool = False) -> list[GenerationResult]:
+                       groundings: list[schema.Grounding | None] | None = None, max_new_tokens: int | None = None,
+                       batch_size: int = 8, greedy: bool = True, progress: bool = False) -> list[GenerationResult]:
     """Generate one completion per chat prompt, in batches, returned in the order of `prompts`.
+
+    With `constrained=True` and `groundings` (one per prompt, from `prompt.window_prompt`), each
+    output may only use its window's play clocks as `ts` and its shown comments as `quote`.
 
     Prompts are sorted by token length so that a batch pads little, left-padded, and decoded
     greedily unless `greedy=False`. `max_new_tokens` defaults to `constrained_max_new_tokens()`
@@ -267,6 +288,8 @@ def generate_timelines(model: Any, tokenizer: Any, prompts: list[Messages], *, c
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, not {batch_size}")
+    if groundings is not None and (not constrained or len(groundings) != len(prompts)):
+        raise ValueError("groundings need constrained=True and one entry per prompt")
     if max_new_tokens is None:
         max_new_tokens = constrained_max_new_tokens() if constrained else FREE_MAX_NEW_TOKENS
     elif constrained and max_new_tokens < constrained_max_new_tokens():
@@ -285,7 +308,8 @@ def generate_timelines(model: Any, tokenizer: Any, prompts: list[Messages], *, c
     for batch in tqdm(batches, desc="generate", unit="batch", disable=not progress):
         enc = tokenizer([texts[i] for i in batch], add_special_tokens=False, padding=True,
                         padding_side="left", return_tensors="pt").to(device)
-        processor = TimelineLogitsProcessor(tokenizer) if constrained else None
+        processor = (TimelineLogitsProcessor(tokenizer, None if groundings is None else [groundings[i] for i in batch])
+                     if constrained else None)
         processors = LogitsProcessorList([processor] if processor is not None else [])
         timer = _FirstTokenTimer()
         with torch.inference_mode():

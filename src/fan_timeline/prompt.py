@@ -12,7 +12,10 @@ and the completion is trained up to and including the template's end-of-turn tok
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from typing import Any
+
+from fan_timeline import schema
 
 Messages = list[dict[str, str]]
 
@@ -166,6 +169,25 @@ def prompt_messages(game: dict[str, Any], window: dict[str, Any], plays: list[di
 
 def count_tokens(tokenizer: Any, prompt: Messages) -> int:
     return len(tokenizer(render_prompt(tokenizer, prompt), add_special_tokens=False)["input_ids"])
+
+
+@dataclass(frozen=True)
+class WindowPrompt:
+    """One window's prompt as build_sft, the evaluator and the server all make it."""
+
+    messages: Messages
+    shown_comments: list[dict[str, Any]]   # clock order
+    comments_trimmed: int                  # ranked comments left out to fit the token budget
+    n_tokens: int
+    grounding: schema.Grounding            # the play clocks and comment bodies the answer may cite
+
+
+def window_prompt(tokenizer: Any, game: dict[str, Any], window: dict[str, Any], plays: list[dict[str, Any]],
+                  ranked_comments: list[dict[str, Any]], max_tokens: int) -> WindowPrompt:
+    """`fit_prompt` plus the window's grounding (the clocks of the plays shown, the comments shown)."""
+    messages, shown, trimmed, n = fit_prompt(tokenizer, game, window, plays, ranked_comments, max_tokens)
+    grounding = schema.Grounding.of([p["clock"] for p in plays if shown_in_prompt(p)], [str(c["body"]) for c in shown])
+    return WindowPrompt(messages, shown, trimmed, n, grounding)
 
 
 def fit_prompt(tokenizer: Any, game: dict[str, Any], window: dict[str, Any], plays: list[dict[str, Any]],

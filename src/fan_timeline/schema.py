@@ -8,9 +8,11 @@ the constrained decoder compiles the file itself.
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +136,44 @@ def max_output_bytes() -> int:
 @functools.cache
 def _item_pattern(key: str) -> re.Pattern[str]:
     return re.compile(item_schema()["properties"][key]["pattern"])
+
+
+@dataclass(frozen=True)
+class Grounding:
+    """What one window's timeline may cite: the clocks of the plays its prompt shows and the
+    comments it shows. Constrained decoding with `grounded_schema` keeps every `ts` on a shown
+    play and every `quote` verbatim from a shown comment."""
+
+    clocks: tuple[str, ...]
+    quotes: tuple[str, ...]
+
+    @classmethod
+    def of(cls, clocks: list[str] | tuple[str, ...], quotes: list[str] | tuple[str, ...]) -> Grounding:
+        """Distinct values in first-seen order, keeping only those the schema admits as they are."""
+        ts = _item_pattern("ts")
+        return cls(tuple(dict.fromkeys(c for c in clocks if ts.search(c))),
+                   tuple(dict.fromkeys(q for q in quotes if quote_ok(q))))
+
+
+def grounded_schema(grounding: Grounding) -> dict[str, Any]:
+    """The timeline schema narrowed to one window: `ts` an enum of its play clocks, `quote` an enum
+    of its comments (no quote property when it shows none, no entries when it shows no play).
+
+    Every enum value satisfies the base schema's pattern, so an output of the narrowed schema is
+    valid against the base schema and `max_output_bytes` still bounds it.
+    """
+    narrowed = copy.deepcopy(load_schema())
+    timeline = narrowed["properties"]["timeline"]
+    props = timeline["items"]["properties"]
+    if grounding.clocks:
+        props["ts"] = {"description": props["ts"]["description"], "enum": list(grounding.clocks)}
+    else:
+        timeline["maxItems"] = 0
+    if grounding.quotes:
+        props["quote"] = {"description": props["quote"]["description"], "enum": list(grounding.quotes)}
+    else:
+        del props["quote"]
+    return narrowed
 
 
 def quote_ok(text: str) -> bool:

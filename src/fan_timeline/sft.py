@@ -83,8 +83,8 @@ def build(games: list[dict[str, Any]], plays: list[dict[str, Any]], comments: li
         game_gold = sorted(gold_by.get(gid, []), key=lambda g: g["game_s"])
         for w in make_windows(plays_by[gid], comments_by[gid], window_s=cfg.window_s, overlap_s=cfg.overlap_s,
                               max_comments=cfg.max_comments):
-            messages, shown, trimmed, n_prompt = prompt.fit_prompt(tokenizer, game, w.info(), w.plays, w.comments,
-                                                                   cfg.max_prompt_tokens)
+            wp = prompt.window_prompt(tokenizer, game, w.info(), w.plays, w.comments, cfg.max_prompt_tokens)
+            messages, shown, trimmed, n_prompt = wp.messages, wp.shown_comments, wp.comments_trimmed, wp.n_tokens
             notes["comments_trimmed"] += trimmed
             notes["windows_trimmed"] += trimmed > 0
             notes["prompts_over_budget"] += n_prompt > cfg.max_prompt_tokens
@@ -126,7 +126,7 @@ def build(games: list[dict[str, Any]], plays: list[dict[str, Any]], comments: li
                 "prompt": messages, "completion": [{"role": "assistant", "content": completion}],
                 "label_source": source, "n_entries": len(labelled),
                 "comments_trimmed": trimmed, "prompt_tokens": n_prompt, "completion_tokens": n_completion,
-                "grounding": {"names": names, "comments": shown_bodies},
+                "grounding": {"names": names, "comments": shown_bodies, "clocks": list(wp.grounding.clocks)},
             })
     manifest = {"salt": cfg.split_salt, "games": {s: sorted(g for g, sp in split_of.items() if sp == s) for s in SPLITS}}
     metrics = {
