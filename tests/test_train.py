@@ -11,6 +11,7 @@ killed after its checkpoint and resumed ends with the same weights as an uninter
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -249,16 +250,17 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch, rows, examp
 
     real_save = T.save_checkpoint
 
-    def killed_while_saving_step_3(checkpoint_dir, model, optimizer, state):
+    def killed_while_saving_step_3(checkpoint_dir, model, optimizer, state, live_dir=None):
         if state["step"] == 3:  # step 3 was trained and logged, but its checkpoint never lands
             raise Killed
-        return real_save(checkpoint_dir, model, optimizer, state)
+        return real_save(checkpoint_dir, model, optimizer, state, live_dir)
 
     monkeypatch.setattr(T, "save_checkpoint", killed_while_saving_step_3)
     with pytest.raises(Killed):
         run("resumed")
     assert [p.name for p in (tmp_path / "resumed" / "ckpt").iterdir()] == ["step-0000002"]
     monkeypatch.setattr(T, "save_checkpoint", real_save)
+    shutil.rmtree(tmp_path / "resumed" / "live")  # `dvc repro` deletes a stage's outputs before rerunning it
     resumed_dir, resumed = run("resumed")
 
     a = load_file(str(full_dir / "adapter" / "adapter_model.safetensors"))

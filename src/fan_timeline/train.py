@@ -439,7 +439,10 @@ def run_fingerprint(cfg: TrainConfig, base_path: str, examples: list[Example]) -
     return h.hexdigest()
 
 
-def save_checkpoint(checkpoint_dir: Path, model: Any, optimizer: Any, state: dict[str, Any]) -> Path:
+def save_checkpoint(checkpoint_dir: Path, model: Any, optimizer: Any, state: dict[str, Any],
+                    live_dir: Path | None = None) -> Path:
+    """Adapter weights, optimizer, RNG, loop state and the DVCLive history so far (DVC deletes a
+    stage's outputs before rerunning it, so the history must travel with the checkpoint)."""
     import torch
     from safetensors.torch import save_file
 
@@ -454,6 +457,8 @@ def save_checkpoint(checkpoint_dir: Path, model: Any, optimizer: Any, state: dic
             rng["cuda"] = torch.cuda.get_rng_state_all()
         torch.save(rng, tmp / "rng.pt")
         (tmp / "state.json").write_text(json.dumps(state, indent=1), encoding="utf-8")
+        if live_dir is not None and (live_dir / "plots").is_dir():
+            shutil.copytree(live_dir / "plots", tmp / "live" / "plots")
         atomic.replace_dir(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -627,6 +632,9 @@ def train(cfg: TrainConfig, *, train_path: str | os.PathLike, val_path: str | os
     if is_main:
         live_path = Path(live_dir)
         if resume_from is not None:
+            if (resume_from / "live" / "plots").is_dir():   # the history up to the checkpoint
+                shutil.rmtree(live_path / "plots", ignore_errors=True)
+                shutil.copytree(resume_from / "live" / "plots", live_path / "plots")
             _trim_live_history(live_path, start_step)
         live = Live(dir=str(live_path), dvcyaml=False, save_dvc_exp=False, report=None,
                     resume=resume_from is not None)
@@ -675,7 +683,7 @@ def train(cfg: TrainConfig, *, train_path: str | os.PathLike, val_path: str | os
             bar.write(f"step {done}/{total_steps}: val loss {val_loss:.4f}")
         if is_main and ((cfg.checkpoint_every and done % cfg.checkpoint_every == 0) or done == total_steps):
             state["recent"] = list(recent)
-            save_checkpoint(ckpt_dir, model, optimizer, state)
+            save_checkpoint(ckpt_dir, model, optimizer, state, Path(live_dir))
     bar.close()
 
     if val_loss is None:  # resumed a finished run, or zero steps
