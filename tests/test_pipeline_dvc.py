@@ -18,26 +18,38 @@ from fan_timeline.simulate import simulate
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run(cmd: list[str], cwd: Path) -> str:
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "HF_HUB_OFFLINE": "1"}
+def run(cmd: list[str], cwd: Path, env_extra: dict[str, str] | None = None) -> str:
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "HF_HUB_OFFLINE": "1", **(env_extra or {})}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     assert out.returncode == 0, f"{' '.join(cmd)} failed:\n{out.stdout}\n{out.stderr}"
     return out.stdout + out.stderr
 
 
-@pytest.fixture(scope="module")
-def scratch_repo(tmp_path_factory) -> Path:
-    repo = tmp_path_factory.mktemp("pipeline") / "repo"
-    repo.mkdir()
-    for name in ("dvc.yaml", "params.yaml"):
+def make_scratch_repo(repo: Path, games: int = 3, seed: int = 11) -> Path:
+    """A git + DVC repository at `repo` with this checkout's pipeline code and freshly simulated games.
+
+    Shared with the other tests that run real DVC (test_remote, test_faults).
+    """
+    repo.mkdir(parents=True)
+    for name in ("dvc.yaml", "params.yaml", ".gitignore"):
         shutil.copy(REPO / name, repo / name)
     shutil.copytree(REPO / "stages", repo / "stages")
     shutil.copytree(REPO / "src", repo / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    simulate(repo / "data" / "raw" / "sample", 3, 11)
+    simulate(repo / "data" / "raw" / "sample", games, seed)
     run(["git", "init", "-q"], repo)
     run(["dvc", "init", "-q"], repo)
     return repo
+
+
+def commit(repo: Path, message: str) -> None:
+    run(["git", "add", "-A"], repo)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", message], repo)
+
+
+@pytest.fixture(scope="module")
+def scratch_repo(tmp_path_factory) -> Path:
+    return make_scratch_repo(tmp_path_factory.mktemp("pipeline") / "repo")
 
 
 def stages_ran(output: str) -> set[str]:
@@ -86,8 +98,11 @@ def test_all_five_stages_then_evaluate_param_reruns_only_evaluate(scratch_repo):
                  "metrics/train.json", "metrics/eval.json", "metrics/export.json", "data/eval/predictions.jsonl"):
         assert (scratch_repo / path).is_file(), path
     assert json.loads((scratch_repo / "metrics/export.json").read_text())["parity_ok"] is True
-    runs = json.loads((scratch_repo / "metrics/eval.json").read_text())["runs"]
+    evaluated = json.loads((scratch_repo / "metrics/eval.json").read_text())
+    runs = evaluated["runs"]
     assert runs["finetuned_constrained"]["schema_compliance"] == 1.0 and runs["base_constrained"]["schema_compliance"] == 1.0
+    like_for_like = evaluated["on_base_subset"]["finetuned_constrained"]   # 1 window: the same as the full run
+    assert {k: v for k, v in runs["finetuned_constrained"].items() if k != "tokens_per_s"} == like_for_like
     assert stages_ran(run(["dvc", "repro"], scratch_repo)) == set()
     run(["git", "add", "-A"], scratch_repo)
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "model run"], scratch_repo)
