@@ -16,7 +16,14 @@ import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from fan_timeline import atomic  # noqa: E402
-from fan_timeline.config import ConfigError, ExportConfig, load_section  # noqa: E402
+from fan_timeline.config import (  # noqa: E402
+    BuildSftConfig,
+    ConfigError,
+    ExportConfig,
+    IngestConfig,
+    as_dict,
+    load_section,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         cfg = load_section(ExportConfig, args.params)
+        pipeline_params = {"ingest": as_dict(load_section(IngestConfig, args.params)),
+                           "build_sft": as_dict(load_section(BuildSftConfig, args.params))}
     except ConfigError as exc:
         print(f"export failed: {exc}", file=sys.stderr)
         return 1
@@ -38,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         metrics = export(args.adapter, args.out_dir, atomic.read_jsonl(args.test), parity_prompts=cfg.parity_prompts,
-                         eval_metrics=json.loads(args.eval_metrics.read_text()), lock_path=args.lock)
+                         eval_metrics=json.loads(args.eval_metrics.read_text()), lock_path=args.lock,
+                         pipeline_params=pipeline_params)
     except RuntimeError as exc:
         print(f"export failed: {exc}", file=sys.stderr)
         return 1
@@ -48,4 +58,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(atomic.run_stage("export", main))

@@ -1,11 +1,13 @@
 """params.yaml loading: typed, frozen, and loud about typos (no network, no model)."""
 
 import dataclasses
+from pathlib import Path
 
 import pytest
+import yaml
 
 from fan_timeline.config import (BuildSftConfig, ConfigError, EvaluateConfig, ExportConfig, IngestConfig, TrainConfig,
-                                 load_section)
+                                 as_dict, load_section)
 
 
 def write(tmp_path, text):
@@ -57,3 +59,11 @@ def test_bad_values_are_clear(tmp_path, text, match):
     cls = BuildSftConfig if text.startswith("build_sft") else IngestConfig
     with pytest.raises(ConfigError, match=match):
         load_section(cls, write(tmp_path, text))
+
+
+def test_data_section_defaults_are_the_shipped_params():
+    """A served game with no recorded params is read and windowed with the defaults: they must be
+    the default pipeline's."""
+    shipped = yaml.safe_load((Path(__file__).parents[1] / "params.yaml").read_text())
+    for cls in (IngestConfig, BuildSftConfig):
+        assert as_dict(cls()) == shipped[cls.SECTION]

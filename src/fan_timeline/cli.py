@@ -1,27 +1,329 @@
 """`fan-timeline` command line: the tools around the DVC pipeline.
 
     fan-timeline simulate --games 12 --seed 7 --out data/raw/sample
+    fan-timeline serve --model models/export                   # API + web page on http://127.0.0.1:8000
+    fan-timeline generate --pbp pbp.json --comments thread.ndjson --game game.json --out timeline.json
+    fan-timeline demo                                          # pick a sample game, read its timeline
 
-The pipeline stages themselves run through `dvc repro` (see dvc.yaml).
+serve, generate and demo load the model once and go through fan_timeline.service, the code the
+server uses. The pipeline stages themselves run through `dvc repro` (see dvc.yaml).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+DEFAULT_MODEL = "models/export"
 
 
-def main(argv: list[str] | None = None) -> int:
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=DEFAULT_MODEL,
+                   help="export directory (default models/export), another checkpoint directory, or "
+                        "embedded:SmolLM2-135M-Instruct for the untrained base model")
+    p.add_argument("--params", type=Path, default=None,
+                   help="params.yaml whose ingest and build_sft sections read and window games "
+                        "(default: the ones the export recorded in provenance.json, else the config defaults)")
+    p.add_argument("--batch-size", type=int, default=8, help="windows generated together")
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fan-timeline", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("simulate", help="write deterministic synthetic games in the real raw formats", add_help=False)
+
+    serve = sub.add_parser("serve", help="HTTP API and web page (set $FAN_TIMELINE_API_KEY to require a key)")
+    _add_model_args(serve)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--max-queue", type=int, default=8,
+                       help="requests that may wait while one generates; more get 503 + Retry-After")
+    serve.add_argument("--max-body-mb", type=float, default=50.0, help="largest request body (MiB)")
+    serve.add_argument("--samples", default="data/raw/sample", help="game directories the page offers")
+
+    gen = sub.add_parser("generate", help="timeline JSON of one game's raw files")
+    _add_model_args(gen)
+    gen.add_argument("--pbp", type=Path, help="play-by-play file (any format ingest reads)")
+    gen.add_argument("--comments", type=Path, nargs="*", default=[],
+                     help="comment files, or a directory of them")
+    gen.add_argument("--game", type=Path, help="game.json: teams, local date and time zone, tip-off")
+    gen.add_argument("--game-dir", type=Path, help="a raw game directory (pbp.*, comments/, game.json) instead")
+    gen.add_argument("--pbp-format", choices=("stats_v2", "stats_v3", "cdn_live", "espn"))
+    gen.add_argument("--comment-format", choices=("reddit_ndjson", "reddit_listing", "scraper_csv"))
+    gen.add_argument("--windows", help="comma-separated window indexes (default: the whole game)")
+    gen.add_argument("--out", type=Path, help="write the JSON here (default: stdout)")
+
+    demo = sub.add_parser("demo", help="interactive: pick a sample game or give files, read its timeline window by window")
+    _add_model_args(demo)
+    demo.add_argument("--samples", default="data/raw/sample", help="game directories to pick from")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
     args, rest = parser.parse_known_args(argv)
     if args.command == "simulate":
         from fan_timeline import simulate
         return simulate.main(rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    # Before torch is imported: spinning OpenMP threads slow everything down on a shared CPU (DESIGN §7).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if args.command == "generate":
+        return _generate(args)
+    service = _load(args)
+    if service is None:
+        return 2
+    if args.command == "serve":
+        from fan_timeline import server
+
+        server.run(service, host=args.host, port=args.port, max_queue=args.max_queue,
+                   api_key=os.environ.get(server.API_KEY_ENV) or None,
+                   max_body_bytes=int(args.max_body_mb * 2**20), samples_dir=args.samples)
+        return 0
+    if args.command == "demo":
+        return Demo(service, args.samples, sys.stdin, sys.stdout).run()
     parser.error(f"unknown command {args.command}")
     return 2
+
+
+def _load(args: argparse.Namespace):
+    from fan_timeline.config import ConfigError
+    from fan_timeline.service import TimelineService
+
+    if args.model == DEFAULT_MODEL and not Path(DEFAULT_MODEL).is_dir():
+        print(f"error: {DEFAULT_MODEL} does not exist: build it with `dvc repro export`, or pass "
+              "--model embedded:SmolLM2-135M-Instruct for the untrained base model", file=sys.stderr)
+        return None
+    print(f"loading {args.model} …", file=sys.stderr)
+    try:
+        service = TimelineService.load(args.model, params_file=args.params, batch_size=args.batch_size)
+    except (OSError, ValueError, ConfigError) as exc:
+        print(f"error: cannot load {args.model}: {exc}", file=sys.stderr)
+        return None
+    p = service.params
+    print(f"windows of {p.build_sft.window_s:g} s, params from {p.source}" +
+          (f"\nwarning: {p.warning}" if p.warning else ""), file=sys.stderr)
+    return service
+
+
+# --------------------------------------------------------------------------------------------
+# generate
+
+
+def _comment_paths(paths: list[Path]) -> list[Path]:
+    out = []
+    for p in paths:
+        out += sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith(".")) if p.is_dir() else [p]
+    return out
+
+
+def _read_inputs(args: argparse.Namespace):
+    """(pbp RawFile, comment RawFiles, game meta) from the generate arguments; ValueError says what is wrong."""
+    from fan_timeline.ingest import IngestError, _load_game_json
+    from fan_timeline.service import RawFile, find_samples
+
+    if args.game_dir is not None:
+        if args.pbp is not None:
+            raise ValueError("give --game-dir or --pbp, not both")
+        games = find_samples(args.game_dir)
+        if len(games) != 1:
+            raise ValueError(f"{args.game_dir}: expected one game directory (with a pbp.* file), found {len(games)}")
+        pbp_path, comment_paths, meta = games[0].pbp_file, list(games[0].comment_files), dict(games[0].meta)
+    elif args.pbp is not None:
+        pbp_path, comment_paths = args.pbp, _comment_paths(args.comments)
+        try:
+            meta = _load_game_json(args.game) if args.game is not None else {}
+        except IngestError as exc:
+            raise ValueError(str(exc)) from None
+    else:
+        raise ValueError("give --pbp FILE (and --comments FILE...), or --game-dir DIR")
+    try:
+        pbp = RawFile(str(pbp_path), pbp_path.read_bytes(), args.pbp_format)
+        comments = [RawFile(str(p), p.read_bytes(), args.comment_format) for p in comment_paths]
+    except OSError as exc:
+        raise ValueError(f"cannot read {exc.filename}: {exc.strerror}") from None
+    return pbp, comments, meta
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from fan_timeline import atomic
+    from fan_timeline.service import InputError
+
+    try:
+        pbp, comments, meta = _read_inputs(args)
+        windows = [int(x) for x in args.windows.split(",") if x.strip()] if args.windows else None
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    service = _load(args)
+    if service is None:
+        return 2
+    try:
+        game = service.read_raw(pbp, comments, meta)
+        result = service.timeline(game, windows, progress=True).as_dict()
+    except InputError as exc:
+        print(f"error: {exc.where()}: {exc.message}", file=sys.stderr)
+        return 2
+    if args.out is not None:
+        atomic.write_json(args.out, result)
+    else:
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+    g = result["generation"]
+    print(f"{len(result['timeline'])} moments from {len(result['windows'])} of {result['windows_total']} windows, "
+          f"{g['new_tokens']} tokens in {g['seconds']:.1f} s" + (f" -> {args.out}" if args.out else ""), file=sys.stderr)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# demo
+
+SENTIMENT_STYLE = {"positive": "green", "negative": "red", "mixed": "magenta", "neutral": "bright_black"}
+
+
+class Demo:
+    """The interactive demo; reads answers line by line from `stdin`, so a script can drive it."""
+
+    def __init__(self, service: Any, samples_dir: str | Path, stdin: TextIO, stdout: TextIO):
+        from rich.console import Console
+
+        from fan_timeline.service import find_samples
+
+        self.service = service
+        self.samples = find_samples(samples_dir)
+        self.stdin = stdin
+        self.console = Console(file=stdout, highlight=False, soft_wrap=True)
+
+    def ask(self, question: str) -> str | None:
+        """One answer, stripped; None at end of input."""
+        self.console.print(f"[bold]{question}[/bold] > ", end="")
+        line = self.stdin.readline()
+        if not line:
+            self.console.print()
+            return None
+        answer = line.strip()
+        if not self.stdin.isatty():
+            self.console.print(answer)   # echo, so a transcript reads like a session
+        return answer
+
+    def run(self) -> int:
+        info = self.service.info
+        self.console.print(f"[bold]fan-timeline demo[/bold]: model {info.get('model')}, schema {info.get('schema_version')}")
+        while True:
+            game = self.pick_game()
+            if game is None:
+                return 0
+            if self.browse(game) == "quit":
+                return 0
+
+    def pick_game(self):
+        from fan_timeline.service import InputError
+
+        while True:
+            if self.samples:
+                self.console.print("Sample games:")
+                for k, s in enumerate(self.samples, 1):
+                    m = s.summary()
+                    self.console.print(f"  {k:2d}. {s.id}  {m['away']} at {m['home']}"
+                                       f"{', ' + m['date'] if m['date'] else ''}  ({m['pbp']}, "
+                                       f"{len(m['comment_files'])} comment file{'s' if len(m['comment_files']) != 1 else ''})")
+            answer = self.ask("Pick a game: a number, 'f' to give your own files, 'q' to quit"
+                              if self.samples else "No sample games here: 'f' to give files, 'q' to quit")
+            if answer is None or answer.lower() in ("q", "quit"):
+                return None
+            try:
+                if answer.lower() == "f":
+                    pbp, comments, meta = self.ask_files()
+                elif answer.isdigit() and 1 <= int(answer) <= len(self.samples):
+                    s = self.samples[int(answer) - 1]
+                    pbp, comments = s.raw_files()
+                    meta = s.meta
+                else:
+                    self.console.print(f"[red]'{answer}' is not one of the choices[/red]")
+                    continue
+                return self.service.read_raw(pbp, comments, meta)
+            except InputError as exc:
+                self.console.print(f"[red]cannot use this game: {exc.where()}: {exc.message}[/red]")
+            except (OSError, ValueError) as exc:
+                self.console.print(f"[red]{exc}[/red]")
+
+    def ask_files(self):
+        from fan_timeline.ingest import IngestError, _load_game_json
+        from fan_timeline.service import RawFile
+
+        pbp_path = self.ask("Play-by-play file")
+        if not pbp_path:
+            raise ValueError("no play-by-play file given")
+        comment_paths = _comment_paths([Path(p) for p in (self.ask("Comment files or a directory (space-separated, "
+                                                                   "Enter for none)") or "").split()])
+        game_path = self.ask("game.json (Enter for none)")
+        try:
+            meta = _load_game_json(Path(game_path)) if game_path else {}
+        except IngestError as exc:
+            raise ValueError(str(exc)) from None
+        return (RawFile(pbp_path, Path(pbp_path).read_bytes()),
+                [RawFile(str(p), p.read_bytes()) for p in comment_paths], meta)
+
+    def show_game(self, game) -> None:
+        g, r = game.game, game.report
+        a = r["alignment"]
+        sources = f" ({r['pbp_format']}; {', '.join(r['comment_formats']) or 'no comments'})" if r["kind"] == "raw" else ""
+        self.console.print(f"\n[bold]{g['away_team']} at {g['home_team']}[/bold]{', ' + g['date'] if g['date'] else ''}: "
+                           f"final {g['final_away']}-{g['final_home']}, {g['n_plays']} plays, "
+                           f"{g['n_comments']} comments{sources}")
+        if a["method"]:
+            error = f", expected error ±{a['expected_error_s']:g} s" if a["expected_error_s"] is not None else ""
+            self.console.print(f"comments aligned by {a['method']}{error}")
+        for p in game.windows:
+            i = p.info()
+            trimmed = f", {i['comments_trimmed']} trimmed" if i["comments_trimmed"] else ""
+            self.console.print(f"  #{i['index']:<2d} {i['start']} – {i['end']}   {i['plays']:3d} plays, "
+                               f"{i['comments']:3d} comments{trimmed}")
+
+    def browse(self, game) -> str:
+        """Window after window until the user wants another game ("game") or to stop ("quit")."""
+        self.show_game(game)
+        nxt = 0
+        while True:
+            answer = self.ask(f"Window to write: a number, Enter for #{nxt}, 'g' for another game, 'q' to quit")
+            if answer is None or answer.lower() in ("q", "quit"):
+                return "quit"
+            if answer.lower() == "g":
+                return "game"
+            if answer == "":
+                index = nxt
+            elif answer.isdigit() and int(answer) < len(game.windows):
+                index = int(answer)
+            else:
+                self.console.print(f"[red]choose a window 0..{len(game.windows) - 1}[/red]")
+                continue
+            self.console.print(f"writing window #{index} …")
+            result = self.service.timeline(game, [index])
+            self.show_window(result.windows[0])
+            nxt = (index + 1) % len(game.windows)
+
+    def show_window(self, w) -> None:
+        from rich.markup import escape
+
+        info = w.plan.info()
+        self.console.print(f"\n[bold]{info['start']} – {info['end']}[/bold]  (window #{info['index']}: "
+                           f"{len(w.entries)} moment{'s' if len(w.entries) != 1 else ''}, {w.n_new_tokens} tokens, "
+                           f"{w.seconds:.1f} s; prompt showed {info['comments_shown']} of {info['comments']} comments)")
+        if w.errors:
+            self.console.print(f"[red]invalid output: {escape('; '.join(w.errors))}[/red]")
+        if not w.entries:
+            self.console.print("  (no moments)")
+        for e in w.entries:
+            style = SENTIMENT_STYLE.get(e["fan_sentiment"], "white")
+            self.console.print(f"  [bold]{e['ts']}[/bold]  [{style}]● {e['fan_sentiment']:<8}[/{style}]  {escape(e['event'])}")
+            if e.get("quote"):
+                self.console.print(f"              [italic]“{escape(e['quote'])}”[/italic]")
+        self.console.print()
 
 
 if __name__ == "__main__":

@@ -151,14 +151,12 @@ class BuildSftConfig(Section):
     SECTION = "build_sft"
     window_s: float = 180.0
     """Game-clock seconds per window (one prompt/completion pair each)."""
-    overlap_s: float = 30.0
+    overlap_s: float = 0.0
     """Overlap between consecutive windows; stride = window_s - overlap_s."""
     max_prompt_tokens: int = 768
     """Token budget of a rendered prompt; comments are trimmed to fit, plays never are."""
-    max_comments: int = 10
+    max_comments: int = 12
     """Most relevant comments shown per window (before budget trimming)."""
-    comment_tail_s: float = 60.0
-    """Comments aligned up to this long after the window end still react to its last plays."""
     val_fraction: float = 0.17
     test_fraction: float = 0.17
     split_salt: str = "fan-timeline-split-v1"

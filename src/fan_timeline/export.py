@@ -5,6 +5,7 @@
       tokenizer files + chat_template.jinja                    the tokenizer with its chat template
       adapter/                                                 the PEFT adapter on its own
       timeline.schema.json                                     the output schema (constrained decoding)
+      provenance.json                                          git commit, dvc.lock hashes, ingest/build_sft params
       README.md                                                model card: metrics, params, provenance, example
 
 Before anything is written, a parity check: the merged model's constrained greedy outputs on a
@@ -44,8 +45,16 @@ def _lock_hashes(lock_path: Path) -> dict[str, dict[str, str]]:
     return out
 
 
+def provenance(lock_path: Path, pipeline_params: dict[str, Any]) -> dict[str, Any]:
+    """What the export was built from, machine-readable (provenance.json): the git commit, every
+    dep/out hash dvc.lock records, and the ingest/build_sft params a served game must be read and
+    windowed with to look like the training data."""
+    return {"git_commit": _git_commit(), "dvc_lock": _lock_hashes(lock_path), "params": pipeline_params}
+
+
 def model_card(train_cfg: dict[str, Any], eval_metrics: dict[str, Any], parity: dict[str, Any],
-               lock: dict[str, dict[str, str]], commit: str) -> str:
+               prov: dict[str, Any]) -> str:
+    lock, commit = prov["dvc_lock"], prov["git_commit"]
     runs = eval_metrics.get("runs", {})
     rows = "\n".join(
         f"| {name} | {m['windows']} | {m['json_validity']:.0%} | {m['schema_compliance']:.0%} | {m['event_f1']:.2f} | "
@@ -91,6 +100,8 @@ Parity of this merged model with the adapter model: {parity['equal']}/{parity['p
 
 ## Provenance
 
+Machine-readable: `provenance.json` (also the ingest/build_sft params the server windows games with).
+
 - code: git commit `{commit}`
 - data (dvc.lock md5):
 {data}
@@ -99,8 +110,12 @@ Parity of this merged model with the adapter model: {parity['equal']}/{parity['p
 
 
 def export(adapter_dir: Path, out_dir: Path, test_pairs: list[dict[str, Any]], *, parity_prompts: int,
-           eval_metrics: dict[str, Any], lock_path: Path, max_new_tokens: int | None = None) -> dict[str, Any]:
-    """Write the export directory atomically; `max_new_tokens` None = the schema's full budget."""
+           eval_metrics: dict[str, Any], lock_path: Path, pipeline_params: dict[str, Any],
+           max_new_tokens: int | None = None) -> dict[str, Any]:
+    """Write the export directory atomically; `max_new_tokens` None = the schema's full budget.
+
+    `pipeline_params` = {"ingest": {...}, "build_sft": {...}}, the params the training data was
+    built with, recorded in provenance.json for the server."""
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -134,8 +149,9 @@ def export(adapter_dir: Path, out_dir: Path, test_pairs: list[dict[str, Any]], *
         if not parity["ok"]:
             raise RuntimeError(f"export parity failed: {len(prompts) - equal} of {len(prompts)} outputs differ "
                                f"between the merged and the adapter model: {parity['mismatches'][:1]}")
-        (tmp / "README.md").write_text(model_card(train_cfg, eval_metrics, parity, _lock_hashes(lock_path), _git_commit()),
-                                       encoding="utf-8")
+        prov = provenance(lock_path, pipeline_params)
+        atomic.write_json(tmp / "provenance.json", prov)
+        (tmp / "README.md").write_text(model_card(train_cfg, eval_metrics, parity, prov), encoding="utf-8")
         size = sum(f.stat().st_size for f in tmp.rglob("*") if f.is_file())
     return {"parity_prompts": parity["prompts"], "parity_equal": parity["equal"], "parity_ok": parity["ok"],
             "export_mb": round(size / 2**20, 1), "base_model": train_cfg["base_model"]}
