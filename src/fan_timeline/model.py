@@ -52,7 +52,7 @@ def embedded_gguf(name: str) -> Path:
     return path
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -92,7 +92,7 @@ def resolve_base_model(name: str) -> str:
     if name.startswith(EMBEDDED_PREFIX):
         model_name = name[len(EMBEDDED_PREFIX):]
         gguf = embedded_gguf(model_name)
-        target = cache_root() / "models" / f"{model_name}-{_file_sha256(gguf)[:12]}-{CACHE_FORMAT}"
+        target = cache_root() / "models" / f"{model_name}-{file_sha256(gguf)[:12]}-{CACHE_FORMAT}"
         if (target / "config.json").is_file():
             return str(target)
         from filelock import FileLock

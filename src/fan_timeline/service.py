@@ -41,6 +41,7 @@ from typing import Any
 from fan_timeline import __version__, config, prompt, schema, tables
 from fan_timeline.align import align_game
 from fan_timeline.config import BuildSftConfig, ConfigError, IngestConfig
+from fan_timeline.model import file_sha256
 from fan_timeline.readers.comments import read_comments
 from fan_timeline.readers.pbp import read_pbp
 from fan_timeline.tables import UnreadableFileError
@@ -118,14 +119,6 @@ def pipeline_params(prov: dict[str, Any], params_file: str | Path | None = None)
                           "no provenance.json)", "windows may differ from the ones the model was trained on")
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def model_info(name: str, path: str, prov: dict[str, Any]) -> dict[str, Any]:
     """What /version reports: the model, its adapter, the schema and where it was built from."""
     model_dir = Path(path)
@@ -137,7 +130,7 @@ def model_info(name: str, path: str, prov: dict[str, Any]) -> dict[str, Any]:
         "model": name,
         "model_path": str(model_dir),
         "base_model": train_cfg.get("base_model", name),
-        "adapter_sha256": _sha256(adapter_file) if adapter_file.is_file() else None,
+        "adapter_sha256": file_sha256(adapter_file) if adapter_file.is_file() else None,
         "train_fingerprint": train_cfg.get("train_fingerprint"),
         "schema_version": schema.SCHEMA_VERSION,
         "schema_sha256": hashlib.sha256(schema.schema_text().encode()).hexdigest(),
