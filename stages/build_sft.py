@@ -42,10 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     result = build(records(args.interim_dir / "games.parquet"), records(args.interim_dir / "plays.parquet"),
                    records(args.interim_dir / "comments.parquet"), atomic.read_jsonl(args.interim_dir / "gold.jsonl"),
                    cfg, tokenizer)
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    for split in SPLITS:
-        atomic.write_jsonl(args.out_dir / f"{split}.jsonl", result.pairs[split])
-    atomic.write_json(args.out_dir / "split.json", result.manifest)
+    with atomic.atomic_dir(args.out_dir) as out:   # the directory appears whole or not at all
+        for split in SPLITS:
+            atomic.write_jsonl(out / f"{split}.jsonl", result.pairs[split])
+        atomic.write_json(out / "split.json", result.manifest)
     atomic.write_json(args.metrics, result.metrics)
     m = result.metrics
     print(f"build_sft: pairs {m['pairs']}, games {m['games']}, prompt tokens p90 "
@@ -54,4 +54,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(atomic.run_stage("build_sft", main))

@@ -69,7 +69,6 @@ def main(argv: list[str] | None = None) -> int:
     metrics["test_windows"] = len(pairs)
     metrics["base_subset_windows"] = [p["id"] for p in subset]
     metrics["ts_tolerance_s"] = cfg.ts_tolerance_s
-    atomic.write_json(args.metrics, metrics)
     atomic.write_jsonl(args.predictions, predictions)
     args.plots.mkdir(parents=True, exist_ok=True)
     atomic.write_json(args.plots / "validity.json", [
@@ -81,8 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     atomic.write_json(args.plots / "sentiment_confusion.json", [
         {"actual": ref, "predicted": pred}
         for pred, ref in scores["finetuned_constrained"].tally["all"].sentiment_pairs])
+    atomic.write_json(args.metrics, metrics)   # last: export reads it, so it only exists once all is written
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(atomic.run_stage("evaluate", main))

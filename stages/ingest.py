@@ -36,12 +36,12 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, IngestError) as exc:
         print(f"ingest failed: {exc}", file=sys.stderr)
         return 1
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    write_table(result.games, tables.GAME_COLUMNS, args.out_dir / "games.parquet")
-    write_table(result.plays, tables.PLAY_COLUMNS, args.out_dir / "plays.parquet")
-    write_table(result.comments, tables.COMMENT_COLUMNS, args.out_dir / "comments.parquet")
-    atomic.write_jsonl(args.out_dir / "gold.jsonl", result.gold)
-    atomic.write_jsonl(args.out_dir / "rejected.jsonl", result.rejections.items)
+    with atomic.atomic_dir(args.out_dir) as out:   # the directory appears whole or not at all
+        write_table(result.games, tables.GAME_COLUMNS, out / "games.parquet")
+        write_table(result.plays, tables.PLAY_COLUMNS, out / "plays.parquet")
+        write_table(result.comments, tables.COMMENT_COLUMNS, out / "comments.parquet")
+        atomic.write_jsonl(out / "gold.jsonl", result.gold)
+        atomic.write_jsonl(out / "rejected.jsonl", result.rejections.items)
     atomic.write_json(args.metrics, result.metrics)
     m = result.metrics
     print(f"ingest: {m['games']} games, {m['plays']} plays, {m['comments']} comments kept, "
@@ -50,4 +50,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(atomic.run_stage("ingest", main))

@@ -12,6 +12,7 @@ and the completion is trained up to and including the template's end-of-turn tok
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,6 +138,15 @@ def comment_line(comment: dict[str, Any]) -> str:
     return f"> {team} fan: {body}"
 
 
+_CONTROL_TOKEN = re.compile(r"<\|([^|<>\s]{0,40})\|>")
+
+
+def defang(text: str) -> str:
+    """`<|im_end|>` -> `<im_end>`: input text (a comment, a team name) must never reach the chat
+    template as a control token, or one comment could end the user turn and forge an answer."""
+    return _CONTROL_TOKEN.sub(r"<\1>", text)
+
+
 def user_message(game: dict[str, Any], window: dict[str, Any], plays: list[dict[str, Any]],
                  comments: list[dict[str, Any]]) -> str:
     """The window as text: a header, then plays in game order with the fan comments that react
@@ -158,7 +168,7 @@ def user_message(game: dict[str, Any], window: dict[str, Any], plays: list[dict[
         while i < len(pending) and pending[i]["game_s"] < nxt:
             lines.append(comment_line(pending[i]))
             i += 1
-    return "\n".join(lines)
+    return defang("\n".join(lines))
 
 
 def prompt_messages(game: dict[str, Any], window: dict[str, Any], plays: list[dict[str, Any]],
@@ -186,7 +196,9 @@ def window_prompt(tokenizer: Any, game: dict[str, Any], window: dict[str, Any], 
                   ranked_comments: list[dict[str, Any]], max_tokens: int) -> WindowPrompt:
     """`fit_prompt` plus the window's grounding (the clocks of the plays shown, the comments shown)."""
     messages, shown, trimmed, n = fit_prompt(tokenizer, game, window, plays, ranked_comments, max_tokens)
-    grounding = schema.Grounding.of([p["clock"] for p in plays if shown_in_prompt(p)], [str(c["body"]) for c in shown])
+    bodies = [str(c["body"]) for c in shown]
+    grounding = schema.Grounding.of([p["clock"] for p in plays if shown_in_prompt(p)],
+                                    [b for b in bodies if defang(b) == b])   # quotable as shown
     return WindowPrompt(messages, shown, trimmed, n, grounding)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -160,6 +161,24 @@ def label_to_game_seconds(label: str) -> float:
 
 
 # --- row accounting -----------------------------------------------------------------------------
+MAX_DETAIL_CHARS = 300  # rejected.jsonl keeps the start of a bad row's detail and value, never megabytes
+MAX_VALUE_CHARS = 200
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value[:MAX_VALUE_CHARS]
+    try:
+        return json.dumps(value, default=str, ensure_ascii=False)
+    except (RecursionError, ValueError):  # nesting deeper than the encoder's stack; unprintable ints
+        return reprlib.repr(value)
+
+
+def _printable(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, with lone surrogates (from bad escapes) replaced by "?"."""
+    return text[:limit].encode("utf-8", "replace").decode("utf-8")
+
+
 @dataclass
 class Rejections:
     """Rows a reader could not keep, each with where it came from and why.
@@ -172,10 +191,10 @@ class Rejections:
 
     def record(self, file: str | Path, row: int | str | None, field_: str | None, reason: str,
                detail: str = "", value: Any = None) -> None:
-        item = {"file": str(file), "row": row, "field": field_, "reason": reason, "detail": detail}
+        item = {"file": str(file), "row": row, "field": field_, "reason": reason,
+                "detail": _printable(detail, MAX_DETAIL_CHARS)}
         if value is not None:
-            text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
-            item["value"] = text[:200]
+            item["value"] = _printable(_value_text(value), MAX_VALUE_CHARS)
         self.items.append(item)
 
     def __len__(self) -> int:

@@ -67,7 +67,8 @@ _WORD = re.compile(r"[A-Za-z][A-Za-z'\-]+")
 
 
 def _surname(name: str | None) -> str | None:
-    return name.split()[-1].lower() if name else None
+    words = name.split() if name else []
+    return words[-1].lower() if words else None
 
 
 def relevance(comment: dict[str, Any], names: set[str], big_play_times: list[float]) -> float:

@@ -66,7 +66,7 @@ def parse_created(value: Any, field: str) -> float:
         raise RowError(field, "bad_timestamp", "boolean where a time was expected", value)
     seconds: float | None = None
     if isinstance(value, (int, float)):
-        seconds = float(value)
+        seconds = float(value) if abs(value) < 1e300 else math.inf  # float(10**400) overflows
     elif isinstance(value, str):
         text = value.strip()
         try:

@@ -44,6 +44,67 @@ class RowError(Exception):
 
 # --- whole-file loading ---------------------------------------------------------------------------
 _PARTIAL_TOKEN_RE = re.compile(r"[-+.\w]{1,5}")
+# A \uD800..\uDFFF escape: the only way decoded UTF-8 text can yield a lone surrogate.
+_SURROGATE_ESCAPE_RE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+class JsonTextError(ValueError):
+    """Text that is not usable JSON for a reason `json.JSONDecodeError` does not cover."""
+
+    def __init__(self, reason: str, problem: str):
+        super().__init__(problem)
+        self.reason = reason    # "bad_json" or "bad_encoding": the rejection reason for one row
+        self.problem = problem
+
+
+def parse_json_text(text: str) -> Any:
+    """`json.loads` whose failures are all JSONDecodeError or JsonTextError.
+
+    Beyond syntax errors, json.loads raises RecursionError for nesting deeper than the interpreter's
+    stack allows and ValueError for integers of more than 4300 digits; and it accepts `\\ud800`
+    escapes, which decode to lone surrogates that no UTF-8 writer (parquet, rejected.jsonl) accepts.
+    """
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except RecursionError:
+        raise JsonTextError("bad_json", "JSON nested too deeply (more than ~900 levels of arrays/objects)") from None
+    except ValueError as e:  # int() refuses very long digit strings (CVE-2020-10735 limit)
+        raise JsonTextError("bad_json", f"unreadable number ({str(e).split(':')[0]})") from None
+    if _SURROGATE_ESCAPE_RE.search(text):
+        where = _lone_surrogate_path(obj)
+        if where is not None:
+            raise JsonTextError("bad_encoding",
+                                f"invalid \\u escape in {where}: a lone UTF-16 surrogate is not a character")
+    return obj
+
+
+def _lone_surrogate_path(obj: Any) -> str | None:
+    """Path ("game.actions[3].description") of the first text that is not encodable, else None."""
+    stack: list[tuple[str, Any]] = [("$", obj)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, str):
+            if not is_utf8(node):
+                return path
+        elif isinstance(node, dict):
+            for k, v in node.items():
+                if not is_utf8(k):
+                    return f"a key of {path}"
+                stack.append((f"{path}.{k}"[:120], v))
+        elif isinstance(node, list):
+            stack.extend((f"{path}[{i}]"[:120], v) for i, v in enumerate(node))
+    return None
+
+
+def is_utf8(text: str) -> bool:
+    """True unless `text` holds lone surrogates (which cannot be written as UTF-8)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def load_json(data: bytes, source: str | Path) -> Any:
@@ -60,7 +121,9 @@ def load_json(data: bytes, source: str | Path) -> Any:
             source, f"not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start})",
             "JSON files must be UTF-8; re-save the file as UTF-8") from None
     try:
-        return json.loads(text)
+        return parse_json_text(text)
+    except JsonTextError as e:
+        raise UnreadableFileError(source, e.problem, "fix or re-export the file") from None
     except json.JSONDecodeError as e:
         # Cut-off files fail at their very end: after the last token, inside a string that runs
         # to the end, or on a partial literal ("nul", "tr", "-").
@@ -144,7 +207,7 @@ def parse_clock(value: Any, period: int, field: str = "clock") -> float:
     if is_blank(value):
         raise RowError(field, "missing_field", "no game clock", value)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
+        seconds = float(value) if abs(value) < 1e300 else math.inf  # float(10**400) overflows
     elif isinstance(value, str):
         text = value.strip()
         m = _ISO_CLOCK_RE.match(text)
@@ -170,11 +233,13 @@ def parse_utc(value: Any, field: str) -> datetime:
                        "expected an ISO-8601 UTC time", value)
     try:
         dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        if dt.tzinfo is None:  # the formats that carry these fields document them as UTC
+            dt = dt.replace(tzinfo=timezone.utc)
+        return dt.astimezone(timezone.utc)
     except ValueError:
         raise RowError(field, "bad_time", "not an ISO-8601 time", value) from None
-    if dt.tzinfo is None:  # the formats that carry these fields document them as UTC
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc)
+    except OverflowError:  # "0001-01-01T00:00+05:00" is before year 1 in UTC
+        raise RowError(field, "bad_time", "time outside the representable years 1..9999", value) from None
 
 
 def utc_text(dt: datetime) -> str:
@@ -184,7 +249,10 @@ def utc_text(dt: datetime) -> str:
 
 def league_date(dt: datetime) -> str:
     """The local (US Eastern) calendar date of a UTC instant, as YYYY-MM-DD."""
-    return dt.astimezone(LEAGUE_TZ).date().isoformat()
+    try:
+        return dt.astimezone(LEAGUE_TZ).date().isoformat()
+    except OverflowError:  # 0001-01-01 UTC is still year 0 in New York
+        raise RowError(None, "bad_time", "time outside the representable years 1..9999", utc_text(dt)) from None
 
 
 _LOCAL_TIME_RE = re.compile(r"\b(1[0-2]|0?[1-9]):([0-5]\d)\s*([AaPp][Mm])\b")

@@ -62,6 +62,6 @@ def read_pbp(data: bytes, source: str | Path, fmt: str | None = None) -> PbpResu
 
 def _describe(obj: Any) -> str:
     if isinstance(obj, dict):
-        keys = list(obj)[:8]
-        return "top-level keys: " + (", ".join(map(str, keys)) if keys else "none")
+        keys = [k[:40] for k in list(obj)[:8]]
+        return "top-level keys: " + (", ".join(keys) if keys else "none")
     return f"top level is a JSON {type(obj).__name__}"

@@ -7,8 +7,8 @@ Quirks handled here:
 - Monthly dumps are zstd-compressed with a long window (up to 2 GiB): bytes starting with the zstd
   magic are decompressed on the fly, across concatenated frames, with a large `max_window_size`.
   A truncated or corrupt stream is a whole-file error (the dump was cut off: fetch it again).
-- Lines are decoded one by one, so one line with invalid UTF-8 (bad_encoding) or cut-off JSON
-  (bad_json) costs only that row.
+- Lines are decoded one by one, so one line with invalid UTF-8 or a lone-surrogate escape
+  (bad_encoding), or cut-off, too deeply nested JSON (bad_json) costs only that row.
 - `created_utc` is an int in old dumps, a float or a numeric string in newer ones.
 - `edited` is false or the edit's Unix time.
 - `id` may be missing where `name` ("t1_<id>") is present.
@@ -23,6 +23,7 @@ from collections.abc import Iterator
 import zstandard
 
 from fan_timeline.readers.comment_rows import CommentSink, reddit_comment
+from fan_timeline.readers.common import JsonTextError, parse_json_text
 from fan_timeline.tables import CommentResult, UnreadableFileError
 
 FORMAT = "reddit_ndjson"
@@ -88,9 +89,12 @@ def read(data: bytes, source: str) -> CommentResult:
                         raw.decode("utf-8", "replace"))
             continue
         try:
-            obj = json.loads(text)
+            obj = parse_json_text(text)
         except json.JSONDecodeError as e:
             sink.reject(lineno, None, "bad_json", f"{e.msg} at column {e.colno}", text)
+            continue
+        except JsonTextError as e:  # too deep, a huge number, a lone surrogate escape
+            sink.reject(lineno, None, e.reason, e.problem, text)
             continue
         parsed_any = True
         sink.offer(lineno, lambda obj=obj: reddit_comment(obj))

@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import reprlib
 from typing import Any
 
 from fan_timeline.readers.comment_rows import (
@@ -84,6 +85,8 @@ def read(data: bytes, source: str) -> CommentResult:
         raise UnreadableFileError(source, "file is empty", "re-export or re-download it")
     # surrogateescape keeps undecodable bytes visible per field, so one bad row costs one row.
     text = data.decode("utf-8", "surrogateescape").removeprefix("\ufeff")
+    if not text.strip():  # a byte-order mark and nothing else
+        raise UnreadableFileError(source, "file is empty", "re-export or re-download it")
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)
@@ -95,7 +98,7 @@ def read(data: bytes, source: str) -> CommentResult:
     missing = [c for c in REQUIRED_COLUMNS if c not in names]
     if missing:
         raise UnreadableFileError(
-            source, f"CSV header lacks column(s) {missing} (has {header})",
+            source, f"CSV header lacks column(s) {missing} (has {reprlib.repr(header)})",
             "expected a scraper export with id, parentId, postId, body, createdAt, upVotes, username, ...")
     sink = CommentSink(source, FORMAT)
     while True:

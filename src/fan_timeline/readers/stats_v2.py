@@ -66,6 +66,8 @@ def from_json(obj: Any, source: str | Path) -> PbpResult:
         raise UnreadableFileError(source, "no result set named 'PlayByPlay'", f"expected {what}")
     headers = require(pbp, "headers", list, source, what)
     rows = require(pbp, "rowSet", list, source, what)
+    if not all(isinstance(h, str) for h in headers):
+        raise UnreadableFileError(source, "PlayByPlay.headers holds non-text column names", f"expected {what}")
     missing = [c for c in REQUIRED_COLUMNS if c not in headers]
     if missing:
         raise UnreadableFileError(source, f"PlayByPlay headers lack {', '.join(missing)}",

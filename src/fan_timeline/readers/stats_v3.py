@@ -48,7 +48,8 @@ _EVENT_TYPES = {
     "substitution": "substitution", "timeout": "timeout", "jump ball": "jump_ball",
 }
 _ASSIST_RE = re.compile(r"\(([^()]+?) \d+ AST\)")
-_TIME_IN_PARENS_RE = re.compile(r"\(\s*\d{1,2}:\d{2}\s*[AP]M\b[^)]*\)", re.IGNORECASE)
+# Bounded gaps: with `\s*`/`[^)]*` a description of many "(7:11 PM" without ")" took quadratic time.
+_TIME_IN_PARENS_RE = re.compile(r"\(\s{0,3}\d{1,2}:\d{2}\s{0,3}[AP]M\b[^()]{0,40}\)", re.IGNORECASE)
 
 
 def read(data: bytes, source: str | Path) -> PbpResult:

@@ -1,0 +1,163 @@
+"""Faults a weekly run meets: a stage killed mid-write, a full disk, a directory it may not write.
+
+Proves, with the real stage entry points on freshly simulated games:
+- ingest killed with SIGKILL at the moment it starts writing (and a few ms later, several times)
+  leaves `data/interim` either absent or complete and byte-identical to an uninterrupted run, never
+  a partial directory; under `dvc repro` a killed stage is never recorded as up to date.
+- a full disk (a 64 KiB tmpfs, mounted in a private user + mount namespace) and a read-only
+  output directory end the stage with exit status 1 and one line naming the path and the cause,
+  no traceback.
+The namespace tricks need `unshare` (util-linux) and unprivileged user namespaces; where those are
+missing the disk-full and (as root, where chmod does not restrict) permission tests are skipped.
+
+Run: pytest tests/test_faults.py   (~40 s; no network)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from test_pipeline_dvc import REPO, commit, make_scratch_repo, run, set_params
+
+from fan_timeline.simulate import simulate
+
+pytestmark = pytest.mark.slow
+
+INGEST = [sys.executable, str(REPO / "stages" / "ingest.py")]
+
+
+def env() -> dict[str, str]:
+    return {**os.environ, "DVC_NO_ANALYTICS": "1", "HF_HUB_OFFLINE": "1",
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+
+
+@pytest.fixture(scope="module")
+def raw(tmp_path_factory) -> Path:
+    """Two simulated games in a world-readable directory (the namespace tests run as `nobody`)."""
+    root = tmp_path_factory.mktemp("raw")
+    simulate(root / "sample", 2, 5)
+    for p in [root, *root.rglob("*")]:
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    for parent in root.parents:   # pytest's base temp dir is 0700
+        if parent == Path("/tmp") or parent == parent.parent:
+            break
+        parent.chmod(parent.stat().st_mode | 0o755)
+    return root / "sample"
+
+
+def digests(directory: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(directory.iterdir())}
+
+
+def ingest_cmd(raw: Path, out: Path) -> list[str]:
+    return [*INGEST, str(raw), str(out / "interim"), str(out / "ingest.json"), "--params", str(REPO / "params.yaml")]
+
+
+@pytest.fixture(scope="module")
+def reference(raw, tmp_path_factory) -> dict[str, str]:
+    out = tmp_path_factory.mktemp("reference")
+    subprocess.run(ingest_cmd(raw, out), check=True, env=env(), capture_output=True)
+    ref = digests(out / "interim")
+    assert set(ref) == {"games.parquet", "plays.parquet", "comments.parquet", "gold.jsonl", "rejected.jsonl"}
+    return ref
+
+
+def kill_when_writing(cmd: list[str], watch: Path, delay_s: float, cwd: Path | None = None) -> bool:
+    """Start `cmd` (own process group); as soon as anything appears in `watch`, wait `delay_s` and
+    SIGKILL the group. True if it was killed, False if it finished first."""
+    before = set(watch.iterdir()) if watch.is_dir() else set()
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        while proc.poll() is None:
+            if watch.is_dir() and set(watch.iterdir()) - before:
+                time.sleep(delay_s)
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                return proc.returncode == -signal.SIGKILL
+            time.sleep(0.0005)
+        return False
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@pytest.mark.parametrize("delay_ms", [0, 1, 3, 10, 30])
+def test_killed_ingest_leaves_no_partial_output(raw, reference, tmp_path, delay_ms):
+    out = tmp_path / "out"
+    out.mkdir()
+    killed = kill_when_writing(ingest_cmd(raw, out), out, delay_ms / 1000)
+    interim = out / "interim"
+    if interim.exists():   # it got as far as the rename: then it is the complete output
+        assert digests(interim) == reference
+    else:
+        assert killed
+    # What a kill leaves behind is only a hidden temp sibling, which nothing reads.
+    assert all(p.name.startswith(".") for p in out.iterdir() if p.name not in ("interim", "ingest.json"))
+
+
+def test_killed_dvc_repro_is_not_recorded_as_done(raw, tmp_path):
+    repo = make_scratch_repo(tmp_path / "repo", games=2, seed=5)
+    commit(repo, "code and data")
+    run(["dvc", "repro", "ingest"], repo)
+    commit(repo, "ingest")
+    set_params(repo, ingest={"reaction_lag_s": 20})   # ingest must rerun
+    killed = kill_when_writing(["dvc", "repro", "ingest"], repo / "data", 0.0, cwd=repo)
+    assert killed
+    status = run(["dvc", "status", "ingest"], repo)
+    assert "ingest" in status and "changed" in status, status   # DVC does not accept it as up to date
+    interim = repo / "data" / "interim"
+    assert not interim.exists() or set(digests(interim)) == {
+        "games.parquet", "plays.parquet", "comments.parquet", "gold.jsonl", "rejected.jsonl"}
+
+
+def unshare_works(*flags: str) -> bool:
+    if shutil.which("unshare") is None:
+        return False
+    return subprocess.run(["unshare", *flags, "true"], capture_output=True).returncode == 0
+
+
+def assert_one_line_failure(proc: subprocess.CompletedProcess, stage: str, path: Path, cause: str) -> str:
+    assert proc.returncode == 1, (proc.returncode, proc.stderr)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    line = proc.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"{stage} failed: {path}") and cause in line, line
+    return line
+
+
+def test_disk_full_is_one_clear_line(raw, tmp_path):
+    if not unshare_works("--user", "--map-root-user", "--mount"):
+        pytest.skip("needs unprivileged user + mount namespaces (unshare) to mount a tiny tmpfs")
+    out = tmp_path / "full"
+    out.mkdir()
+    script = f'mount -t tmpfs -o size=64k none "{out}" && exec "$@"'
+    proc = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script, "sh",
+                           *ingest_cmd(raw, out)], env=env(), capture_output=True, text=True)
+    line = assert_one_line_failure(proc, "ingest", out / "interim", "no space left on device")
+    assert ".tmp" not in line   # the output's own name, not our temporary sibling's
+
+
+def test_read_only_output_is_one_clear_line(raw, tmp_path):
+    out = tmp_path / "ro"
+    out.mkdir()
+    out.chmod(0o555)
+    cmd = ingest_cmd(raw, out)
+    if os.geteuid() == 0:   # root ignores the mode; a user namespace without a uid map runs as nobody
+        if not unshare_works("--user"):
+            pytest.skip("running as root and no user namespaces: a read-only mode restricts nothing")
+        cmd = ["unshare", "--user", *cmd]
+    try:
+        proc = subprocess.run(cmd, env=env(), capture_output=True, text=True)
+    finally:
+        out.chmod(0o755)
+    line = assert_one_line_failure(proc, "ingest", out / "interim", "permission denied")
+    assert ".tmp" not in line and not (out / "interim").exists()

@@ -1,0 +1,152 @@
+"""`dvc plots show` and `dvc plots diff` pages render in a browser with no network.
+
+Builds the template with scripts/plots_template.py (Vega inlined from vl-convert-python), renders
+small plot files at the paths and in the shapes this repository's dvc.yaml declares (DVCLive's
+plots/train, evaluate's plots/eval) with real DVC in a scratch repo, and opens the pages in
+headless Chromium whose network is cut off (every host resolves to nothing). Proves: every plot
+div gets a drawn chart (a canvas with pixels), the browser makes no http(s) request and logs no
+error; and DVC's default page, under the same conditions, draws nothing — so the check can fail.
+
+Run: pytest tests/test_plots_offline.py   (needs /usr/bin/chromium and /usr/bin/chromedriver; ~30 s)
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from test_pipeline_dvc import REPO, commit, run
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("template") / "plots_offline.html"
+    subprocess.run([sys.executable, str(REPO / "scripts" / "plots_template.py"), "--out", str(out)], check=True)
+    text = out.read_text()
+    assert "{plot_divs}" in text and "{scripts}" not in text and "cdn.jsdelivr" not in text
+    return out
+
+
+def write_plot_data(repo: Path, schema_compliance: float) -> None:
+    """Small plot files in the shapes dvc.yaml declares (DVCLive TSVs, the evaluate stage's JSON)."""
+    train = repo / "plots" / "train" / "plots" / "metrics"
+    for name, rows in {"train/loss": [(s, 2.1 - 0.1 * s) for s in range(0, 12, 2)],
+                       "train/lr": [(s, 1e-3 * (1 - s / 12)) for s in range(0, 12, 2)],
+                       "val/loss": [(0, 2.13), (10, 0.8)]}.items():
+        path = train / f"{name}.tsv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        metric = name.split("/")[1]
+        path.write_text(f"step\t{metric}\n" + "".join(f"{s}\t{v}\n" for s, v in rows))
+    evals = repo / "plots" / "eval"
+    evals.mkdir(parents=True, exist_ok=True)
+    runs = ["finetuned_constrained", "finetuned_free", "base_constrained", "base_free"]
+    (evals / "validity.json").write_text(json.dumps(
+        [{"run": r, "json_validity": 1.0, "schema_compliance": schema_compliance if i == 0 else 0.25 * i}
+         for i, r in enumerate(runs)]))
+    (evals / "per_game_f1.json").write_text(json.dumps(
+        [{"game_id": g, "run": r, "event_f1": f} for g, r, f in
+         [("S0006", runs[0], 0.29), ("S0010", runs[0], 0.45), ("S0006", runs[2], 0.2), ("S0010", runs[2], 0.31)]]))
+    (evals / "sentiment_confusion.json").write_text(json.dumps(
+        [{"actual": a, "predicted": p} for a, p in
+         [("positive", "positive"), ("negative", "positive"), ("neutral", "neutral"), ("negative", "negative")]]))
+
+
+@pytest.fixture(scope="module")
+def plots_repo(tmp_path_factory) -> Path:
+    """A git + DVC repo with this checkout's dvc.yaml and plot data: one commit, then a workspace edit."""
+    repo = tmp_path_factory.mktemp("plots") / "repo"
+    repo.mkdir()
+    shutil.copy(REPO / "dvc.yaml", repo / "dvc.yaml")
+    write_plot_data(repo, schema_compliance=1.0)
+    run(["git", "init", "-q"], repo)
+    run(["dvc", "init", "-q"], repo)
+    commit(repo, "plots")
+    write_plot_data(repo, schema_compliance=0.5)   # a change for `dvc plots diff` to show
+    return repo
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    if not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()):
+        pytest.skip("needs Debian's chromium and chromium-driver")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = str(CHROMIUM)
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+                 f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+                 # No network: every host name fails to resolve, so a CDN script cannot load.
+                 "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost"):
+        opts.add_argument(flag)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+def render(driver, page: Path, plots: int, timeout_s: float = 30.0) -> dict:
+    """Open `page`; wait until `plots` charts are drawn or the timeout; report what happened."""
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get_log("performance")   # drop earlier pages' events
+    driver.get(page.as_uri())
+    drawn_js = """return Array.from(document.querySelectorAll('.vega-embed canvas, .vega-embed svg.marks'))
+        .filter(el => el.tagName.toLowerCase() === 'svg' ? el.querySelectorAll('path, rect, line').length > 0
+            : el.width > 0 && el.height > 0
+              && el.getContext('2d').getImageData(0, 0, el.width, el.height).data.some(v => v !== 0)).length"""
+    try:
+        WebDriverWait(driver, timeout_s, poll_frequency=0.25).until(lambda d: d.execute_script(drawn_js) >= plots)
+    except TimeoutException:
+        pass
+    requests = []
+    for entry in driver.get_log("performance"):
+        msg = json.loads(entry["message"])["message"]
+        if msg["method"] == "Network.requestWillBeSent":
+            requests.append(msg["params"]["request"]["url"])
+    return {"drawn": driver.execute_script(drawn_js),
+            "divs": driver.execute_script("return document.querySelectorAll('body > div[id]').length"),
+            "remote_requests": [u for u in requests if u.startswith(("http:", "https:"))],
+            "errors": [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]}
+
+
+def plot_count(show_json: str) -> int:
+    """Number of plots in `dvc plots show --json` output ({"data": {file: [plot, ...]}})."""
+    return sum(len(plots) for plots in json.loads(show_json)["data"].values())
+
+
+def test_plots_show_and_diff_render_offline(plots_repo, template, browser, tmp_path):
+    n_plots = plot_count(run(["dvc", "plots", "show", "--json"], plots_repo))
+    assert n_plots >= 4   # train curves + the three eval plots
+
+    run(["dvc", "plots", "show", "--html-template", str(template), "-o", str(tmp_path / "show")], plots_repo)
+    shown = render(browser, tmp_path / "show" / "index.html", n_plots)
+    assert shown["divs"] == n_plots
+    assert shown["drawn"] == n_plots, shown
+    assert shown["remote_requests"] == [] and shown["errors"] == [], shown
+
+    run(["dvc", "plots", "diff", "HEAD", "--html-template", str(template), "-o", str(tmp_path / "diff")], plots_repo)
+    diffed = render(browser, tmp_path / "diff" / "index.html", n_plots)
+    assert diffed["drawn"] == diffed["divs"] >= n_plots, diffed
+    assert diffed["remote_requests"] == [] and diffed["errors"] == [], diffed
+
+
+def test_default_dvc_page_stays_blank_offline(plots_repo, browser, tmp_path):
+    """The control: without the template, DVC's page needs the CDN, so nothing is drawn here."""
+    run(["dvc", "plots", "show", "-o", str(tmp_path / "default")], plots_repo)
+    page = tmp_path / "default" / "index.html"
+    assert "cdn.jsdelivr.net" in page.read_text()
+    shown = render(browser, page, plot_count(run(["dvc", "plots", "show", "--json"], plots_repo)), timeout_s=5)
+    assert shown["drawn"] == 0
+    assert any("cdn.jsdelivr.net" in u for u in shown["remote_requests"]) and shown["errors"], shown
