@@ -1,5 +1,6 @@
 """Helpers of the serving tests (not collected): a real uvicorn server on a free loopback port, in
-a thread of the test process, so one loaded model serves several apps."""
+a thread of the test process, so one loaded model serves several apps; a service that parses for
+real and does not generate."""
 
 from __future__ import annotations
 
@@ -54,3 +55,19 @@ def sample_body(game_id: str) -> dict[str, Any]:
 
 def game_meta(game_id: str) -> dict[str, Any]:
     return json.loads((SAMPLES / game_id / "game.json").read_text())
+
+
+def parse_only_service(tokenizer: Any):
+    """A TimelineService with the real reading, alignment, windows and prompts (the embedded
+    model's tokenizer, the repo's params.yaml) whose generation answers an empty timeline for
+    each chosen window, without a model: for tests of request handling, not of the model.
+    Window selection, merging, the response model and JSON rendering stay the real code."""
+    from fan_timeline.service import TimelineResult, TimelineService, WindowResult, pipeline_params
+
+    class ParseOnlyService(TimelineService):
+        def timeline(self, game, windows=None, *, progress=False):  # the parent's signature
+            plans = [game.windows[i] for i in self.select(game, windows)]
+            results = [WindowResult(p, '{"timeline":[]}', [], [], 0, True, 0.0) for p in plans]
+            return TimelineResult(game, results, self.params, self.info, 0.0)
+
+    return ParseOnlyService(None, tokenizer, pipeline_params({}, ROOT / "params.yaml"), {"model": "parse-only"})

@@ -94,7 +94,8 @@ def _shot_word(text: str) -> str:
 
 def surname(name: str | None) -> str:
     """"Ismael Ivanov" and "I. Ivanov" (formats differ) both become "Ivanov"."""
-    return name.split()[-1] if name else ""
+    words = name.split() if name else []
+    return words[-1] if words else ""
 
 
 def play_line(play: dict[str, Any]) -> str:

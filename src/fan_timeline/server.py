@@ -20,6 +20,7 @@ import asyncio
 import json
 import logging
 import secrets
+import sys
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -27,11 +28,13 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.security import APIKeyHeader
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer, model_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fan_timeline import __version__, schema, tables
 from fan_timeline.service import (
@@ -472,6 +475,28 @@ def create_app(service: TimelineService, *, max_queue: int = 8, api_key: str | N
     @app.exception_handler(InputError)
     async def on_input_error(request: Request, exc: InputError) -> JSONResponse:
         return _input_error(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """A 4xx raised by FastAPI/Starlette themselves (a body that is not UTF-8 or nests too deep
+        for the JSON parser, a broken multipart body, an unknown route) in the API's error shape,
+        with the parser's reason; the 503 of a full queue keeps its plain text detail."""
+        if not (400 <= exc.status_code < 500 and isinstance(exc.detail, str)):
+            return await http_exception_handler(request, exc)
+        msg, cause = exc.detail, exc.__cause__
+        if isinstance(cause, UnicodeDecodeError):
+            msg += f": not UTF-8 (byte {cause.object[cause.start:cause.start + 1]!r} at position {cause.start})"
+        elif isinstance(cause, RecursionError):
+            msg += ": nested too deeply"
+        elif isinstance(cause, ValueError) and "integer string conversion" in str(cause):
+            msg += f": a number has more than {sys.get_int_max_str_digits()} digits"
+        elif isinstance(cause, StarletteHTTPException):   # multipart parser: "Part exceeded maximum size", ...
+            msg += f": {cause.detail}"
+        elif cause is not None:
+            msg += f": {type(cause).__name__}: {cause}"
+        loc = {400: ["body"], 404: ["path"], 405: ["method"]}.get(exc.status_code, ["request"])
+        return JSON(status_code=exc.status_code, headers=exc.headers,
+                    content={"detail": [{"loc": loc, "msg": msg, "type": f"http_{exc.status_code}"}]})
 
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

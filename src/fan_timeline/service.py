@@ -233,13 +233,19 @@ def _rows_report(read: int, kept: int, reasons: Counter) -> dict[str, Any]:
     return {"read": read, "kept": kept, "rejected": sum(reasons.values()), "rejected_by_reason": dict(sorted(reasons.items()))}
 
 
+def _text_or_none(value: Any) -> str | None:
+    """A name as the readers keep it: stripped, and None when blank (a blank player name would
+    otherwise reach code that takes a name's last word)."""
+    return (str(value).strip() or None) if value is not None else None
+
+
 def _team(meta: dict[str, Any], pbp: tables.PbpResult, side: str, pbp_name: str) -> dict[str, Any]:
     info = dict(meta.get(side) or {})
     code = info.get("team") or getattr(pbp, f"{side}_team")
     if not code:
         raise InputError(("game", side), f"the {side} team is unknown: {pbp_name} does not name it; "
                                          f"give game.{side}.team (a tricode like \"HAR\")")
-    return {"team": code, "name": info.get("name") or getattr(pbp, f"{side}_name"),
+    return {"team": code, "name": _text_or_none(info.get("name")) or getattr(pbp, f"{side}_name"),
             "aliases": list(info.get("aliases") or [])}
 
 
@@ -463,7 +469,8 @@ class TimelineService:
             info = meta.get(side) or {}
             if not info.get("team"):
                 raise InputError(("game", side), f"canonical input needs game.{side}.team (a tricode like \"HAR\")")
-            teams[side] = {"team": info["team"], "name": info.get("name"), "aliases": list(info.get("aliases") or [])}
+            teams[side] = {"team": info["team"], "name": _text_or_none(info.get("name")),
+                           "aliases": list(info.get("aliases") or [])}
         if not plays:
             raise InputError(("plays",), "at least one play is needed")
         game_id = str(meta.get("game_id") or "game")
@@ -481,7 +488,8 @@ class TimelineService:
             last_s = game_s
             row = {"game_id": game_id, "seq": i, "source_id": str(i), "period": period, "clock_s": clock_s,
                    "clock": tables.clock_label(period, clock_s), "game_s": game_s, "wall_utc": None,
-                   "team": p.get("team"), "player": p.get("player"), "player2": p.get("player2"),
+                   "team": _text_or_none(p.get("team")), "player": _text_or_none(p.get("player")),
+                   "player2": _text_or_none(p.get("player2")),
                    "event_type": p["event_type"], "points": int(p.get("points") or 0),
                    "score_home": int(p["score_home"]), "score_away": int(p["score_away"]), "text": p.get("text") or ""}
             assert tuple(row) == tables.PLAY_COLUMNS
@@ -494,7 +502,7 @@ class TimelineService:
                 raise InputError(("comments", i, "clock"), str(exc)) from None
             crows.append({
                 "game_id": game_id, "comment_id": str(c.get("comment_id") or f"c{i}"), "thread_id": None,
-                "parent_id": c.get("parent_id"), "author": "", "flair": None, "flair_team": c.get("flair_team"),
+                "parent_id": c.get("parent_id"), "author": "", "flair": None, "flair_team": _text_or_none(c.get("flair_team")),
                 "body": str(c["body"]), "created_utc": str(c.get("created_utc") or ""), "score": c.get("score"),
                 "edited": False, "game_s": tables.game_seconds(period, clock_s), "period": period,
                 "clock": tables.clock_label(period, clock_s), "source_format": "canonical"})
@@ -635,15 +643,23 @@ class GenerationQueue:
                     continue
                 self._running = True
             t0 = time.perf_counter()
+            result: Any = None
+            error: BaseException | None = None
             try:
-                future.set_result(job())
+                result = job()
             except BaseException as exc:  # noqa: BLE001 -- handed to the waiting request, which reports it
-                future.set_exception(exc)
+                error = exc
             seconds = time.perf_counter() - t0
             with self._cv:
                 self._running = False
                 self._done += 1
                 self._mean_s = seconds if self._mean_s is None else 0.7 * self._mean_s + 0.3 * seconds
+            # Only now does the waiting request learn the result: a client that sends its next request
+            # as soon as it has its answer finds this job's slot free, and /health counts it done.
+            if error is None:
+                future.set_result(result)
+            else:
+                future.set_exception(error)
 
 
 # --------------------------------------------------------------------------------------------
