@@ -2,6 +2,11 @@
 
     OMP_WAIT_POLICY=PASSIVE python benchmarks/generate_throughput.py [--batch-size 8] [--prompts 8]
         [--free-max-new-tokens 96] [--threads N] [--model embedded:SmolLM2-135M-Instruct]
+    python benchmarks/generate_throughput.py --data data/sft/test.jsonl --adapter models/adapter --out gen.json
+
+`--data` takes the prompts (and, for constrained decoding, each window's grounding: its play
+clocks and shown comments) from an SFT JSONL instead of the 8 built-in windows; `--adapter`
+decodes with the fine-tuned adapter (merged), which stops where the trained model stops.
 
 Prints one row per (decoding, batch size): useful new tokens per second (tokens up to and
 including each row's stop token; the steps finished rows idle through in a batch do not count),
@@ -15,7 +20,10 @@ so compare tokens/s, not seconds. Uses no network; the first run converts the em
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import platform
+import sys
 import time
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: don't spin against other processes
@@ -58,9 +66,21 @@ def prompts(n: int) -> list[list[dict]]:
     return out
 
 
-def run(model, tokenizer, batch: list, *, constrained: bool, batch_size: int, free_max: int) -> dict:
+def sft_prompts(path: str, n: int) -> tuple[list[list[dict]], list]:
+    """The first `n` prompts of an SFT JSONL (spread over the file) and their groundings."""
+    from fan_timeline import schema
+
+    rows = [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
+    picked = [rows[int(i * len(rows) / n)] for i in range(min(n, len(rows)))]
+    return ([r["prompt"] for r in picked],
+            [schema.Grounding.of(r["grounding"]["clocks"], r["grounding"]["comments"]) for r in picked])
+
+
+def run(model, tokenizer, batch: list, *, constrained: bool, batch_size: int, free_max: int,
+        groundings: list | None = None) -> dict:
     start = time.perf_counter()
     results = generate_timelines(model, tokenizer, batch, constrained=constrained, batch_size=batch_size,
+                                 groundings=groundings if constrained else None,
                                  max_new_tokens=None if constrained else free_max)
     wall = time.perf_counter() - start
     tokens = sum(r.n_new_tokens for r in results)
@@ -89,31 +109,61 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--free-max-new-tokens", type=int, default=96)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--data", help="take the prompts and groundings from this SFT JSONL")
+    parser.add_argument("--adapter", help="a trained adapter directory (models/adapter)")
+    parser.add_argument("--out", help="write the rows and ratios as JSON here")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    model, tokenizer = load_model(args.model)
-    batch = prompts(args.prompts)
+    model, tokenizer = load_model(args.model, adapter=args.adapter)
+    groundings = None
+    if args.data:
+        batch, groundings = sft_prompts(args.data, args.prompts)
+    else:
+        batch = prompts(args.prompts)
     generate_timelines(model, tokenizer, batch[:1], constrained=False, max_new_tokens=8)  # warm-up
     ll_tokenizer(tokenizer)  # built once per tokenizer (~0.6 s): not part of any row below
 
-    print(f"model {args.model}, {args.prompts} prompts, torch threads {torch.get_num_threads()}, "
-          f"load average {os.getloadavg()[0]:.1f}")
+    print(f"model {args.model}{' + ' + args.adapter if args.adapter else ''}, {len(batch)} prompts"
+          f"{' from ' + args.data if args.data else ''}, {next(model.parameters()).device}, "
+          f"torch threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f}")
     header = (f"{'decoding':<12}{'batch':>6}{'tokens':>8}{'steps':>7}{'seconds':>9}{'tok/s':>8}"
               f"{'steps/s':>9}{'TTFT s':>8}{'grammar':>9}{'ms/step':>9}{'finished':>10}{'valid':>7}")
     print(header)
     print("-" * len(header))
+    rows = {}
     for constrained in (False, True):
         for batch_size in (1, args.batch_size):
             r = run(model, tokenizer, batch, constrained=constrained, batch_size=batch_size,
-                    free_max=args.free_max_new_tokens)
+                    free_max=args.free_max_new_tokens, groundings=groundings)
+            rows[("constrained" if constrained else "free", batch_size)] = r
             steps = r["steps"]
             grammar = f"{100 * r['grammar_s'] / r['wall']:.1f}%" if constrained else "-"
             per_step = f"{1000 * r['grammar_s'] / steps:.2f}" if constrained else "-"
             print(f"{'constrained' if constrained else 'free':<12}{batch_size:>6}{r['tokens']:>8}{steps:>7}"
                   f"{r['wall']:>9.1f}{r['tok_s']:>8.1f}{steps / r['wall']:>9.1f}{r['ttft']:>8.2f}"
                   f"{grammar:>9}{per_step:>9}{r['finished']:>6}/{r['n']:<3}{r['valid']:>4}/{r['n']}")
+    b = args.batch_size
+    ratios = {
+        f"batched_{b}_vs_1_free": rows["free", b]["tok_s"] / rows["free", 1]["tok_s"],
+        f"batched_{b}_vs_1_constrained": rows["constrained", b]["tok_s"] / rows["constrained", 1]["tok_s"],
+        # The grammar's cost: its share of the constrained run's time (outputs differ between free and
+        # constrained decoding, so their tokens/s differ for reasons other than the grammar too).
+        "grammar_share_batch_1": rows["constrained", 1]["grammar_s"] / rows["constrained", 1]["wall"],
+        f"grammar_share_batch_{b}": rows["constrained", b]["grammar_s"] / rows["constrained", b]["wall"],
+        "constrained_vs_free_tok_s_batch_1": rows["constrained", 1]["tok_s"] / rows["free", 1]["tok_s"],
+        f"constrained_vs_free_tok_s_batch_{b}": rows["constrained", b]["tok_s"] / rows["free", b]["tok_s"],
+    }
+    print("; ".join(f"{k} {v:.2f}" for k, v in ratios.items()))
+    if args.out:
+        report = {"command": "python " + " ".join(sys.argv), "model": args.model, "adapter": args.adapter,
+                  "data": args.data, "device": str(next(model.parameters()).device),
+                  "threads": torch.get_num_threads(), "load_average_end": os.getloadavg()[0],
+                  "versions": {"torch": torch.__version__, "python": platform.python_version()},
+                  "rows": [{"decoding": d, "batch_size": bs, **r} for (d, bs), r in rows.items()], "ratios": ratios}
+        with open(args.out, "w", encoding="utf-8") as f:
+            json.dump(report, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@
 Reads params.yaml section `train_qlora`. Writes the adapter (+ tokenizer, train_config.json),
 DVCLive curves under plots/train/, metrics/train.json, and resumable checkpoints in
 models/checkpoints/ (a persisted DVC output: a killed run resumes when the stage is rerun).
+With `nproc: N` > 1 the script starts itself again under torchrun, N data-parallel processes
+(one per GPU on CUDA; gloo on CPU); process 0 writes the outputs.
 """
 
 import os
@@ -17,6 +19,7 @@ import argparse  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from fan_timeline import atomic  # noqa: E402
 from fan_timeline.config import ConfigError, TrainConfig, load_section  # noqa: E402
 
 
@@ -34,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"train_qlora failed: {exc}", file=sys.stderr)
         return 1
+    if cfg.nproc > 1 and "LOCAL_RANK" not in os.environ:
+        return launch(cfg.nproc, [__file__, *(sys.argv[1:] if argv is None else argv)])
     from fan_timeline.train import train
 
     try:
@@ -42,10 +47,22 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:   # bad examples, bad device/quantization combination: say what and where
         print(f"train_qlora failed: {exc}", file=sys.stderr)
         return 1
+    if os.environ.get("RANK", "0") != "0":
+        return 0
     print(f"train_qlora: {m['steps']} steps, train loss {m['train_loss']:.3f}, val loss "
           f"{m['val_loss_initial']:.3f} -> {m['val_loss']:.3f}, {m['tokens_per_s']:.0f} tok/s, {m['wall_s']:.0f} s")
     return 0
 
 
+def launch(nproc: int, script_argv: list[str]) -> int:
+    """Run the stage as `nproc` data-parallel processes under torchrun; its exit status."""
+    import subprocess
+
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+           *script_argv]
+    print(f"train_qlora: {nproc} processes: {' '.join(cmd[1:])}", file=sys.stderr)
+    return subprocess.run(cmd, check=False).returncode
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(atomic.run_stage("train_qlora", main))

@@ -14,12 +14,13 @@ What one run does, top to bottom (`train`):
    to size is build_sft's job, and a silently truncated example teaches the model never to stop.
 2. Plan the whole run up front: per epoch a seeded shuffle, then micro-batches of at most
    `micro_batch_tokens` tokens. With `packing` no token is padding: on CUDA the examples of a
-   micro-batch are concatenated into one row, position ids restarting at 0 per example, which
-   transformers 5 (sdpa/eager; masking_utils.find_packed_sequence_indices) turns into a
-   block-diagonal causal mask, so examples never attend to each other; on CPU each example of the
-   micro-batch runs as its own row, which is ~2x faster there (`packed_one_row`). Without packing,
-   examples are length-bucketed and right-padded. The plan is a pure function of (config, data),
-   so a resumed run only needs the step number.
+   micro-batch are concatenated into one row, position ids restarting at 0 per example, and
+   attention runs per example (`VARLEN_ATTENTION`: flash attention given the examples' offsets;
+   where torch lacks it, transformers' block-diagonal mask from the position ids), so examples
+   never attend to each other; on CPU each example of the micro-batch runs as its own row, which
+   is ~2x faster there (`packed_one_row`). Without packing, examples are length-bucketed and
+   right-padded. The plan is a pure function of (config, data), so a resumed run only needs the
+   step number.
 3. A plain loop: AdamW on the LoRA weights only, warmup + cosine/linear/constant learning rate,
    gradient accumulation, clipping at 1.0. The loss of a step is the mean over the trained tokens
    of the whole step (not a mean of per-micro-batch means), so packed and padded runs, and any
@@ -31,7 +32,11 @@ What one run does, top to bottom (`train`):
    train_config.json at the end, and a metrics JSON.
 
 CPU: fp32 (no native bf16 on these machines), full-precision LoRA (bitsandbytes 4-bit on CPU is
-~100x too slow). CUDA: bf16 autocast, and NF4 (QLoRA) when bitsandbytes is installed.
+~100x too slow). CUDA: bf16 autocast, NF4 (QLoRA) when bitsandbytes is installed, and with
+`compile` each decoder layer compiled and replayed as a CUDA graph on fixed-shape rows
+(`StaticRows`), which removes the kernel-launch overhead that otherwise sets the pace.
+`nproc` > 1: data parallel under torchrun (`DataParallel`; the stage script launches it).
+docs/performance.md has the measurements.
 """
 
 from __future__ import annotations
@@ -57,12 +62,105 @@ from fan_timeline.config import TrainConfig, as_dict
 logger = logging.getLogger(__name__)
 
 # Knobs that do not change the trained weights: a checkpoint made with other values still resumes.
-_OPERATIONAL_FIELDS = ("checkpoint_every", "eval_every", "logging_every", "threads")
+_OPERATIONAL_FIELDS = ("checkpoint_every", "eval_every", "logging_every", "threads", "compile")
 IGNORE_INDEX = -100
 
 
 # --------------------------------------------------------------------------------------------
-# Config
+# Data parallelism (torchrun)
+
+
+@dataclass(frozen=True)
+class DataParallel:
+    """This process's place in a data-parallel run; rank 0 of 1 when not launched by torchrun.
+
+    Every process plans the same run; in each optimizer step process `rank` runs the micro-batches
+    `rank, rank + world, ...` of the step and the LoRA gradients are summed across processes, so a
+    step is the same global batch, and the same update, for any number of processes.
+    """
+
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def all_sum(self, values: list[float], device: Any) -> list[float]:
+        import torch
+        import torch.distributed as td
+
+        t = torch.tensor(values, dtype=torch.float64, device=device)
+        td.all_reduce(t)
+        return t.tolist()
+
+    def sum_grads(self, params: list) -> None:
+        """Sum the gradients of `params` across processes, in one all-reduce (LoRA grads are small)."""
+        import torch
+        import torch.distributed as td
+        from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
+
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+        flat = _flatten_dense_tensors(grads)
+        td.all_reduce(flat)
+        for p, g in zip(params, _unflatten_dense_tensors(flat, grads), strict=True):
+            if p.grad is None:
+                p.grad = g
+            else:
+                p.grad.copy_(g)
+
+    def broadcast(self, value: Any) -> Any:
+        import torch.distributed as td
+
+        box = [value]
+        td.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def gather(self, value: Any) -> list[Any]:
+        import torch.distributed as td
+
+        out: list[Any] = [None] * self.world
+        td.all_gather_object(out, value)
+        return out
+
+
+def init_data_parallel(cfg: TrainConfig, device: str = "auto") -> tuple[DataParallel, Any]:
+    """(this process's DataParallel, its device): joins torchrun's process group when WORLD_SIZE > 1.
+
+    CUDA: one GPU per process (NCCL). CPU: gloo; `train` splits the cores between the processes.
+    """
+    import torch
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world != cfg.nproc:
+        if world == 1:
+            raise ValueError(f"train_qlora.nproc={cfg.nproc} runs under torchrun: start stages/train_qlora.py, "
+                             f"which launches it, or torchrun --nproc-per-node {cfg.nproc} stages/train_qlora.py ...")
+        raise ValueError(f"launched with WORLD_SIZE={world} processes but train_qlora.nproc={cfg.nproc}")
+    dev = resolve_device(device)
+    if world == 1:
+        return DataParallel(), dev
+    import torch.distributed as td
+
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", os.environ["RANK"]))
+    if dev.type == "cuda":
+        if local >= torch.cuda.device_count():
+            raise ValueError(f"train_qlora.nproc={world} but this machine has {torch.cuda.device_count()} GPU(s)")
+        dev = torch.device("cuda", local)
+        torch.cuda.set_device(dev)
+    if not td.is_initialized():
+        td.init_process_group("nccl" if dev.type == "cuda" else "gloo",
+                              device_id=dev if dev.type == "cuda" else None)
+    return DataParallel(rank, world), dev
+
+
+def _rng_state(device: Any) -> dict[str, Any]:
+    import torch
+
+    state = {"torch": torch.get_rng_state()}
+    if torch.device(device).type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
 
 
 # --------------------------------------------------------------------------------------------
@@ -229,16 +327,52 @@ class Batch:
     targets: Any            # (B, K) next-token ids at `keep`, -100 where not trained
     n_tokens: int           # real tokens (no padding)
     n_trained: int          # trained tokens
+    cu_seqlens: Any = None  # (n+1,) int32 example offsets in a packed row, for varlen attention
+    max_len: int = 0        # longest example of the packed row
 
 
-def collate(examples: list[Example], packing: bool, pad_id: int, device: Any = "cpu") -> Batch:
-    """One micro-batch: a packed row (position ids restart per example) or right-padded rows."""
+@dataclass(frozen=True)
+class StaticRows:
+    """Fixed shapes for packed rows (compiled layers run without recompiling or re-tracing):
+    every row is `tokens` long (the padding tail is a segment of its own, never trained) and
+    has `segments` offsets' worth of segments (zero-length ones at the end)."""
+
+    tokens: int
+    segments: int
+
+
+def static_rows(cfg: TrainConfig, device: Any, examples: list[Example]) -> StaticRows | None:
+    """StaticRows for `compile` on CUDA with packing (varlen attention); None otherwise."""
+    import torch
+
+    if not (cfg.compile and cfg.packing and torch.device(device).type == "cuda" and register_varlen_attention()):
+        return None
+    return StaticRows(cfg.micro_batch_tokens, cfg.micro_batch_tokens // min(len(ex) for ex in examples) + 1)
+
+
+def collate(examples: list[Example], packing: bool, pad_id: int, device: Any = "cpu",
+            varlen: bool = False, static: StaticRows | None = None) -> Batch:
+    """One micro-batch: a packed row (position ids restart per example) or right-padded rows.
+
+    varlen: also give the packed row's example offsets, for `VARLEN_ATTENTION`; with `static`,
+    pad the row and the offsets to its fixed shapes.
+    """
+    import itertools
+
     import torch
 
     if packing:
         rows = [[t for ex in examples for t in ex.input_ids]]
         positions = [[p for ex in examples for p in range(len(ex))]]
         labels = [[lab for ex in examples for lab in ex.labels]]
+        if static is not None:
+            tail = static.tokens - len(rows[0])
+            if tail < 0 or len(examples) >= static.segments:
+                raise ValueError(f"a micro-batch of {len(examples)} examples, {len(rows[0])} tokens "
+                                 f"does not fit {static}")
+            rows[0] += [pad_id] * tail
+            positions[0] += list(range(tail))
+            labels[0] += [IGNORE_INDEX] * tail
     else:
         width = max(len(ex) for ex in examples)
         rows = [list(ex.input_ids) + [pad_id] * (width - len(ex)) for ex in examples]
@@ -253,6 +387,14 @@ def collate(examples: list[Example], packing: bool, pad_id: int, device: Any = "
     if not packing:
         attention_mask = torch.tensor([[1] * len(ex) + [0] * (len(rows[0]) - len(ex)) for ex in examples],
                                       dtype=torch.long, device=device)
+    cu_seqlens, max_len = None, 0
+    if packing and varlen:
+        offsets = [0, *itertools.accumulate(len(ex) for ex in examples)]
+        max_len = max(len(ex) for ex in examples)
+        if static is not None:
+            offsets += [static.tokens] * (static.segments + 1 - len(offsets))
+            max_len = static.tokens
+        cu_seqlens = torch.tensor(offsets, dtype=torch.int32, device=device)
     return Batch(
         input_ids=torch.tensor(rows, dtype=torch.long, device=device),
         position_ids=torch.tensor(positions, dtype=torch.long, device=device),
@@ -261,6 +403,8 @@ def collate(examples: list[Example], packing: bool, pad_id: int, device: Any = "
         targets=shifted[:, keep].to(device),
         n_tokens=sum(len(ex) for ex in examples),
         n_trained=sum(ex.n_trained for ex in examples),
+        cu_seqlens=cu_seqlens,
+        max_len=max_len,
     )
 
 
@@ -268,12 +412,17 @@ def loss_sum(model: Any, batch: Batch):
     """Summed next-token cross-entropy over the trained tokens of a micro-batch (a 0-d tensor).
 
     attention_mask=None + position ids that restart is how transformers 5 recognises a packed row
-    (masking_utils.find_packed_sequence_indices) and builds a block-diagonal causal mask.
+    (masking_utils.find_packed_sequence_indices) and builds a block-diagonal causal mask. With
+    `VARLEN_ATTENTION` the example offsets go to the attention instead, and no mask is built.
     """
     import torch.nn.functional as F
 
+    varlen = {}
+    if batch.cu_seqlens is not None:
+        varlen = {"cu_seq_lens_q": batch.cu_seqlens, "cu_seq_lens_k": batch.cu_seqlens,
+                  "max_length_q": batch.max_len, "max_length_k": batch.max_len}
     out = model(input_ids=batch.input_ids, position_ids=batch.position_ids,
-                attention_mask=batch.attention_mask, logits_to_keep=batch.keep, use_cache=False)
+                attention_mask=batch.attention_mask, logits_to_keep=batch.keep, use_cache=False, **varlen)
     logits = out.logits.float()
     return F.cross_entropy(logits.reshape(-1, logits.size(-1)), batch.targets.reshape(-1),
                            ignore_index=IGNORE_INDEX, reduction="sum")
@@ -293,20 +442,33 @@ def packed_one_row(device: Any) -> bool:
 
 
 def micro_batch_rows(examples: list[Example], *, packing: bool, one_row: bool, pad_id: int,
-                     device: Any = "cpu") -> list[Batch]:
-    """The forward passes of one micro-batch: a packed row, one row per example, or padded rows."""
+                     device: Any = "cpu", static: StaticRows | None = None) -> list[Batch]:
+    """The forward passes of one micro-batch: a packed row, one row per example, or padded rows.
+
+    A packed row on CUDA carries its example offsets (the model then attends with
+    `VARLEN_ATTENTION`, see `build_model`).
+    """
+    import torch
+
     if packing and not one_row:
         return [collate([ex], True, pad_id, device) for ex in examples]
-    return [collate(examples, packing, pad_id, device)]
+    varlen = packing and torch.device(device).type == "cuda"
+    return [collate(examples, packing, pad_id, device, varlen=varlen, static=static if varlen else None)]
 
 
 def evaluate_loss(model: Any, examples: list[Example], cfg: TrainConfig, pad_id: int, device: Any,
-                  autocast: Any = None, one_row: bool | None = None) -> float:
-    """Token-weighted mean loss over the trained tokens of `examples` (dropout off)."""
+                  autocast: Any = None, one_row: bool | None = None, dist: DataParallel | None = None,
+                  static: StaticRows | None = None) -> float:
+    """Token-weighted mean loss over the trained tokens of `examples` (dropout off).
+
+    With `dist`, each process takes every world-th micro-batch and the sums are all-reduced.
+    `static`: the model's layers are compiled for these shapes (see `StaticRows`).
+    """
     import contextlib
 
     import torch
 
+    dist = dist or DataParallel()
     if one_row is None:
         one_row = packed_one_row(device)
     lengths = [len(ex) for ex in examples]
@@ -315,14 +477,19 @@ def evaluate_loss(model: Any, examples: list[Example], cfg: TrainConfig, pad_id:
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
-    with torch.no_grad():
-        for idx in plan:
+    # Compiled layers run eagerly here: without a backward pass, CUDA graphs would reuse one
+    # layer's output buffer for the next layer (all layers share one compiled graph).
+    eager = torch.compiler.set_stance("force_eager") if static is not None else contextlib.nullcontext()
+    with torch.no_grad(), eager:
+        for idx in plan[dist.rank::dist.world]:
             for batch in micro_batch_rows([examples[i] for i in idx], packing=cfg.packing, one_row=one_row,
                                           pad_id=pad_id, device=device):
                 with autocast() if autocast else contextlib.nullcontext():
                     total += loss_sum(model, batch).item()
                 count += batch.n_trained
     model.train(was_training)
+    if dist.world > 1:
+        total, count = dist.all_sum([total, count], device)
     return total / count
 
 
@@ -378,14 +545,82 @@ def physical_cores() -> int:
     return max(1, min(cores or available, available))
 
 
+VARLEN_ATTENTION = "fan_timeline_varlen"
+_VARLEN: dict[str, Any] = {}
+
+
+def register_varlen_attention() -> bool:
+    """Register `VARLEN_ATTENTION` with transformers; False where torch has no varlen flash attention."""
+    import inspect
+
+    try:
+        from torch.nn.attention.varlen import varlen_attn
+    except ImportError:
+        return False
+    from transformers import AttentionInterface
+
+    if not _VARLEN:  # the signature of varlen_attn changed between torch releases
+        params = inspect.signature(varlen_attn).parameters
+        _VARLEN["causal"] = {"is_causal": True} if "is_causal" in params else {"window_size": (-1, 0)}
+        _VARLEN["scale"] = "scale" in params
+        _VARLEN["gqa"] = {"enable_gqa": True} if "enable_gqa" in params else None
+    AttentionInterface.register(VARLEN_ATTENTION, _varlen_attention)
+    return True
+
+
+def _varlen_attention(module: Any, query: Any, key: Any, value: Any, attention_mask: Any,
+                      dropout: float = 0.0, scaling: float | None = None, **kwargs: Any) -> tuple[Any, None]:
+    """transformers attention function for a packed row: flash attention within each example.
+
+    query (1, heads, T, head_dim), key/value (1, kv_heads, T, head_dim); `cu_seq_lens_q` holds the
+    example offsets (from `collate`). No (T, T) mask is built and no score crosses examples, so a
+    packed row costs sum(len_i^2) attention, not T^2 with most of it masked out as with sdpa.
+    """
+    import torch
+    from torch.nn.attention.varlen import varlen_attn
+
+    if query.shape[0] != 1:
+        raise ValueError(f"{VARLEN_ATTENTION} takes one packed row, got a batch of {query.shape[0]} rows")
+    cu, longest = kwargs.get("cu_seq_lens_q"), kwargs.get("max_length_q")
+    if cu is None:  # a single sequence
+        longest = query.shape[2]
+        cu = torch.tensor([0, longest], dtype=torch.int32, device=query.device)
+    q, k, v = (t[0].transpose(0, 1) for t in (query, key, value))  # (T, heads, head_dim)
+    dtype = torch.get_autocast_dtype("cuda") if torch.is_autocast_enabled("cuda") else q.dtype
+    if dtype not in (torch.float16, torch.bfloat16):
+        dtype = torch.bfloat16
+    q, k, v = q.to(dtype), k.to(dtype), v.to(dtype)
+    options = dict(_VARLEN["causal"])
+    if q.shape[1] != k.shape[1]:
+        if _VARLEN["gqa"]:
+            options.update(_VARLEN["gqa"])
+        else:
+            group = q.shape[1] // k.shape[1]
+            k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
+    if _VARLEN["scale"]:
+        options["scale"] = scaling
+    elif scaling is not None and abs(scaling - q.shape[-1] ** -0.5) > 1e-6:
+        raise ValueError(f"this torch's varlen_attn has no scale argument; the model needs {scaling}")
+    out = varlen_attn(q, k, v, cu, cu, longest, longest, **options)
+    return out.unsqueeze(0), None
+
+
 def build_model(cfg: TrainConfig, base_path: str, device: Any, quantization: str):
-    """The base model with fresh LoRA adapters (seeded); only the adapters require grad."""
+    """The base model with fresh LoRA adapters (seeded); only the adapters require grad.
+
+    CUDA with packing: attention is `VARLEN_ATTENTION` (flash attention per example of a packed
+    row) where torch has it, else sdpa with the block-diagonal mask. `compile` compiles each
+    decoder layer (CUDA only).
+    """
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
+    attention = "sdpa"
+    if device.type == "cuda" and cfg.packing and register_varlen_attention():
+        attention = VARLEN_ATTENTION
     kwargs: dict[str, Any] = {"dtype": torch.float32 if device.type == "cpu" else torch.bfloat16,
-                              "attn_implementation": "sdpa"}
+                              "attn_implementation": attention}
     if quantization == "nf4":
         from transformers import BitsAndBytesConfig
 
@@ -416,6 +651,15 @@ def build_model(cfg: TrainConfig, base_path: str, device: Any, quantization: str
     with warnings.catch_warnings():  # peft 0.21 reads transformers' deprecated is_gradient_checkpointing
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
         model = get_peft_model(model, lora)
+    if cfg.compile and device.type == "cuda":
+        # Regional compilation: one compiled graph serves every decoder layer of the same structure.
+        # Packed rows with varlen attention have fixed shapes (`StaticRows`), so each layer also
+        # runs as a CUDA graph (reduce-overhead): eager PyTorch spends ~30 us of CPU per kernel
+        # here, and LoRA layers are many small kernels. Padded rows change shape every step:
+        # dynamic shapes, no CUDA graphs.
+        static = attention == VARLEN_ATTENTION
+        for layer in model.get_base_model().model.layers:
+            layer.compile(dynamic=not static, mode="reduce-overhead" if static else None)
     model.train()
     return model
 
@@ -440,9 +684,12 @@ def run_fingerprint(cfg: TrainConfig, base_path: str, examples: list[Example]) -
 
 
 def save_checkpoint(checkpoint_dir: Path, model: Any, optimizer: Any, state: dict[str, Any],
-                    live_dir: Path | None = None) -> Path:
+                    live_dir: Path | None = None, rank_rng: list[dict[str, Any]] | None = None) -> Path:
     """Adapter weights, optimizer, RNG, loop state and the DVCLive history so far (DVC deletes a
-    stage's outputs before rerunning it, so the history must travel with the checkpoint)."""
+    stage's outputs before rerunning it, so the history must travel with the checkpoint).
+
+    rank_rng: with data parallelism, the RNG states of every process (each has its own dropout stream).
+    """
     import torch
     from safetensors.torch import save_file
 
@@ -455,6 +702,8 @@ def save_checkpoint(checkpoint_dir: Path, model: Any, optimizer: Any, state: dic
         rng = {"torch": torch.get_rng_state()}
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
+        if rank_rng is not None:
+            rng["ranks"] = rank_rng
         torch.save(rng, tmp / "rng.pt")
         (tmp / "state.json").write_text(json.dumps(state, indent=1), encoding="utf-8")
         if live_dir is not None and (live_dir / "plots").is_dir():
@@ -490,7 +739,8 @@ def find_checkpoint(checkpoint_dir: Path, fingerprint: str) -> Path | None:
     return found
 
 
-def load_checkpoint(path: Path, model: Any, optimizer: Any) -> dict[str, Any]:
+def load_checkpoint(path: Path, model: Any, optimizer: Any, dist: DataParallel | None = None,
+                    device: Any = None) -> dict[str, Any]:
     import torch
     from safetensors.torch import load_file
 
@@ -501,6 +751,12 @@ def load_checkpoint(path: Path, model: Any, optimizer: Any) -> dict[str, Any]:
             params[name].copy_(tensor)
     optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True))
     rng = torch.load(path / "rng.pt", weights_only=True)
+    if dist is not None and dist.world > 1:  # nproc is in the fingerprint: the saved world is this one
+        mine = rng["ranks"][dist.rank]
+        torch.set_rng_state(mine["torch"])
+        if "cuda" in mine:
+            torch.cuda.set_rng_state(mine["cuda"], device)
+        return json.loads((path / "state.json").read_text(encoding="utf-8"))
     torch.set_rng_state(rng["torch"])
     if "cuda" in rng and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(rng["cuda"])
@@ -550,30 +806,48 @@ def _trim_live_history(live_dir: Path, last_step: int) -> None:
 
 
 def _train_step(model: Any, optimizer: Any, params: list, micro: list[list[Example]], *, packing: bool,
-                one_row: bool, pad_id: int, device: Any, autocast: Any, lr: float) -> tuple[float, int, int, float]:
+                one_row: bool, pad_id: int, device: Any, autocast: Any, lr: float,
+                dist: DataParallel | None = None, static: StaticRows | None = None) -> tuple[float, int, int, float]:
     """One optimizer step over `micro`; returns (summed loss, trained tokens, real tokens, grad norm).
 
     Each forward's summed loss is divided by the step's trained-token count, so the gradient is
-    that of the mean over all trained tokens of the step. (With DDP, all-reduce the count first.)
+    that of the mean over all trained tokens of the step. With `dist`, this process runs every
+    world-th micro-batch of the step, and summing the gradients across processes gives the same
+    gradient as one process running them all (the count is known to all: they share the plan).
     """
     import contextlib
 
     import torch
 
+    dist = dist or DataParallel()
     for group in optimizer.param_groups:
         group["lr"] = lr
+    if static is not None:
+        # CUDA graphs reuse their output buffers: a gradient must be added into a .grad of its own,
+        # not become the buffer, or the next micro-batch's backward overwrites it.
+        for p in params:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
     n_trained = sum(ex.n_trained for mb in micro for ex in mb)
-    total, n_tokens = 0.0, 0
-    for examples in micro:
-        for batch in micro_batch_rows(examples, packing=packing, one_row=one_row, pad_id=pad_id, device=device):
+    # Summed on the device (float64: exact for float32 terms), so the host waits once per step.
+    total = torch.zeros((), dtype=torch.float64, device=device)
+    n_tokens = 0
+    for examples in micro[dist.rank::dist.world]:
+        for batch in micro_batch_rows(examples, packing=packing, one_row=one_row, pad_id=pad_id, device=device,
+                                      static=static):
             with autocast() if autocast else contextlib.nullcontext():
                 loss = loss_sum(model, batch)
             (loss / n_trained).backward()
-            total += loss.item()
+            total += loss.detach()
             n_tokens += batch.n_tokens
+    total = total.item()
+    if dist.world > 1:
+        dist.sum_grads(params)
+        total, n_tokens = dist.all_sum([total, n_tokens], device)
+        n_tokens = int(n_tokens)
     grad_norm = torch.nn.utils.clip_grad_norm_(params, 1.0).item()
     optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
+    optimizer.zero_grad(set_to_none=static is None)
     return total, n_trained, n_tokens, grad_norm
 
 
@@ -584,7 +858,8 @@ def train(cfg: TrainConfig, *, train_path: str | os.PathLike, val_path: str | os
 
     Resumes from the newest checkpoint in `checkpoint_dir` made with the same config and data (a
     resumed run ends with the same weights as an uninterrupted one). The last checkpoint is kept,
-    so rerunning a finished run only re-evaluates and re-saves.
+    so rerunning a finished run only re-evaluates and re-saves. Under torchrun (`cfg.nproc` > 1)
+    every process runs this; process 0 alone logs, checkpoints and writes the outputs.
     """
     import torch
     from dvclive import Live
@@ -593,14 +868,12 @@ def train(cfg: TrainConfig, *, train_path: str | os.PathLike, val_path: str | os
     from fan_timeline.model import load_tokenizer, resolve_base_model
 
     wall_start = time.perf_counter()
-    dev = resolve_device(device)
+    dist, dev = init_data_parallel(cfg, device)
     quantization = resolve_quantization(cfg, dev)
     if dev.type == "cpu":
-        torch.set_num_threads(cfg.threads or physical_cores())
+        torch.set_num_threads(max(1, (cfg.threads or physical_cores()) // dist.world))
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if dev.type == "cuda" else None
-    # Multi-process data parallel slots in here: rank/world from torch.distributed, each rank
-    # takes micro[rank::world] of a step, the model is wrapped in DDP, and only rank 0 logs/saves.
-    is_main = True
+    is_main = dist.is_main
 
     base_path = resolve_base_model(cfg.base_model)
     tokenizer = load_tokenizer(base_path)
@@ -612,18 +885,23 @@ def train(cfg: TrainConfig, *, train_path: str | os.PathLike, val_path: str | os
         val_examples = [val_examples[int(i * step)] for i in range(cfg.val_examples)]
     lengths = [len(ex) for ex in train_examples]
     micro_plan, total_steps, _ = plan_run(cfg, lengths)
+    static = static_rows(cfg, dev, train_examples + val_examples)
 
     model = build_model(cfg, base_path, dev, quantization)
+    if dist.rank:  # same LoRA init everywhere (seeded in build_model), an own dropout stream per process
+        torch.manual_seed(cfg.seed + 1_000_003 * dist.rank)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=0.0)
 
     fingerprint = run_fingerprint(cfg, base_path, train_examples)
     ckpt_dir = Path(checkpoint_dir)
-    resume_from = find_checkpoint(ckpt_dir, fingerprint)
+    resume_from = find_checkpoint(ckpt_dir, fingerprint) if is_main else None  # it removes stale ones
+    if dist.world > 1:
+        resume_from = dist.broadcast(resume_from)
     state: dict[str, Any] = {"step": 0, "fingerprint": fingerprint, "trained_tokens": 0, "real_tokens": 0,
                              "train_s": 0.0, "recent": [], "val_loss_initial": None}
     if resume_from is not None:
-        state = load_checkpoint(resume_from, model, optimizer)
+        state = load_checkpoint(resume_from, model, optimizer, dist, dev)
         logger.info("resuming from %s (step %d of %d)", resume_from, state["step"], total_steps)
     start_step = state["step"]
     recent = deque(state["recent"], maxlen=cfg.logging_every)  # (loss sum, trained tokens) per step
@@ -647,7 +925,8 @@ def train(cfg: TrainConfig, *, train_path: str | os.PathLike, val_path: str | os
             live.make_summary()
 
     if state["val_loss_initial"] is None:
-        state["val_loss_initial"] = evaluate_loss(model, val_examples, cfg, pad_id, dev, autocast)
+        state["val_loss_initial"] = evaluate_loss(model, val_examples, cfg, pad_id, dev, autocast, dist=dist,
+                                                  static=static)
         log(0, {"val/loss": state["val_loss_initial"]})
     val_loss = state["val_loss_initial"] if start_step == 0 else None
 
@@ -661,7 +940,7 @@ def train(cfg: TrainConfig, *, train_path: str | os.PathLike, val_path: str | os
         t0 = time.perf_counter()
         loss, n_trained, n_tokens, grad_norm = _train_step(
             model, optimizer, params, micro, packing=cfg.packing, one_row=packed_one_row(dev), pad_id=pad_id,
-            device=dev, autocast=autocast, lr=lr)
+            device=dev, autocast=autocast, lr=lr, dist=dist, static=static)
         dt = time.perf_counter() - t0
         done = step + 1
         state.update(step=done, trained_tokens=state["trained_tokens"] + n_trained,
@@ -678,16 +957,22 @@ def train(cfg: TrainConfig, *, train_path: str | os.PathLike, val_path: str | os
             window_tokens, window_s = 0, 0.0
         val_loss = None
         if (cfg.eval_every and done % cfg.eval_every == 0) or done == total_steps:
-            val_loss = evaluate_loss(model, val_examples, cfg, pad_id, dev, autocast)
+            val_loss = evaluate_loss(model, val_examples, cfg, pad_id, dev, autocast, dist=dist, static=static)
             log(done, {"val/loss": val_loss})
-            bar.write(f"step {done}/{total_steps}: val loss {val_loss:.4f}")
-        if is_main and ((cfg.checkpoint_every and done % cfg.checkpoint_every == 0) or done == total_steps):
+            if is_main:
+                bar.write(f"step {done}/{total_steps}: val loss {val_loss:.4f}")
+        if (cfg.checkpoint_every and done % cfg.checkpoint_every == 0) or done == total_steps:
             state["recent"] = list(recent)
-            save_checkpoint(ckpt_dir, model, optimizer, state, Path(live_dir))
+            if dist.world == 1:
+                save_checkpoint(ckpt_dir, model, optimizer, state, Path(live_dir))
+            else:
+                rank_rng = dist.gather(_rng_state(dev))  # every process takes part
+                if is_main:
+                    save_checkpoint(ckpt_dir, model, optimizer, state, Path(live_dir), rank_rng=rank_rng)
     bar.close()
 
     if val_loss is None:  # resumed a finished run, or zero steps
-        val_loss = evaluate_loss(model, val_examples, cfg, pad_id, dev, autocast)
+        val_loss = evaluate_loss(model, val_examples, cfg, pad_id, dev, autocast, dist=dist, static=static)
     metrics = {
         "train_loss": sum(s for s, _ in recent) / sum(n for _, n in recent) if recent else None,
         "val_loss": val_loss,
@@ -700,6 +985,7 @@ def train(cfg: TrainConfig, *, train_path: str | os.PathLike, val_path: str | os
         "train_s": round(state["train_s"], 2),
         "wall_s": round(time.perf_counter() - wall_start, 2),
         "device": str(dev),
+        "nproc": dist.world,
         "quantization": quantization,
     }
     if is_main:
@@ -707,4 +993,9 @@ def train(cfg: TrainConfig, *, train_path: str | os.PathLike, val_path: str | os
                      extra={"quantization_resolved": quantization, "train_fingerprint": fingerprint})
         atomic.write_json(metrics_path, metrics)
         live.end()
+    if dist.world > 1:
+        import torch.distributed as td
+
+        td.barrier()
+        td.destroy_process_group()
     return metrics

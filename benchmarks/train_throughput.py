@@ -1,0 +1,580 @@
+"""Training throughput: fan-timeline's trainer vs a plain HF `Trainer` + peft script, side by side.
+
+    OMP_WAIT_POLICY=PASSIVE python benchmarks/train_throughput.py                 # CPU, embedded SmolLM2-135M
+    python benchmarks/train_throughput.py --device cuda --model-shape llama-1.2b --quantization nf4 \\
+        --lora-layers 0 --warmup-steps 6 --steps 8
+    python benchmarks/train_throughput.py --device cuda --model-shape llama-7b --quantization nf4 \\
+        --lora-layers 0 --trainers ft --micro-batch-tokens 2048 --max-seq-len 2048 --grad-accum 4
+
+Results and the exact commands behind them: docs/performance.md.
+
+Both trainers train the same base model on the same SFT pairs (`--data`, tokenized once by
+`prompt.encode_pair`, loss on the completion + end-of-turn only) with the same LoRA config (the
+train_qlora section of `--params`, `--lora-layers` to override) and about the same examples per
+optimizer step:
+
+- hf: the usual script. `AutoModelForCausalLM` (sdpa attention; bitsandbytes NF4 +
+  `prepare_model_for_kbit_training` for QLoRA), `get_peft_model`, `Trainer` with
+  `DataCollatorForSeq2Seq` (padding to the longest row of the batch), `--batch-size` rows a
+  micro-batch, `--grad-accum` micro-batches a step, bf16 autocast on CUDA.
+- ft: fan-timeline's own step (`train.build_model`, `plan_run`, `static_rows`, `_train_step`: the
+  functions `train.train` runs each step) with packing, micro-batches of `--micro-batch-tokens`
+  tokens (default: the smallest budget whose packed micro-batches hold `--batch-size` examples on
+  average, so both take the same examples per step; the table shows ex/step of each), and the
+  params' `compile` (CUDA only; `--compile/--no-compile` to override).
+
+Each trainer runs in its own worker process (its own peak memory: RSS on CPU,
+`torch.cuda.max_memory_allocated` on CUDA), warms up `--warmup-steps` steps, then the parent lets
+the workers run blocks of `--steps` optimizer steps in turn (ft, hf, then hf, ft, ...) for
+`--repeats` rounds, and measures the matmul peak of the machine between blocks (fp32 on CPU, bf16
+on CUDA). Tokens/s counts real tokens only (no padding). MFU = real tokens/s x the FLOPs a token
+needs / the measured matmul peak, with the same FLOPs per token for both trainers: the forward
+pass of every layer, the LM head only where a trained token is predicted, causal attention, the
+backward pass (input gradients) through the adapted layers and the LM head, and the LoRA
+weight gradients (`flops_per_token`). Work a trainer does beyond that (logits of prompt tokens,
+padding) is not counted. Prints medians and ratios; `--out` writes everything as JSON.
+
+`--model-shape` other than `real` builds a random-init Llama of that shape (seeded; weights
+saved once to a temp dir, loaded by both workers the normal way): speed and memory depend on the
+shape, not on the values. The vocabulary is max(the shape's, the tokenizer's), so every token id
+of the data exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: don't spin against other processes
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Llama shapes (random init). smollm2-135m is the embedded model's own shape; llama-1.2b is
+# Llama-3.2-1B's; llama-7b is Llama-2-7B's (vocabulary raised to the tokenizer's 49152).
+SHAPES = {
+    "smollm2-135m": dict(hidden_size=576, intermediate_size=1536, num_hidden_layers=30, num_attention_heads=9,
+                         num_key_value_heads=3, head_dim=64, vocab_size=49152, tie_word_embeddings=True,
+                         rope_theta=100000.0),
+    "llama-1.2b": dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=16, num_attention_heads=32,
+                       num_key_value_heads=8, head_dim=64, vocab_size=128256, tie_word_embeddings=True,
+                       rope_theta=500000.0),
+    "llama-7b": dict(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,
+                     num_key_value_heads=32, head_dim=128, vocab_size=32000, tie_word_embeddings=False,
+                     rope_theta=10000.0),
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Model, data, FLOPs
+
+
+def make_shape_model(shape: str, tokenizer_dir: str, out: Path, device: str) -> str:
+    """Save a random-init Llama of `shape` (bf16 on CUDA, fp32 on CPU) with the tokenizer; its dir."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    spec = dict(SHAPES[shape])
+    spec["vocab_size"] = max(spec["vocab_size"], len(tokenizer))
+    config = LlamaConfig(**spec, max_position_embeddings=8192, pad_token_id=tokenizer.pad_token_id,
+                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    torch.manual_seed(0)
+    with torch.device(device):
+        model = LlamaForCausalLM._from_config(config, dtype=dtype)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    del model
+    if device == "cuda":
+        torch.cuda.empty_cache()
+    return str(out)
+
+
+def model_dims(model_dir: str) -> dict:
+    config = json.loads((Path(model_dir) / "config.json").read_text())
+    heads = config["num_attention_heads"]
+    head_dim = config.get("head_dim") or config["hidden_size"] // heads
+    return {"layers": config["num_hidden_layers"], "hidden": config["hidden_size"], "heads": heads,
+            "kv_heads": config.get("num_key_value_heads", heads), "head_dim": head_dim,
+            "intermediate": config["intermediate_size"], "vocab": config["vocab_size"]}
+
+
+def flops_per_token(dims: dict, lora: dict, examples: list) -> float:
+    """FLOPs per real token that LoRA training on `examples` needs (the same count for both trainers).
+
+    Forward: every linear layer at every position, causal attention (QK^T and PV over the
+    n(n+1)/2 pairs of each example), the LM head where a trained token is predicted. Backward:
+    input gradients through the frozen weights, attention and LM head of the adapted (top) layers
+    (2x forward for attention), and the LoRA products (2x their forward: input and weight grads).
+    """
+    d, f, L, hd = dims["hidden"], dims["intermediate"], dims["layers"], dims["head_dim"]
+    q_out, kv_out = dims["heads"] * hd, dims["kv_heads"] * hd
+    shapes = {"q_proj": (d, q_out), "k_proj": (d, kv_out), "v_proj": (d, kv_out), "o_proj": (q_out, d),
+              "gate_proj": (d, f), "up_proj": (d, f), "down_proj": (f, d)}
+    linear = sum(i * o for i, o in shapes.values())
+    lora_per_token = sum(2 * lora["r"] * (i + o) for name, (i, o) in shapes.items() if name in lora["targets"])
+    adapted = lora["layers"] or L
+    total = tokens = 0
+    for ex in examples:
+        n, c = len(ex), ex.n_trained
+        attention = 4 * q_out * n * (n + 1) / 2  # QK^T + PV, causal pairs, per layer
+        forward = L * (2 * linear * n + attention) + adapted * lora_per_token * n + 2 * d * dims["vocab"] * c
+        backward = adapted * (2 * linear * n + 2 * attention + 2 * lora_per_token * n) + 2 * d * dims["vocab"] * c
+        total += forward + backward
+        tokens += n
+    return total / tokens
+
+
+def matching_budget(lengths: list[int], batch_size: int, max_seq_len: int) -> int:
+    """The smallest packing budget (a multiple of 64) whose micro-batches hold `batch_size` examples
+    on average over the data, as the baseline's micro-batches do (a shuffled epoch, like a run)."""
+    import random
+
+    from fan_timeline.train import plan_micro_batches
+
+    order = list(range(len(lengths)))
+    random.Random(0).shuffle(order)
+    budget = max(max_seq_len, 64 * (batch_size * sum(lengths) // len(lengths) // 64))
+    while True:
+        plan = plan_micro_batches(lengths, order, budget, packing=True)
+        if len(lengths) / len(plan) >= batch_size or len(plan) == 1:
+            return budget
+        budget += 64
+
+
+def matmul_peak(device: str, seconds: float = 1.0) -> float:
+    """Measured FLOP/s of a large matmul: fp32 2048^3 on CPU, bf16 8192^3 on CUDA (random data)."""
+    import torch
+
+    if device == "cuda":
+        n, dtype = 8192, torch.bfloat16
+        a, b = torch.randn(n, n, device="cuda", dtype=dtype), torch.randn(n, n, device="cuda", dtype=dtype)
+        for _ in range(3):
+            a @ b
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        times = []
+        for _ in range(10):
+            start.record()
+            a @ b
+            end.record()
+            end.synchronize()
+            times.append(start.elapsed_time(end) / 1000)
+        return 2 * n ** 3 / statistics.median(times)
+    n = 2048
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best, deadline = float("inf"), time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        t0 = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n ** 3 / best
+
+
+# --------------------------------------------------------------------------------------------
+# Workers (one process per trainer). Protocol: JSON lines on stdout; the parent writes "go" to
+# stdin to start a block of `steps` optimizer steps.
+
+
+def _emit(obj: dict) -> None:
+    sys.stdout.write("@@" + json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def _wait_go() -> None:
+    line = sys.stdin.readline()
+    if line.strip() != "go":
+        raise SystemExit(f"worker: expected 'go', got {line!r}")
+
+
+def _peak_memory(device) -> float:
+    import resource
+
+    import torch
+
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2 ** 30
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20  # KiB -> GiB
+
+
+def _load_examples(spec: dict, tokenizer) -> list:
+    from fan_timeline import train as T
+
+    return T.load_examples(spec["data"], tokenizer, spec["max_seq_len"])
+
+
+def worker_ft(spec: dict) -> None:
+    import torch
+
+    from fan_timeline import train as T
+    from fan_timeline.config import TrainConfig, from_dict
+    from fan_timeline.model import load_tokenizer
+
+    cfg = from_dict(TrainConfig, {**spec["train_qlora"], "base_model": spec["model_dir"],
+                                  "quantization": spec["quantization"], "max_seq_len": spec["max_seq_len"],
+                                  "micro_batch_tokens": spec["micro_batch_tokens"], "grad_accum": spec["grad_accum"],
+                                  "max_steps": spec["total_steps"], "lora_layers": spec["lora_layers"],
+                                  "packing": True, "compile": spec["compile"],
+                                  "gradient_checkpointing": spec["gradient_checkpointing"],
+                                  "threads": spec["threads"], "nproc": 1})
+    dev = T.resolve_device(spec["device"])
+    if dev.type == "cpu":
+        torch.set_num_threads(cfg.threads or T.physical_cores())
+    quantization = T.resolve_quantization(cfg, dev)
+    tokenizer = load_tokenizer(spec["model_dir"])
+    examples = _load_examples(spec, tokenizer)
+    micro_plan, total_steps, _ = T.plan_run(cfg, [len(ex) for ex in examples])
+    model = T.build_model(cfg, spec["model_dir"], dev, quantization)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=0.0)
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if dev.type == "cuda" else None
+    one_row = T.packed_one_row(dev)
+    static = T.static_rows(cfg, dev, examples)
+
+    def step(i: int) -> tuple[int, int, int, float]:
+        micro = [[examples[j] for j in idx] for idx in micro_plan[i * cfg.grad_accum:(i + 1) * cfg.grad_accum]]
+        loss, n_trained, n_tokens, _ = T._train_step(model, optimizer, params, micro, packing=True, one_row=one_row,
+                                                     pad_id=tokenizer.pad_token_id, device=dev, autocast=autocast,
+                                                     lr=T.lr_at(i, total_steps, cfg), static=static)
+        return n_tokens, n_trained, sum(len(mb) for mb in micro), loss / n_trained
+
+    t0 = time.perf_counter()
+    losses = []
+    for i in range(spec["warmup_steps"]):
+        losses.append(step(i)[3])
+    i = spec["warmup_steps"]
+    if spec.get("profile"):  # where the time of two steps goes, printed to stderr (shown by the parent)
+        from torch.profiler import ProfilerActivity, profile
+
+        activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if dev.type == "cuda" else [])
+        with profile(activities=activities) as prof:
+            for _ in range(2):
+                step(i)
+                i += 1
+        for key in ("self_cpu_time_total", "self_device_time_total" if dev.type == "cuda" else "cpu_time_total"):
+            print(prof.key_averages().table(sort_by=key, row_limit=25), file=sys.stderr)
+    _emit({"ready": True, "warmup_s": time.perf_counter() - t0, "attention": model.config._attn_implementation})
+    for _ in range(spec["repeats"]):
+        _wait_go()
+        tokens = trained = n_examples = 0
+        t0 = time.perf_counter()
+        for _ in range(spec["steps"]):
+            n_tokens, n_trained, n_ex, loss = step(i)
+            tokens, trained, n_examples = tokens + n_tokens, trained + n_trained, n_examples + n_ex
+            losses.append(loss)
+            i += 1
+        _emit({"block": {"seconds": time.perf_counter() - t0, "steps": spec["steps"], "real_tokens": tokens,
+                         "trained_tokens": trained, "examples": n_examples}})
+    _emit({"done": True, "peak_memory_gib": _peak_memory(dev), "losses": losses})
+
+
+def worker_hf(spec: dict) -> None:
+    import torch
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoTokenizer,
+        DataCollatorForSeq2Seq,
+        Trainer,
+        TrainerCallback,
+        TrainingArguments,
+    )
+
+    cuda = spec["device"] == "cuda"
+    if not cuda:
+        torch.set_num_threads(spec["threads"] or os.cpu_count())
+    tokenizer = AutoTokenizer.from_pretrained(spec["model_dir"])
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    examples = _load_examples(spec, tokenizer)
+    dataset = [{"input_ids": list(ex.input_ids), "labels": ex.labels} for ex in examples]
+
+    kwargs = {"dtype": torch.bfloat16 if cuda else torch.float32, "attn_implementation": "sdpa"}
+    if spec["quantization"] == "nf4":
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16)
+        kwargs["device_map"] = {"": 0}
+    model = AutoModelForCausalLM.from_pretrained(spec["model_dir"], **kwargs)
+    if spec["quantization"] == "nf4":
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=spec["gradient_checkpointing"])
+    lora_cfg = spec["train_qlora"]
+    n_layers = model.config.num_hidden_layers
+    top = spec["lora_layers"]
+    model = get_peft_model(model, LoraConfig(
+        task_type="CAUSAL_LM", r=lora_cfg["lora_r"], lora_alpha=lora_cfg["lora_alpha"],
+        lora_dropout=lora_cfg["lora_dropout"], target_modules=list(lora_cfg["target_modules"]), bias="none",
+        layers_to_transform=list(range(n_layers - top, n_layers)) if 0 < top < n_layers else None))
+
+    seq2seq = DataCollatorForSeq2Seq(tokenizer, padding="longest", label_pad_token_id=-100)
+    counted = {"real": 0, "trained": 0, "examples": 0}
+
+    def collate(features):  # the usual collator, plus counting what it returns
+        batch = seq2seq(features)
+        counted["real"] += int(batch["attention_mask"].sum())
+        counted["trained"] += int((batch["labels"][:, 1:] != -100).sum())
+        counted["examples"] += len(features)
+        return batch
+
+    class Blocks(TrainerCallback):
+        def __init__(self):
+            self.step, self.blocks, self.t0, self.mark = 0, 0, 0.0, dict(counted)
+
+        def on_step_end(self, args, state, control, **kw):
+            if cuda:
+                torch.cuda.synchronize()
+            self.step += 1
+            warm = spec["warmup_steps"]
+            if self.step < warm or (self.step - warm) % spec["steps"]:
+                return
+            if self.step > warm:
+                self.blocks += 1
+                _emit({"block": {"seconds": time.perf_counter() - self.t0, "steps": spec["steps"],
+                                 "real_tokens": counted["real"] - self.mark["real"],
+                                 "trained_tokens": counted["trained"] - self.mark["trained"],
+                                 "examples": counted["examples"] - self.mark["examples"]}})
+            else:
+                _emit({"ready": True, "warmup_s": time.perf_counter() - started,
+                       "attention": model.config._attn_implementation})
+            if self.blocks == spec["repeats"]:
+                control.should_training_stop = True
+                return
+            _wait_go()
+            self.t0, self.mark = time.perf_counter(), dict(counted)
+
+    steps = spec["total_steps"]
+    args = TrainingArguments(
+        output_dir=tempfile.mkdtemp(prefix="hf-bench-"), per_device_train_batch_size=spec["batch_size"],
+        gradient_accumulation_steps=spec["grad_accum"], learning_rate=lora_cfg["learning_rate"],
+        lr_scheduler_type=lora_cfg["lr_schedule"], warmup_steps=max(1, round(lora_cfg["warmup_ratio"] * steps)),
+        max_steps=steps, weight_decay=0.0, max_grad_norm=1.0, bf16=cuda, use_cpu=not cuda,
+        gradient_checkpointing=spec["gradient_checkpointing"] and spec["quantization"] != "nf4",
+        logging_steps=10 ** 6, save_strategy="no", report_to="none", disable_tqdm=True, seed=lora_cfg["seed"],
+        dataloader_num_workers=0, remove_unused_columns=False)
+    trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collate, callbacks=[Blocks()])
+    started = time.perf_counter()
+    trainer.train()
+    dev = torch.device("cuda", 0) if cuda else torch.device("cpu")
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    _emit({"done": True, "peak_memory_gib": _peak_memory(dev), "losses": losses})
+
+
+# --------------------------------------------------------------------------------------------
+# The parent
+
+
+class Worker:
+    def __init__(self, name: str, spec: dict):
+        self.name = name
+        self.proc = subprocess.Popen([sys.executable, __file__, "--worker", name, "--spec", json.dumps(spec)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+        self.blocks: list[dict] = []
+        self.info: dict = {}
+
+    def read(self) -> dict:
+        for line in self.proc.stdout:
+            if line.startswith("@@"):
+                return json.loads(line[2:])
+            sys.stderr.write(f"[{self.name}] {line}")
+        raise RuntimeError(f"worker {self.name} exited with {self.proc.wait()} (see its output above)")
+
+    def go(self) -> dict:
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+        msg = self.read()
+        self.blocks.append(msg["block"])
+        return msg["block"]
+
+
+def summarize(worker: Worker, flops: float, peaks: list[float]) -> dict:
+    peak = statistics.median(peaks)
+    tok_s = [b["real_tokens"] / b["seconds"] for b in worker.blocks]
+    med = statistics.median(tok_s)
+    return {
+        "tokens_per_s": med, "tokens_per_s_blocks": tok_s,
+        "trained_tokens_per_s": statistics.median(b["trained_tokens"] / b["seconds"] for b in worker.blocks),
+        "s_per_step": statistics.median(b["seconds"] / b["steps"] for b in worker.blocks),
+        "examples_per_step": sum(b["examples"] for b in worker.blocks) / sum(b["steps"] for b in worker.blocks),
+        "mfu": med * flops / peak, "peak_memory_gib": worker.info.get("peak_memory_gib"),
+        "warmup_s": worker.info.get("warmup_s"), "attention": worker.info.get("attention"),
+        "losses": worker.info.get("losses"),
+    }
+
+
+def versions() -> dict:
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for name in ("torch", "transformers", "peft", "bitsandbytes", "accelerate"):
+        try:
+            out[name] = md.version(name)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def machine(device: str) -> str:
+    import torch
+
+    if device == "cuda":
+        return f"{torch.cuda.get_device_name(0)}, {os.cpu_count()} CPUs"
+    model = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                  if ln.startswith("model name")), platform.processor())
+    return f"{model}, {len(os.sched_getaffinity(0))} CPUs, load average {os.getloadavg()[0]:.2f} at start"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--model-shape", default="real", choices=["real", *SHAPES],
+                        help="real: the configured base model's weights; else a random-init Llama of that shape")
+    parser.add_argument("--tokenizer", help="directory with the tokenizer (default: the configured base model)")
+    parser.add_argument("--data", default=str(REPO / "data" / "sft" / "train.jsonl"))
+    parser.add_argument("--params", default=str(REPO / "params.yaml"), help="LoRA config: its train_qlora section")
+    parser.add_argument("--quantization", default="none", choices=["none", "nf4"])
+    parser.add_argument("--trainers", default="ft,hf", help="comma list of ft (fan-timeline), hf (baseline)")
+    parser.add_argument("--batch-size", type=int, help="hf rows per micro-batch (default 2 on CPU, 8 on CUDA)")
+    parser.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step (both)")
+    parser.add_argument("--micro-batch-tokens", type=int, help="ft token budget (default: batch size x mean length)")
+    parser.add_argument("--max-seq-len", type=int, default=1024)
+    parser.add_argument("--lora-layers", type=int, help="adapt the top N layers (default: params; 0 = all)")
+    parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                        help="ft: compiled layers as CUDA graphs (CUDA only; default: the params' compile)")
+    parser.add_argument("--gradient-checkpointing", action="store_true")
+    parser.add_argument("--profile", action="store_true", help="ft: print a torch.profiler table of 2 steps")
+    parser.add_argument("--warmup-steps", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=4, help="optimizer steps per timed block")
+    parser.add_argument("--repeats", type=int, default=3, help="timed blocks per trainer, interleaved")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (0 = physical cores)")
+    parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    parser.add_argument("--model-dir", type=Path, help="keep the random-init model here (reused if it exists)")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--spec", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        spec = json.loads(args.spec)
+        (worker_ft if args.worker == "ft" else worker_hf)(spec)
+        return 0
+
+    import torch
+    import yaml
+
+    from fan_timeline import train as T
+    from fan_timeline.model import load_tokenizer, resolve_base_model
+
+    device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cpu":
+        torch.set_num_threads(args.threads or T.physical_cores())
+    params = yaml.safe_load(Path(args.params).read_text())["train_qlora"]
+    lora_layers = params.get("lora_layers", 0) if args.lora_layers is None else args.lora_layers
+    compile_ = params.get("compile", False) if args.compile is None else args.compile
+    tmp = Path(tempfile.mkdtemp(prefix="train-bench-"))
+    try:
+        tokenizer_dir = args.tokenizer or resolve_base_model(params["base_model"])
+        if args.model_shape == "real":
+            model_dir = resolve_base_model(params["base_model"])
+        else:
+            t0 = time.perf_counter()
+            target = args.model_dir or tmp / args.model_shape
+            if (target / "config.json").is_file():
+                model_dir = str(target)
+            else:
+                model_dir = make_shape_model(args.model_shape, tokenizer_dir, target, device)
+                print(f"random-init {args.model_shape} saved in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+        tokenizer = load_tokenizer(model_dir)
+        examples = T.load_examples(args.data, tokenizer, args.max_seq_len)
+        mean_len = sum(len(ex) for ex in examples) / len(examples)
+        batch_size = args.batch_size or (8 if device == "cuda" else 2)
+        micro_tokens = args.micro_batch_tokens or matching_budget([len(ex) for ex in examples], batch_size,
+                                                                    args.max_seq_len)
+        dims = model_dims(model_dir)
+        flops = flops_per_token(dims, {"r": params["lora_r"], "targets": params["target_modules"],
+                                       "layers": lora_layers}, examples)
+        spec = {"device": device, "model_dir": model_dir, "data": args.data, "train_qlora": params,
+                "quantization": args.quantization, "max_seq_len": args.max_seq_len, "batch_size": batch_size,
+                "grad_accum": args.grad_accum, "micro_batch_tokens": micro_tokens, "lora_layers": lora_layers,
+                "compile": compile_, "gradient_checkpointing": args.gradient_checkpointing, "profile": args.profile,
+                "threads": args.threads, "warmup_steps": args.warmup_steps, "steps": args.steps,
+                "repeats": args.repeats, "total_steps": args.warmup_steps + args.steps * args.repeats + 3}
+        names = [n.strip() for n in args.trainers.split(",") if n.strip()]
+        workers = {name: Worker(name, spec) for name in names}  # start together: loading overlaps
+        for w in workers.values():
+            w.info.update(w.read())
+        peaks = [matmul_peak(device)]
+        for r in range(args.repeats):
+            for name in (names if r % 2 == 0 else names[::-1]):
+                b = workers[name].go()
+                print(f"round {r + 1} {name}: {b['real_tokens'] / b['seconds']:.0f} real tok/s, "
+                      f"{b['seconds'] / b['steps']:.3f} s/step", file=sys.stderr, flush=True)
+                peaks.append(matmul_peak(device))
+        for w in workers.values():
+            w.info.update(w.read())
+            w.proc.wait()
+        results = {name: summarize(w, flops, peaks) for name, w in workers.items()}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    report = {
+        "command": "python " + " ".join([os.path.relpath(__file__, REPO), *sys.argv[1:]]),
+        "machine": machine(device), "device": device, "versions": versions(),
+        "model_shape": args.model_shape, "dims": dims, "quantization": args.quantization,
+        "data": {"path": args.data, "examples": len(examples), "mean_tokens": mean_len,
+                 "trained_fraction": sum(ex.n_trained for ex in examples) / sum(len(ex) for ex in examples)},
+        "lora": {"r": params["lora_r"], "alpha": params["lora_alpha"], "dropout": params["lora_dropout"],
+                 "targets": params["target_modules"], "layers": lora_layers},
+        "hf_batch_size": batch_size, "grad_accum": args.grad_accum, "ft_micro_batch_tokens": micro_tokens,
+        "ft_compile": compile_ and device == "cuda",
+        "flops_per_token": flops, "matmul_peak_flops": peaks, "results": results,
+        "load_average_end": os.getloadavg()[0],
+    }
+    if "ft" in results and "hf" in results:
+        ft, hf = results["ft"], results["hf"]
+        report["ratios"] = {"tokens_per_s": ft["tokens_per_s"] / hf["tokens_per_s"],
+                            "peak_memory": ft["peak_memory_gib"] / hf["peak_memory_gib"]}
+    print_table(report)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+def print_table(report: dict) -> None:
+    peak = statistics.median(report["matmul_peak_flops"])
+    unit = "GFLOP/s" if report["device"] == "cpu" else "TFLOP/s"
+    scale = 1e9 if report["device"] == "cpu" else 1e12
+    print(f"\n{report['machine']}; {report['versions']}")
+    print(f"model {report['model_shape']} ({report['quantization']}), LoRA {report['lora']}, "
+          f"{report['data']['examples']} examples of {report['data']['mean_tokens']:.0f} tokens on average "
+          f"({100 * report['data']['trained_fraction']:.0f}% trained)")
+    print(f"hf: {report['hf_batch_size']} rows x {report['grad_accum']} micro-batches a step; "
+          f"ft: {report['ft_micro_batch_tokens']}-token micro-batches x {report['grad_accum']}"
+          f"{', compiled' if report['ft_compile'] else ''}; "
+          f"matmul peak {peak / scale:.1f} {unit} (median of {len(report['matmul_peak_flops'])}), "
+          f"{report['flops_per_token'] / 1e9:.2f} GFLOP per token")
+    header = (f"{'trainer':<8}{'real tok/s':>11}{'s/step':>9}{'ex/step':>9}{'MFU':>7}{'peak GiB':>10}"
+              f"{'warmup s':>10}  attention")
+    print(header)
+    print("-" * len(header))
+    for name, r in report["results"].items():
+        mem = f"{r['peak_memory_gib']:.2f}" if r["peak_memory_gib"] is not None else "-"
+        print(f"{name:<8}{r['tokens_per_s']:>11.0f}{r['s_per_step']:>9.3f}{r['examples_per_step']:>9.1f}"
+              f"{100 * r['mfu']:>6.1f}%{mem:>10}{r['warmup_s']:>10.1f}  {r['attention']}")
+    if "ratios" in report:
+        print(f"ft / hf: {report['ratios']['tokens_per_s']:.2f}x real tokens/s, "
+              f"{report['ratios']['peak_memory']:.2f}x peak memory")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
