@@ -62,12 +62,14 @@ def test_evaluate_run_scores_what_it_generated(adapter, pairs):
 
 def test_export_passes_parity_and_loads_with_plain_transformers(tmp_path, adapter, pairs):
     out = tmp_path / "export"
+    recorded = {"ingest": {"reaction_lag_s": 15}, "build_sft": {"window_s": 180}}
     metrics = export(adapter, out, pairs, parity_prompts=2, eval_metrics={"runs": {}},
-                     lock_path=tmp_path / "missing.lock", max_new_tokens=40)
+                     lock_path=tmp_path / "missing.lock", pipeline_params=recorded, max_new_tokens=40)
     assert metrics["parity_ok"] and metrics["parity_equal"] == 2
     for name in ("model.safetensors", "config.json", "tokenizer_config.json", "timeline.schema.json", "README.md",
-                 "adapter/adapter_model.safetensors", "adapter/adapter_config.json"):
+                 "provenance.json", "adapter/adapter_model.safetensors", "adapter/adapter_config.json"):
         assert (out / name).is_file(), name
+    assert json.loads((out / "provenance.json").read_text())["params"] == recorded
     assert "quantization_config" not in json.loads((out / "config.json").read_text())
     assert "Parity of this merged model with the adapter model: 2/2" in (out / "README.md").read_text()
     # A user's script: transformers only, no fan_timeline import, no network.
