@@ -109,13 +109,16 @@ def _check_accounting(source: str, read: int, kept: int, rejected: int) -> None:
         raise AssertionError(f"{source}: read {read} != kept {kept} + rejected {rejected}")
 
 
-def _team_info(meta: dict[str, Any], pbp: tables.PbpResult, side: str) -> dict[str, Any]:
+def team_info(meta: dict[str, Any], pbp: tables.PbpResult, side: str) -> dict[str, Any] | None:
+    """A side's team (code, name, aliases): game.json's `home`/`away` entry over what the
+    play-by-play names; a blank name counts as none. None when neither names the team's code
+    (ingest and the server each say so in their own error)."""
     team = dict(meta.get(side) or {})
     code = team.get("team") or getattr(pbp, f"{side}_team")
     if not code:
-        raise IngestError(f"{pbp.game_id}: the {side} team is unknown; add game.json {{\"{side}\": {{\"team\": ...}}}}")
-    return {"team": code, "name": team.get("name") or getattr(pbp, f"{side}_name"),
-            "aliases": list(team.get("aliases") or [])}
+        return None
+    name = str(team["name"]).strip() if team.get("name") is not None else ""
+    return {"team": code, "name": name or getattr(pbp, f"{side}_name"), "aliases": list(team.get("aliases") or [])}
 
 
 def _read_gold(path: Path, game_id: str, periods: int, rejections: Rejections) -> tuple[list[dict], int]:
@@ -176,7 +179,11 @@ def ingest(raw_dir: str | Path, cfg: IngestConfig) -> IngestResult:
                               f"{pbp.rejections.by_reason()})")
         for p in pbp.plays:
             p["game_id"] = game_id
-        teams = {"home": _team_info(gd.meta, pbp, "home"), "away": _team_info(gd.meta, pbp, "away")}
+        teams = {side: team_info(gd.meta, pbp, side) for side in ("home", "away")}
+        for side, team in teams.items():
+            if team is None:
+                raise IngestError(f"{pbp.game_id}: the {side} team is unknown; add game.json "
+                                  f"{{\"{side}\": {{\"team\": ...}}}}")
 
         raw_comments, formats, per_file = [], [], []
         for f in gd.comment_files:

@@ -40,6 +40,7 @@ from typing import Any
 
 from fan_timeline import __version__, config, prompt, schema, tables
 from fan_timeline.align import align_game
+from fan_timeline.ingest import team_info
 from fan_timeline.config import BuildSftConfig, ConfigError, IngestConfig
 from fan_timeline.model import file_sha256
 from fan_timeline.readers.comments import read_comments
@@ -240,13 +241,11 @@ def _text_or_none(value: Any) -> str | None:
 
 
 def _team(meta: dict[str, Any], pbp: tables.PbpResult, side: str, pbp_name: str) -> dict[str, Any]:
-    info = dict(meta.get(side) or {})
-    code = info.get("team") or getattr(pbp, f"{side}_team")
-    if not code:
+    team = team_info(meta, pbp, side)
+    if team is None:
         raise InputError(("game", side), f"the {side} team is unknown: {pbp_name} does not name it; "
                                          f"give game.{side}.team (a tricode like \"HAR\")")
-    return {"team": code, "name": _text_or_none(info.get("name")) or getattr(pbp, f"{side}_name"),
-            "aliases": list(info.get("aliases") or [])}
+    return team
 
 
 def _game_row(game_id: str, teams: dict[str, dict[str, Any]], date: str | None, plays: list[dict[str, Any]],
