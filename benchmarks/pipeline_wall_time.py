@@ -1,6 +1,7 @@
 """Wall time of the full default pipeline from a fresh clone, per stage.
 
     python benchmarks/pipeline_wall_time.py [--cold-model-cache] [--keep DIR | --in-place]
+        [--set section.key=value ...] [--without-dvc]
 
 Clones HEAD of this repository into a temporary directory (so uncommitted changes are not
 measured) — or, with --in-place, uses this checkout and leaves its outputs and dvc.lock updated —
@@ -8,6 +9,11 @@ then runs each stage with `dvc repro --force --single-item <stage>` in pipeline 
 seconds per stage and in total.
 `--cold-model-cache` also points FAN_TIMELINE_CACHE at an empty directory, so the one-time GGUF
 conversion of the embedded base model is included. Needs the project venv on PATH (scripts/setup.sh).
+
+`--set` overrides params before the run, as `dvc exp run -S` does (the `full` configuration in
+docs/performance.md is a list of them). `--without-dvc` runs each stage's `cmd` from dvc.yaml
+itself, `${...}` filled in from params.yaml, for a machine without DVC (the GPU machine we measure
+on has none); the commands and their order are the same.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -31,6 +39,9 @@ def main() -> int:
     parser.add_argument("--cold-model-cache", action="store_true")
     parser.add_argument("--keep", type=Path, help="clone here and keep it (default: a temp dir, removed)")
     parser.add_argument("--in-place", action="store_true", help="run in this checkout instead of a clone")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override a param first, like `dvc exp run -S` (repeatable; VALUE is YAML)")
+    parser.add_argument("--without-dvc", action="store_true", help="run the stages' commands directly")
     args = parser.parse_args()
     tmp = tempfile.TemporaryDirectory(prefix="fan-timeline-bench-")
     if args.in_place:
@@ -42,12 +53,18 @@ def main() -> int:
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     if args.cold_model_cache:
         env["FAN_TIMELINE_CACHE"] = str(Path(tmp.name) / "model-cache")
-    stages = list(yaml.safe_load((work / "dvc.yaml").read_text())["stages"])
+    set_params(work / "params.yaml", args.set)
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    stages = yaml.safe_load((work / "dvc.yaml").read_text())["stages"]
     rows, total = [], 0.0
-    for stage in stages:
+    for stage, spec in stages.items():
+        if args.without_dvc:
+            command = shlex.split(fill(spec["cmd"], params))
+            command[0] = sys.executable if command[0] == "python" else command[0]
+        else:
+            command = ["dvc", "repro", "--force", "--single-item", stage]
         t0 = time.perf_counter()
-        out = subprocess.run(["dvc", "repro", "--force", "--single-item", stage], cwd=work, env=env,
-                             capture_output=True, text=True)
+        out = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True)
         dt = time.perf_counter() - t0
         if out.returncode:
             print(out.stdout[-3000:], out.stderr[-3000:], file=sys.stderr)
@@ -59,6 +76,30 @@ def main() -> int:
     print(f"{'total':<12} {total:7.1f} s  ({total / 60:.1f} min)")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cpus, python {platform.python_version()}")
     return 0
+
+
+def set_params(path: Path, overrides: list[str]) -> None:
+    """Apply `section.key=value` overrides (value parsed as YAML) to a params file."""
+    if not overrides:
+        return
+    params = yaml.safe_load(path.read_text())
+    for item in overrides:
+        key, _, value = item.partition("=")
+        section, _, name = key.partition(".")
+        if not name or section not in params or name not in params[section]:
+            raise SystemExit(f"--set {item}: no param {key!r} in {path}")
+        params[section][name] = yaml.safe_load(value)
+    path.write_text(yaml.safe_dump(params, sort_keys=False, allow_unicode=True))
+
+
+def fill(cmd: str, params: dict) -> str:
+    """A dvc.yaml command with its `${section.key}` references replaced by their params values."""
+    def value(match: re.Match) -> str:
+        node = params
+        for part in match.group(1).split("."):
+            node = node[part]
+        return str(node)
+    return re.sub(r"\$\{\s*([\w.]+)\s*\}", value, cmd)
 
 
 if __name__ == "__main__":

@@ -58,12 +58,16 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: don't spin 
 
 REPO = Path(__file__).resolve().parents[1]
 
-# Llama shapes (random init). smollm2-135m is the embedded model's own shape; llama-1.2b is
-# Llama-3.2-1B's; llama-7b is Llama-2-7B's (vocabulary raised to the tokenizer's 49152).
+# Llama shapes (random init). smollm2-135m is the embedded model's own shape, smollm2-1.7b its big
+# sibling's; llama-1.2b is Llama-3.2-1B's; llama-7b is Llama-2-7B's (vocabulary raised to the
+# tokenizer's 49152).
 SHAPES = {
     "smollm2-135m": dict(hidden_size=576, intermediate_size=1536, num_hidden_layers=30, num_attention_heads=9,
                          num_key_value_heads=3, head_dim=64, vocab_size=49152, tie_word_embeddings=True,
                          rope_theta=100000.0),
+    "smollm2-1.7b": dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=24, num_attention_heads=32,
+                         num_key_value_heads=32, head_dim=64, vocab_size=49152, tie_word_embeddings=True,
+                         rope_theta=130000.0),
     "llama-1.2b": dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=16, num_attention_heads=32,
                        num_key_value_heads=8, head_dim=64, vocab_size=128256, tie_word_embeddings=True,
                        rope_theta=500000.0),

@@ -9,6 +9,7 @@ metrics/sft.json.
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -31,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("metrics", type=Path)
     parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="processes building games in parallel (default: all cores; same output for any number)")
     args = parser.parse_args(argv)
     try:
         cfg = load_section(BuildSftConfig, args.params)
@@ -41,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     tokenizer = load_tokenizer(resolve_base_model(base_model))
     result = build(records(args.interim_dir / "games.parquet"), records(args.interim_dir / "plays.parquet"),
                    records(args.interim_dir / "comments.parquet"), atomic.read_jsonl(args.interim_dir / "gold.jsonl"),
-                   cfg, tokenizer)
+                   cfg, tokenizer, workers=args.workers)
     with atomic.atomic_dir(args.out_dir) as out:   # the directory appears whole or not at all
         for split in SPLITS:
             atomic.write_jsonl(out / f"{split}.jsonl", result.pairs[split])

@@ -101,6 +101,14 @@ def test_build_pairs_are_valid_and_never_share_a_game(ingested, tokenizer):
     assert m["prompt_tokens"]["train"]["max"] <= 600 or m["trimming"]["prompts_over_budget"] > 0
 
 
+def test_build_in_parallel_processes_equals_one_process(ingested, tokenizer):
+    cfg = BuildSftConfig(max_prompt_tokens=600)
+    one = build(ingested.games, ingested.plays, ingested.comments, ingested.gold, cfg, tokenizer)
+    three = build(ingested.games, ingested.plays, ingested.comments, ingested.gold, cfg, tokenizer, workers=3)
+    assert three.pairs == one.pairs and three.metrics == one.metrics and three.manifest == one.manifest
+    assert sum(len(v) for v in one.pairs.values()) > 0 and one.metrics["teacher_vs_gold"]["matched"] > 0
+
+
 def schema_ts(entry):
     return label_to_game_seconds(entry["ts"])
 

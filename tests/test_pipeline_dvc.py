@@ -116,3 +116,21 @@ def test_all_five_stages_then_evaluate_param_reruns_only_evaluate(scratch_repo):
     assert "ts_tolerance_s" in diff and "45" in diff
     plots = run(["dvc", "plots", "show", "--json"], scratch_repo)
     assert "plots/eval/validity.json" in plots and "plots/train/plots/metrics" in plots
+
+
+@pytest.mark.slow
+def test_exp_run_switches_the_raw_data_by_a_param_alone(scratch_repo):
+    """`dvc exp run -S ingest.raw_dir=...` reads other games with no edit to dvc.yaml (the `full`
+    configuration is driven this way)."""
+    run(["git", "add", "-A"], scratch_repo)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "baseline", "--allow-empty"], scratch_repo)
+    simulate(scratch_repo / "data" / "raw" / "other", 2, 23)
+    out = run(["dvc", "exp", "run", "build_sft", "-n", "other-games", "-S", "ingest.raw_dir=data/raw/other"], scratch_repo)
+    assert stages_ran(out) == {"ingest", "build_sft"}
+    ingested = json.loads((scratch_repo / "metrics" / "ingest.json").read_text())
+    assert ingested["games"] == 2
+    lock = yaml.safe_load((scratch_repo / "dvc.lock").read_text())
+    assert lock["stages"]["ingest"]["cmd"].split()[2] == "data/raw/other"
+    assert "data/raw/other" in {d["path"] for d in lock["stages"]["ingest"]["deps"]}
+    shown = run(["dvc", "exp", "show", "--csv"], scratch_repo)
+    assert any(line.startswith("other-games,") and "data/raw/other" in line for line in shown.splitlines())

@@ -131,6 +131,8 @@ def as_dict(cfg: Any) -> dict[str, Any]:
 @dataclass(frozen=True)
 class IngestConfig(Section):
     SECTION = "ingest"
+    raw_dir: str = "data/raw/sample"
+    """The raw games to read (dvc.yaml passes it to the stage; `-S ingest.raw_dir=...` switches data)."""
     reaction_lag_s: float = 15.0
     """A comment posted at wall time t reacts to the game at t - lag (seconds)."""
     postgame_grace_s: float = 300.0
@@ -139,6 +141,8 @@ class IngestConfig(Section):
     """Salt of the stable author pseudonym hash; change it to unlink pseudonyms across releases."""
 
     def validate(self) -> str | None:
+        if not self.raw_dir.strip():
+            return "raw_dir must name a directory"
         if not 0 <= self.reaction_lag_s <= 300:
             return "reaction_lag_s must be within 0..300 seconds"
         if self.postgame_grace_s < 0:

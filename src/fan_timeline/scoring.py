@@ -82,6 +82,12 @@ class EventTally:
         self.sentiment_pairs += [(str(pred[i].get("fan_sentiment")), str(ref[j].get("fan_sentiment"))) for i, j in pairs]
         return len(pairs), len(pred), len(ref)
 
+    def merge(self, other: EventTally) -> None:
+        self.tp += other.tp
+        self.n_pred += other.n_pred
+        self.n_ref += other.n_ref
+        self.sentiment_pairs += other.sentiment_pairs
+
     def summary(self) -> dict[str, Any]:
         acc = (sum(p == r for p, r in self.sentiment_pairs) / len(self.sentiment_pairs)) if self.sentiment_pairs else 0.0
         return {**{f"event_{k}": v for k, v in prf(self.tp, self.n_pred, self.n_ref).items()},
