@@ -287,3 +287,39 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch, rows, examp
     with pytest.warns(UserWarning, match="different config"):
         assert T.find_checkpoint(resumed_dir / "ckpt", "another-fingerprint") is None
     assert not list((resumed_dir / "ckpt").glob("step-*"))
+
+
+def test_frozen_prefix_cache_trains_bit_identical_weights(tmp_path, monkeypatch, rows, examples):
+    """Epochs after the first start at the lowest adapted layer from the cached output of the
+    frozen layers below it: the adapter must come out exactly as without the cache."""
+    import torch
+    from safetensors.torch import load_file
+
+    order = [ex.id for ex in shortest(examples, 3)]
+    by_id = {r["id"]: r for r in rows}
+    train_path = write_jsonl(tmp_path / "train.jsonl", [by_id[i] for i in order[:2]])
+    val_path = write_jsonl(tmp_path / "val.jsonl", [by_id[order[2]]])
+    cfg = TrainConfig(max_seq_len=512, micro_batch_tokens=512, grad_accum=1, epochs=2, learning_rate=1e-3,
+                      lora_layers=3, lora_dropout=0.1, eval_every=0, checkpoint_every=0, logging_every=1)
+    hits = []
+    real_attach = T.FrozenPrefix.attach
+
+    def attach(self, example, batch):
+        hits.append(example.id in self.cache)
+        return real_attach(self, example, batch)
+
+    monkeypatch.setattr(T.FrozenPrefix, "attach", attach)
+
+    def run(name, frozen_prefix):
+        d = tmp_path / name
+        T.train(cfg, train_path=train_path, val_path=val_path, out_dir=d / "adapter", checkpoint_dir=d / "ckpt",
+                live_dir=d / "live", metrics_path=d / "metrics.json", device="cpu", progress=False,
+                frozen_prefix=frozen_prefix)
+        return load_file(str(d / "adapter" / "adapter_model.safetensors"))
+
+    cached = run("cached", True)
+    assert hits == [False, False, True, True]   # epoch 1 fills the cache, epoch 2 reads it
+    plain = run("plain", False)
+    assert len(hits) == 4 and cached.keys() == plain.keys() and cached
+    for name in cached:
+        assert torch.equal(cached[name], plain[name]), name

@@ -26,7 +26,9 @@ What one run does, top to bottom (`train`):
    of the whole step (not a mean of per-micro-batch means), so packed and padded runs, and any
    split into micro-batches, optimise the same objective. Logits are computed only at the
    positions that predict a trained token (`logits_to_keep`), which skips ~3/4 of the vocabulary
-   projection on prompt-heavy data.
+   projection on prompt-heavy data. On the CPU, from the second epoch on, the frozen layers below
+   the adapted ones are not run again: their output per example is kept from the first epoch
+   (`FrozenPrefix`; bit-identical weights).
 4. DVCLive curves (train/loss, train/lr, train/tokens_per_s, train/grad_norm, val/loss), an atomic
    checkpoint every `checkpoint_every` steps that a rerun resumes from, the adapter + tokenizer +
    train_config.json at the end, and a metrics JSON.
@@ -329,6 +331,7 @@ class Batch:
     n_trained: int          # trained tokens
     cu_seqlens: Any = None  # (n+1,) int32 example offsets in a packed row, for varlen attention
     max_len: int = 0        # longest example of the packed row
+    hidden: Any = None      # (1, T, H) the frozen layers' output for this row (`FrozenPrefix`), or None
 
 
 @dataclass(frozen=True)
@@ -421,8 +424,9 @@ def loss_sum(model: Any, batch: Batch):
     if batch.cu_seqlens is not None:
         varlen = {"cu_seq_lens_q": batch.cu_seqlens, "cu_seq_lens_k": batch.cu_seqlens,
                   "max_length_q": batch.max_len, "max_length_k": batch.max_len}
-    out = model(input_ids=batch.input_ids, position_ids=batch.position_ids,
-                attention_mask=batch.attention_mask, logits_to_keep=batch.keep, use_cache=False, **varlen)
+    inputs = {"input_ids": batch.input_ids} if batch.hidden is None else {"inputs_embeds": batch.hidden}
+    out = model(**inputs, position_ids=batch.position_ids, attention_mask=batch.attention_mask,
+                logits_to_keep=batch.keep, use_cache=False, **varlen)
     logits = out.logits.float()
     return F.cross_entropy(logits.reshape(-1, logits.size(-1)), batch.targets.reshape(-1),
                            ignore_index=IGNORE_INDEX, reduction="sum")
@@ -454,6 +458,79 @@ def micro_batch_rows(examples: list[Example], *, packing: bool, one_row: bool, p
         return [collate([ex], True, pad_id, device) for ex in examples]
     varlen = packing and torch.device(device).type == "cuda"
     return [collate(examples, packing, pad_id, device, varlen=varlen, static=static if varlen else None)]
+
+
+# Decoder stacks whose forward from `inputs_embeds` is exactly "layers, then norm" (no embedding
+# scaling as in Gemma), so the stack can start at any layer given the layer below's output.
+_PLAIN_DECODERS = frozenset({"llama", "mistral", "qwen2", "qwen3"})
+PREFIX_CACHE_MAX_BYTES = 2 << 30
+
+
+class FrozenPrefix:
+    """The frozen bottom layers' output per training example, computed once and reused each epoch.
+
+    With adapters on the top `lora_layers` layers only, the layers below them are frozen, carry
+    no adapter and no dropout: their output for an example is the same in every epoch. On the CPU,
+    where every example runs as its own row (`packed_one_row`), the first epoch computes and keeps
+    it, and later epochs run only the adapted layers from there (20 of SmolLM2-135M's 30 layers
+    skipped by default). Same operations on the same shapes: the trained weights are bit-identical
+    to a run without the cache (tested). Used when the run has more than one epoch and the cache
+    fits `PREFIX_CACHE_MAX_BYTES` (`use_frozen_prefix`).
+    """
+
+    def __init__(self, model: Any, n_frozen: int):
+        import torch
+
+        self.inner = model.get_base_model().model      # the decoder stack (embed, layers, norm)
+        self.layers, self.norm = self.inner.layers, self.inner.norm
+        self.bottom = torch.nn.ModuleList(list(self.layers)[:n_frozen])
+        self.top = torch.nn.ModuleList(list(self.layers)[n_frozen:])
+        self.cache: dict[str, Any] = {}
+
+    def _stack(self, layers: Any, norm: Any):
+        import contextlib
+
+        @contextlib.contextmanager
+        def swapped():
+            self.inner.layers, self.inner.norm = layers, norm
+            try:
+                yield
+            finally:
+                self.inner.layers, self.inner.norm = self.layers, self.norm
+        return swapped()
+
+    def attach(self, example: Example, batch: Batch) -> Batch:
+        """`batch` (the row of `example` alone) with the frozen layers' output filled in."""
+        import torch
+
+        hidden = self.cache.get(example.id)
+        if hidden is None:
+            with torch.no_grad(), self._stack(self.bottom, torch.nn.Identity()):
+                hidden = self.inner(input_ids=batch.input_ids, position_ids=batch.position_ids,
+                                    use_cache=False).last_hidden_state
+            self.cache[example.id] = hidden
+        batch.hidden = hidden
+        return batch
+
+    def adapted_layers_only(self):
+        """Within this, the model runs the adapted layers only (the forward takes `inputs_embeds`)."""
+        return self._stack(self.top, self.norm)
+
+
+def use_frozen_prefix(cfg: TrainConfig, model: Any, device: Any, epochs: int, lengths: list[int]) -> FrozenPrefix | None:
+    """A FrozenPrefix where it applies (see there) and pays (more than one epoch), else None."""
+    import torch
+
+    config = model.get_base_model().config
+    n_layers = config.num_hidden_layers
+    cache_bytes = sum(lengths) * config.hidden_size * 4
+    if (torch.device(device).type != "cpu" or not cfg.packing or packed_one_row(device) or epochs < 2
+            or not 0 < cfg.lora_layers < n_layers or cfg.gradient_checkpointing
+            or config.model_type not in _PLAIN_DECODERS or cache_bytes > PREFIX_CACHE_MAX_BYTES):
+        return None
+    logger.info("frozen-prefix cache: layers 0-%d run once per example (%.0f MB)",
+                n_layers - cfg.lora_layers - 1, cache_bytes / 2**20)
+    return FrozenPrefix(model, n_layers - cfg.lora_layers)
 
 
 def evaluate_loss(model: Any, examples: list[Example], cfg: TrainConfig, pad_id: int, device: Any,
@@ -807,7 +884,8 @@ def _trim_live_history(live_dir: Path, last_step: int) -> None:
 
 def _train_step(model: Any, optimizer: Any, params: list, micro: list[list[Example]], *, packing: bool,
                 one_row: bool, pad_id: int, device: Any, autocast: Any, lr: float,
-                dist: DataParallel | None = None, static: StaticRows | None = None) -> tuple[float, int, int, float]:
+                dist: DataParallel | None = None, static: StaticRows | None = None,
+                prefix: FrozenPrefix | None = None) -> tuple[float, int, int, float]:
     """One optimizer step over `micro`; returns (summed loss, trained tokens, real tokens, grad norm).
 
     Each forward's summed loss is divided by the step's trained-token count, so the gradient is
@@ -833,9 +911,13 @@ def _train_step(model: Any, optimizer: Any, params: list, micro: list[list[Examp
     total = torch.zeros((), dtype=torch.float64, device=device)
     n_tokens = 0
     for examples in micro[dist.rank::dist.world]:
-        for batch in micro_batch_rows(examples, packing=packing, one_row=one_row, pad_id=pad_id, device=device,
-                                      static=static):
-            with autocast() if autocast else contextlib.nullcontext():
+        batches = micro_batch_rows(examples, packing=packing, one_row=one_row, pad_id=pad_id, device=device,
+                                   static=static)
+        if prefix is not None:   # one row per example (FrozenPrefix applies only then)
+            batches = [prefix.attach(ex, b) for ex, b in zip(examples, batches, strict=True)]
+        for batch in batches:
+            adapted_only = prefix.adapted_layers_only() if prefix is not None else contextlib.nullcontext()
+            with autocast() if autocast else contextlib.nullcontext(), adapted_only:
                 loss = loss_sum(model, batch)
             (loss / n_trained).backward()
             total += loss.detach()
@@ -853,13 +935,15 @@ def _train_step(model: Any, optimizer: Any, params: list, micro: list[list[Examp
 
 def train(cfg: TrainConfig, *, train_path: str | os.PathLike, val_path: str | os.PathLike,
           out_dir: str | os.PathLike, checkpoint_dir: str | os.PathLike, live_dir: str | os.PathLike,
-          metrics_path: str | os.PathLike, device: str = "auto", progress: bool = True) -> dict[str, Any]:
+          metrics_path: str | os.PathLike, device: str = "auto", progress: bool = True,
+          frozen_prefix: bool = True) -> dict[str, Any]:
     """Fine-tune LoRA adapters on `train_path`, write the adapter to `out_dir`; returns final metrics.
 
     Resumes from the newest checkpoint in `checkpoint_dir` made with the same config and data (a
     resumed run ends with the same weights as an uninterrupted one). The last checkpoint is kept,
     so rerunning a finished run only re-evaluates and re-saves. Under torchrun (`cfg.nproc` > 1)
     every process runs this; process 0 alone logs, checkpoints and writes the outputs.
+    `frozen_prefix=False` turns the `FrozenPrefix` cache off (same result, slower; for tests).
     """
     import torch
     from dvclive import Live
@@ -884,7 +968,7 @@ def train(cfg: TrainConfig, *, train_path: str | os.PathLike, val_path: str | os
         step = len(val_examples) / cfg.val_examples
         val_examples = [val_examples[int(i * step)] for i in range(cfg.val_examples)]
     lengths = [len(ex) for ex in train_examples]
-    micro_plan, total_steps, _ = plan_run(cfg, lengths)
+    micro_plan, total_steps, epochs = plan_run(cfg, lengths)
     static = static_rows(cfg, dev, train_examples + val_examples)
 
     model = build_model(cfg, base_path, dev, quantization)
@@ -892,6 +976,7 @@ def train(cfg: TrainConfig, *, train_path: str | os.PathLike, val_path: str | os
         torch.manual_seed(cfg.seed + 1_000_003 * dist.rank)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=0.0)
+    prefix = use_frozen_prefix(cfg, model, dev, epochs, lengths) if frozen_prefix else None
 
     fingerprint = run_fingerprint(cfg, base_path, train_examples)
     ckpt_dir = Path(checkpoint_dir)
@@ -940,7 +1025,7 @@ def train(cfg: TrainConfig, *, train_path: str | os.PathLike, val_path: str | os
         t0 = time.perf_counter()
         loss, n_trained, n_tokens, grad_norm = _train_step(
             model, optimizer, params, micro, packing=cfg.packing, one_row=packed_one_row(dev), pad_id=pad_id,
-            device=dev, autocast=autocast, lr=lr, dist=dist, static=static)
+            device=dev, autocast=autocast, lr=lr, dist=dist, static=static, prefix=prefix)
         dt = time.perf_counter() - t0
         done = step + 1
         state.update(step=done, trained_tokens=state["trained_tokens"] + n_trained,
