@@ -4,7 +4,10 @@
 
 Reads params.yaml section `evaluate`. The fine-tuned model runs on every test window; the base
 model on `evaluate.base_windows` of them (a fixed subset, recorded in the metrics); the metrics'
-`on_base_subset` scores the fine-tuned runs' outputs on those same windows, like for like.
+`on_base_subset` scores the fine-tuned runs' outputs on those same windows, like for like, and
+`finetuned_minus_base_event_f1_ci95` is the paired bootstrap interval of the event F1 difference
+there (above 0: the fine-tune beats the base beyond the luck of the windows). Each run's
+`event_f1_ci95` is its own bootstrap interval over its windows.
 """
 
 import os
@@ -16,23 +19,21 @@ import json  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from fan_timeline import atomic  # noqa: E402
+from fan_timeline import atomic, scoring  # noqa: E402
 from fan_timeline.config import ConfigError, EvaluateConfig, load_section  # noqa: E402
 from fan_timeline.evaluate import RUNS, RunScore, base_subset, evaluate_run  # noqa: E402
 from fan_timeline.generate import GenerationResult, load_model  # noqa: E402
 
 
-def rescore(pairs: list[dict], predictions: list[dict], tol_s: float) -> dict:
-    """Scores of a run's predictions on a subset of its windows (no generation time: no tokens/s)."""
+def rescore(pairs: list[dict], predictions: list[dict], tol_s: float) -> RunScore:
+    """A run's predictions scored on a subset of its windows (no generation time: no tokens/s)."""
     by_id = {p["id"]: p for p in predictions}
     score = RunScore(tol_s)
     for pair in pairs:
         pred = by_id[pair["id"]]
         score.add(pair, GenerationResult(text=pred["text"], n_new_tokens=pred["n_new_tokens"],
                                          finished=pred["finished"], seconds=0.0, time_to_first_token=0.0))
-    summary = score.summary()
-    del summary["tokens_per_s"]
-    return summary
+    return score
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,7 +66,15 @@ def main(argv: list[str] | None = None) -> int:
         metrics["runs"][name] = score.summary()
         predictions += preds
         if finetuned:  # the same windows the base model ran on, scored from the same outputs
-            metrics["on_base_subset"][name] = rescore(subset, preds, cfg.ts_tolerance_s)
+            scores[f"{name}_on_base_subset"] = rescore(subset, preds, cfg.ts_tolerance_s)
+            metrics["on_base_subset"][name] = scores[f"{name}_on_base_subset"].summary()
+            del metrics["on_base_subset"][name]["tokens_per_s"]
+    # Fine-tuned minus base event F1 on the base's windows, paired by window: above 0 = beats it
+    # beyond what the choice of these few windows explains.
+    metrics["finetuned_minus_base_event_f1_ci95"] = {
+        mode: list(scoring.paired_bootstrap_f1_difference(scores[f"finetuned_{mode}_on_base_subset"].per_window,
+                                                          scores[f"base_{mode}"].per_window))
+        for mode in ("constrained", "free")}
     metrics["test_windows"] = len(pairs)
     metrics["base_subset_windows"] = [p["id"] for p in subset]
     metrics["ts_tolerance_s"] = cfg.ts_tolerance_s

@@ -19,7 +19,7 @@ def write(tmp_path, text):
 def test_repo_params_load():
     ingest = load_section(IngestConfig, "params.yaml")
     sft = load_section(BuildSftConfig, "params.yaml")
-    assert ingest.reaction_lag_s == 5.0 and isinstance(ingest.reaction_lag_s, float)
+    assert ingest.reaction_lag_s == 15.0 and isinstance(ingest.reaction_lag_s, float)
     assert sft.window_s > sft.overlap_s
     train = load_section(TrainConfig, "params.yaml")
     assert isinstance(train.target_modules, tuple) and train.lora_alpha == 32.0

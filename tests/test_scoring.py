@@ -68,3 +68,16 @@ def test_ts_in_window():
     assert scoring.ts_in_window(e("Q2 11:00"), 720, 900)
     assert not scoring.ts_in_window(e("Q2 08:00"), 720, 900)
     assert not scoring.ts_in_window({"ts": "garbage"}, 0, 10_000)
+
+
+def test_bootstrap_f1_interval():
+    # Identical windows: every resample has the same F1, so the interval is the point.
+    assert scoring.bootstrap_f1_ci([(1, 2, 2)] * 10) == pytest.approx((0.5, 0.5))
+    # Half the windows perfect (1 of 1), half missed (0 of 1 predicted, 1 reference): F1 0.5 overall.
+    windows = [(1, 1, 1)] * 10 + [(0, 1, 1)] * 10
+    lo, hi = scoring.bootstrap_f1_ci(windows)
+    assert 0.25 < lo < 0.5 < hi < 0.75
+    assert scoring.bootstrap_f1_ci(windows) == (lo, hi)   # seeded
+    wider = scoring.bootstrap_f1_ci(windows[::5])          # fewer windows: a wider interval
+    assert wider[0] < lo and wider[1] > hi
+    assert scoring.bootstrap_f1_ci([(0, 0, 0)] * 3) == (1.0, 1.0) and scoring.bootstrap_f1_ci([]) == (0.0, 0.0)

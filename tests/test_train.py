@@ -290,8 +290,9 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch, rows, examp
 
 
 def test_frozen_prefix_cache_trains_bit_identical_weights(tmp_path, monkeypatch, rows, examples):
-    """Epochs after the first start at the lowest adapted layer from the cached output of the
-    frozen layers below it: the adapter must come out exactly as without the cache."""
+    """Epochs after the first, and every val loss after the first, start at the lowest adapted layer
+    from the cached output of the frozen layers below it: the adapter and the val losses must come
+    out exactly as without the cache."""
     import torch
     from safetensors.torch import load_file
 
@@ -312,14 +313,16 @@ def test_frozen_prefix_cache_trains_bit_identical_weights(tmp_path, monkeypatch,
 
     def run(name, frozen_prefix):
         d = tmp_path / name
-        T.train(cfg, train_path=train_path, val_path=val_path, out_dir=d / "adapter", checkpoint_dir=d / "ckpt",
-                live_dir=d / "live", metrics_path=d / "metrics.json", device="cpu", progress=False,
-                frozen_prefix=frozen_prefix)
-        return load_file(str(d / "adapter" / "adapter_model.safetensors"))
+        metrics = T.train(cfg, train_path=train_path, val_path=val_path, out_dir=d / "adapter",
+                          checkpoint_dir=d / "ckpt", live_dir=d / "live", metrics_path=d / "metrics.json",
+                          device="cpu", progress=False, frozen_prefix=frozen_prefix)
+        return load_file(str(d / "adapter" / "adapter_model.safetensors")), metrics
 
-    cached = run("cached", True)
-    assert hits == [False, False, True, True]   # epoch 1 fills the cache, epoch 2 reads it
-    plain = run("plain", False)
-    assert len(hits) == 4 and cached.keys() == plain.keys() and cached
+    cached, cached_metrics = run("cached", True)
+    # val loss at step 0 and epoch 1 fill the cache; epoch 2 and the final val loss read it
+    assert hits == [False, False, False, True, True, True]
+    plain, plain_metrics = run("plain", False)
+    assert len(hits) == 6 and cached.keys() == plain.keys() and cached
+    assert cached_metrics["val_loss"] == plain_metrics["val_loss"] != cached_metrics["val_loss_initial"]
     for name in cached:
         assert torch.equal(cached[name], plain[name]), name

@@ -133,10 +133,8 @@ class IngestConfig(Section):
     SECTION = "ingest"
     raw_dir: str = "data/raw/sample"
     """The raw games to read (dvc.yaml passes it to the stage; `-S ingest.raw_dir=...` switches data)."""
-    reaction_lag_s: float = 5.0
-    """A comment posted at wall time t reacts to the game at t - lag (seconds). The fastest
-    reactions' delay: each comment then lands after the play it reacts to, where the prompt shows
-    it (15 s put half of the sample's reactions before their play)."""
+    reaction_lag_s: float = 15.0
+    """A comment posted at wall time t reacts to the game at t - lag (seconds)."""
     postgame_grace_s: float = 300.0
     """Comments up to this long after the final play still count as reactions to the game."""
     author_salt: str = "fan-timeline"

@@ -52,6 +52,7 @@ class RunScore:
         self.new_tokens = 0
         self.seconds = 0.0
         self.per_game: dict[str, scoring.EventTally] = defaultdict(lambda: scoring.EventTally(self.tol_s))
+        self.per_window: list[tuple[int, int, int]] = []   # (matched, predicted, reference)
 
     def add(self, pair: dict[str, Any], result: GenerationResult) -> dict[str, Any]:
         """Score one window; returns the prediction record for predictions.jsonl."""
@@ -66,6 +67,7 @@ class RunScore:
         entries = parsed.get("timeline", []) if ok else []
         ref = reference(pair)
         matched, _, _ = self.tally["all"].add(entries, ref)
+        self.per_window.append((matched, len(entries), len(ref)))
         self.tally[pair["label_source"]].add(entries, ref)
         self.per_game[pair["game_id"]].add(entries, ref)
         grounding = pair["grounding"]
@@ -95,6 +97,7 @@ class RunScore:
             "finished": self.finished / n,
             **{k: events[k] for k in ("event_precision", "event_recall", "event_f1", "sentiment_accuracy",
                                       "sentiment_macro_f1")},
+            "event_f1_ci95": list(scoring.bootstrap_f1_ci(self.per_window)),
             "quote_grounding": self.quotes_grounded / self.quotes if self.quotes else 0.0,
             "quotes": self.quotes,
             "hallucinated_name_rate": self.entries_with_hallucinated_names / self.entries if self.entries else 0.0,

@@ -57,7 +57,8 @@ def model_card(train_cfg: dict[str, Any], eval_metrics: dict[str, Any], parity: 
     lock, commit = prov["dvc_lock"], prov["git_commit"]
     runs = eval_metrics.get("runs", {})
     rows = "\n".join(
-        f"| {name} | {m['windows']} | {m['json_validity']:.0%} | {m['schema_compliance']:.0%} | {m['event_f1']:.2f} | "
+        f"| {name} | {m['windows']} | {m['json_validity']:.0%} | {m['schema_compliance']:.0%} | {m['event_f1']:.2f}"
+        f"{' ({:.2f}-{:.2f})'.format(*m['event_f1_ci95']) if 'event_f1_ci95' in m else ''} | "
         f"{m['sentiment_macro_f1']:.2f} | {m['quote_grounding']:.0%} | {m['tokens_per_s']:.1f} |"
         for name, m in runs.items())
     data = "\n".join(f"- `{path}`: {md5}" for stage in ("ingest", "build_sft") for path, md5 in lock.get(stage, {}).items()
@@ -86,7 +87,7 @@ llguidance: `fan_timeline.generate.generate_timelines(..., constrained=True)`).
 
 ## Evaluation (held-out test games, metrics/eval.json)
 
-| run | windows | valid JSON | schema | event F1 | sentiment macro-F1 | quotes grounded | tok/s |
+| run | windows | valid JSON | schema | event F1 (95% interval) | sentiment macro-F1 | quotes grounded | tok/s |
 |---|---|---|---|---|---|---|---|
 {rows}
 

@@ -467,24 +467,25 @@ PREFIX_CACHE_MAX_BYTES = 2 << 30
 
 
 class FrozenPrefix:
-    """The frozen bottom layers' output per training example, computed once and reused each epoch.
+    """The frozen bottom layers' output per example, computed once and reused.
 
     With adapters on the top `lora_layers` layers only, the layers below them are frozen, carry
-    no adapter and no dropout: their output for an example is the same in every epoch. On the CPU,
-    where every example runs as its own row (`packed_one_row`), the first epoch computes and keeps
-    it, and later epochs run only the adapted layers from there (20 of SmolLM2-135M's 30 layers
-    skipped by default). Same operations on the same shapes: the trained weights are bit-identical
-    to a run without the cache (tested). Used when the run has more than one epoch and the cache
-    fits `PREFIX_CACHE_MAX_BYTES` (`use_frozen_prefix`).
+    no adapter and no dropout: their output for an example never changes. On the CPU, where every
+    example runs as its own row (`packed_one_row`), it is kept for the examples in `keep` (the
+    training examples when the run has more than one epoch; the val examples, whose loss is taken
+    every `eval_every` steps), and later passes run only the adapted layers from there (20 of
+    SmolLM2-135M's 30 layers skipped by default). Same operations on the same shapes: the trained
+    weights and val losses are bit-identical to a run without it (tested).
     """
 
-    def __init__(self, model: Any, n_frozen: int):
+    def __init__(self, model: Any, n_frozen: int, keep: set[str]):
         import torch
 
         self.inner = model.get_base_model().model      # the decoder stack (embed, layers, norm)
         self.layers, self.norm = self.inner.layers, self.inner.norm
         self.bottom = torch.nn.ModuleList(list(self.layers)[:n_frozen])
         self.top = torch.nn.ModuleList(list(self.layers)[n_frozen:])
+        self.keep = keep
         self.cache: dict[str, Any] = {}
 
     def _stack(self, layers: Any, norm: Any):
@@ -508,7 +509,8 @@ class FrozenPrefix:
             with torch.no_grad(), self._stack(self.bottom, torch.nn.Identity()):
                 hidden = self.inner(input_ids=batch.input_ids, position_ids=batch.position_ids,
                                     use_cache=False).last_hidden_state
-            self.cache[example.id] = hidden
+            if example.id in self.keep:
+                self.cache[example.id] = hidden
         batch.hidden = hidden
         return batch
 
@@ -517,29 +519,34 @@ class FrozenPrefix:
         return self._stack(self.top, self.norm)
 
 
-def use_frozen_prefix(cfg: TrainConfig, model: Any, device: Any, epochs: int, lengths: list[int]) -> FrozenPrefix | None:
-    """A FrozenPrefix where it applies (see there) and pays (more than one epoch), else None."""
+def use_frozen_prefix(cfg: TrainConfig, model: Any, device: Any, epochs: int, train_examples: list[Example],
+                      val_examples: list[Example]) -> FrozenPrefix | None:
+    """A FrozenPrefix where it applies (see there) and fits `PREFIX_CACHE_MAX_BYTES`, else None."""
     import torch
 
     config = model.get_base_model().config
     n_layers = config.num_hidden_layers
-    cache_bytes = sum(lengths) * config.hidden_size * 4
-    if (torch.device(device).type != "cpu" or not cfg.packing or packed_one_row(device) or epochs < 2
+    if (torch.device(device).type != "cpu" or not cfg.packing or packed_one_row(device)
             or not 0 < cfg.lora_layers < n_layers or cfg.gradient_checkpointing
-            or config.model_type not in _PLAIN_DECODERS or cache_bytes > PREFIX_CACHE_MAX_BYTES):
+            or config.model_type not in _PLAIN_DECODERS):
         return None
-    logger.info("frozen-prefix cache: layers 0-%d run once per example (%.0f MB)",
-                n_layers - cfg.lora_layers - 1, cache_bytes / 2**20)
-    return FrozenPrefix(model, n_layers - cfg.lora_layers)
+    kept = (train_examples if epochs > 1 else []) + val_examples
+    cache_bytes = sum(len(ex) for ex in kept) * config.hidden_size * 4
+    if cache_bytes > PREFIX_CACHE_MAX_BYTES:
+        return None
+    logger.info("frozen-prefix cache: layers 0-%d run once for %d examples (%.0f MB)",
+                n_layers - cfg.lora_layers - 1, len(kept), cache_bytes / 2**20)
+    return FrozenPrefix(model, n_layers - cfg.lora_layers, {ex.id for ex in kept})
 
 
 def evaluate_loss(model: Any, examples: list[Example], cfg: TrainConfig, pad_id: int, device: Any,
                   autocast: Any = None, one_row: bool | None = None, dist: DataParallel | None = None,
-                  static: StaticRows | None = None) -> float:
+                  static: StaticRows | None = None, prefix: FrozenPrefix | None = None) -> float:
     """Token-weighted mean loss over the trained tokens of `examples` (dropout off).
 
     With `dist`, each process takes every world-th micro-batch and the sums are all-reduced.
-    `static`: the model's layers are compiled for these shapes (see `StaticRows`).
+    `static`: the model's layers are compiled for these shapes (see `StaticRows`); `prefix`: the
+    frozen layers' outputs are taken from there (`FrozenPrefix`, CPU rows of one example).
     """
     import contextlib
 
@@ -559,9 +566,13 @@ def evaluate_loss(model: Any, examples: list[Example], cfg: TrainConfig, pad_id:
     eager = torch.compiler.set_stance("force_eager") if static is not None else contextlib.nullcontext()
     with torch.no_grad(), eager:
         for idx in plan[dist.rank::dist.world]:
-            for batch in micro_batch_rows([examples[i] for i in idx], packing=cfg.packing, one_row=one_row,
-                                          pad_id=pad_id, device=device):
-                with autocast() if autocast else contextlib.nullcontext():
+            rows = [examples[i] for i in idx]
+            batches = micro_batch_rows(rows, packing=cfg.packing, one_row=one_row, pad_id=pad_id, device=device)
+            if prefix is not None:
+                batches = [prefix.attach(ex, b) for ex, b in zip(rows, batches, strict=True)]
+            for batch in batches:
+                adapted_only = prefix.adapted_layers_only() if prefix is not None else contextlib.nullcontext()
+                with autocast() if autocast else contextlib.nullcontext(), adapted_only:
                     total += loss_sum(model, batch).item()
                 count += batch.n_trained
     model.train(was_training)
@@ -976,7 +987,7 @@ def train(cfg: TrainConfig, *, train_path: str | os.PathLike, val_path: str | os
         torch.manual_seed(cfg.seed + 1_000_003 * dist.rank)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=0.0)
-    prefix = use_frozen_prefix(cfg, model, dev, epochs, lengths) if frozen_prefix else None
+    prefix = use_frozen_prefix(cfg, model, dev, epochs, train_examples, val_examples) if frozen_prefix else None
 
     fingerprint = run_fingerprint(cfg, base_path, train_examples)
     ckpt_dir = Path(checkpoint_dir)
@@ -1011,7 +1022,7 @@ def train(cfg: TrainConfig, *, train_path: str | os.PathLike, val_path: str | os
 
     if state["val_loss_initial"] is None:
         state["val_loss_initial"] = evaluate_loss(model, val_examples, cfg, pad_id, dev, autocast, dist=dist,
-                                                  static=static)
+                                                  static=static, prefix=prefix)
         log(0, {"val/loss": state["val_loss_initial"]})
     val_loss = state["val_loss_initial"] if start_step == 0 else None
 
@@ -1042,7 +1053,8 @@ def train(cfg: TrainConfig, *, train_path: str | os.PathLike, val_path: str | os
             window_tokens, window_s = 0, 0.0
         val_loss = None
         if (cfg.eval_every and done % cfg.eval_every == 0) or done == total_steps:
-            val_loss = evaluate_loss(model, val_examples, cfg, pad_id, dev, autocast, dist=dist, static=static)
+            val_loss = evaluate_loss(model, val_examples, cfg, pad_id, dev, autocast, dist=dist, static=static,
+                                     prefix=prefix)
             log(done, {"val/loss": val_loss})
             if is_main:
                 bar.write(f"step {done}/{total_steps}: val loss {val_loss:.4f}")
@@ -1057,7 +1069,8 @@ def train(cfg: TrainConfig, *, train_path: str | os.PathLike, val_path: str | os
     bar.close()
 
     if val_loss is None:  # resumed a finished run, or zero steps
-        val_loss = evaluate_loss(model, val_examples, cfg, pad_id, dev, autocast, dist=dist, static=static)
+        val_loss = evaluate_loss(model, val_examples, cfg, pad_id, dev, autocast, dist=dist, static=static,
+                                     prefix=prefix)
     metrics = {
         "train_loss": sum(s for s, _ in recent) / sum(n for _, n in recent) if recent else None,
         "val_loss": val_loss,
