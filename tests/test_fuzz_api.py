@@ -539,22 +539,16 @@ def test_json_tree(clients, transport):
     run()
 
 
+@pytest.mark.parametrize("kind", ["raw_files", "canonical"])
 @pytest.mark.parametrize("transport", TRANSPORTS)
-def test_raw_files(clients, transport):
-    @settings(max_examples=_examples(transport), **FUZZ_SETTINGS)
-    @given(raw_body(), st.sampled_from(ROUTES), st.integers(0, 9))
-    def run(body, route, keep):
-        _send(clients[transport], route, f"raw_files/{transport}", content=_dumps(_for_route(body, route, keep == 0), True),
-              headers={"content-type": "application/json"})
-    run()
+def test_game_bodies(clients, transport, kind):
+    """Generated games, as raw files (`raw_body`) or as canonical rows (`canonical_body`)."""
+    bodies = {"raw_files": raw_body, "canonical": canonical_body}[kind]()
 
-
-@pytest.mark.parametrize("transport", TRANSPORTS)
-def test_canonical(clients, transport):
     @settings(max_examples=_examples(transport), **FUZZ_SETTINGS)
-    @given(canonical_body(), st.sampled_from(ROUTES), st.integers(0, 9))
+    @given(bodies, st.sampled_from(ROUTES), st.integers(0, 9))
     def run(body, route, keep):
-        _send(clients[transport], route, f"canonical/{transport}", content=_dumps(_for_route(body, route, keep == 0), True),
+        _send(clients[transport], route, f"{kind}/{transport}", content=_dumps(_for_route(body, route, keep == 0), True),
               headers={"content-type": "application/json"})
     run()
 
@@ -569,7 +563,7 @@ def test_upload(clients, transport):
 
 
 def test_blank_player_and_team_names_are_read_not_a_500(clients):
-    """Found by test_canonical: a player named " " crashed windowing (its surname is the last
+    """Found by test_game_bodies[canonical]: a player named " " crashed windowing (its surname is the last
     word of no words) with a 500; blank names are now no name."""
     body = {"game": {"home": {"team": "HAR", "name": " "}, "away": {"team": "MSA", "name": "\t"}},
             "plays": [{"clock": "Q1 12:00", "event_type": "made_shot", "score_home": 2, "score_away": 0, "points": 2,
