@@ -61,10 +61,12 @@ def write_plot_data(repo: Path, schema_compliance: float) -> None:
 
 @pytest.fixture(scope="module")
 def plots_repo(tmp_path_factory) -> Path:
-    """A git + DVC repo with this checkout's dvc.yaml and plot data: one commit, then a workspace edit."""
+    """A git + DVC repo with this checkout's dvc.yaml (and the params.yaml it interpolates) and plot
+    data: one commit, then a workspace edit."""
     repo = tmp_path_factory.mktemp("plots") / "repo"
     repo.mkdir()
-    shutil.copy(REPO / "dvc.yaml", repo / "dvc.yaml")
+    for name in ("dvc.yaml", "params.yaml"):
+        shutil.copy(REPO / name, repo / name)
     write_plot_data(repo, schema_compliance=1.0)
     run(["git", "init", "-q"], repo)
     run(["dvc", "init", "-q"], repo)
