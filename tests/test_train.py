@@ -58,6 +58,14 @@ def write_jsonl(path: Path, rows) -> Path:
     return path
 
 
+def two_train_one_val(tmp_path: Path, rows, examples) -> tuple[Path, Path]:
+    """train.jsonl with the 2 shortest pairs and val.jsonl with the third: a run of a few steps."""
+    order = [ex.id for ex in shortest(examples, 3)]
+    by_id = {r["id"]: r for r in rows}
+    return (write_jsonl(tmp_path / "train.jsonl", [by_id[i] for i in order[:2]]),
+            write_jsonl(tmp_path / "val.jsonl", [by_id[order[2]]]))
+
+
 # ------------------------------------------------------------------ config and plan (no model)
 
 
@@ -231,10 +239,7 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch, rows, examp
     import torch
     from safetensors.torch import load_file
 
-    order = [ex.id for ex in shortest(examples, 3)]
-    by_id = {r["id"]: r for r in rows}
-    train_path = write_jsonl(tmp_path / "train.jsonl", [by_id[i] for i in order[:2]])
-    val_path = write_jsonl(tmp_path / "val.jsonl", [by_id[order[2]]])
+    train_path, val_path = two_train_one_val(tmp_path, rows, examples)
     # Dropout on: the resumed run must restore the RNG too. 2 examples, 3 steps: crosses an epoch.
     cfg = TrainConfig(max_seq_len=512, micro_batch_tokens=512, grad_accum=1, max_steps=3, learning_rate=1e-3,
                       warmup_ratio=0.3, lora_dropout=0.1, checkpoint_every=2, eval_every=0, logging_every=1)
@@ -296,10 +301,7 @@ def test_frozen_prefix_cache_trains_bit_identical_weights(tmp_path, monkeypatch,
     import torch
     from safetensors.torch import load_file
 
-    order = [ex.id for ex in shortest(examples, 3)]
-    by_id = {r["id"]: r for r in rows}
-    train_path = write_jsonl(tmp_path / "train.jsonl", [by_id[i] for i in order[:2]])
-    val_path = write_jsonl(tmp_path / "val.jsonl", [by_id[order[2]]])
+    train_path, val_path = two_train_one_val(tmp_path, rows, examples)
     cfg = TrainConfig(max_seq_len=512, micro_batch_tokens=512, grad_accum=1, epochs=2, learning_rate=1e-3,
                       lora_layers=3, lora_dropout=0.1, eval_every=0, checkpoint_every=0, logging_every=1)
     hits = []

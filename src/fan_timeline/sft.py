@@ -168,8 +168,7 @@ def build(games: list[dict[str, Any]], plays: list[dict[str, Any]], comments: li
     notes: Counter = Counter()
     teacher_vs_gold = EventTally(TEACHER_TOL_S)
     prompt_tokens, completion_tokens = defaultdict(list), defaultdict(list)
-    for job, r in zip(jobs, results):
-        split = job[4]
+    for (*_, split), r in zip(jobs, results, strict=True):
         pairs[split] += r.pairs
         notes.update(r.notes)
         teacher_vs_gold.merge(r.teacher_vs_gold)

@@ -26,9 +26,9 @@ What one run does, top to bottom (`train`):
    of the whole step (not a mean of per-micro-batch means), so packed and padded runs, and any
    split into micro-batches, optimise the same objective. Logits are computed only at the
    positions that predict a trained token (`logits_to_keep`), which skips ~3/4 of the vocabulary
-   projection on prompt-heavy data. On the CPU, from the second epoch on, the frozen layers below
-   the adapted ones are not run again: their output per example is kept from the first epoch
-   (`FrozenPrefix`; bit-identical weights).
+   projection on prompt-heavy data. On the CPU the frozen layers below the adapted ones run once
+   per example: their output is kept for later epochs and later val losses (`FrozenPrefix`;
+   bit-identical weights).
 4. DVCLive curves (train/loss, train/lr, train/tokens_per_s, train/grad_norm, val/loss), an atomic
    checkpoint every `checkpoint_every` steps that a rerun resumes from, the adapter + tokenizer +
    train_config.json at the end, and a metrics JSON.
@@ -539,6 +539,22 @@ def use_frozen_prefix(cfg: TrainConfig, model: Any, device: Any, epochs: int, tr
     return FrozenPrefix(model, n_layers - cfg.lora_layers, {ex.id for ex in kept})
 
 
+def row_losses(model: Any, examples: list[Example], batches: list[Batch], autocast: Any = None,
+               prefix: FrozenPrefix | None = None):
+    """(batch, summed loss) for each forward row of one micro-batch of `examples`, in order; the
+    caller may backward each loss before the next row runs. With `prefix` (rows of one example
+    each, see `FrozenPrefix`) the rows start at the lowest adapted layer."""
+    import contextlib
+
+    if prefix is not None:
+        batches = [prefix.attach(ex, b) for ex, b in zip(examples, batches, strict=True)]
+    for batch in batches:
+        adapted_only = prefix.adapted_layers_only() if prefix is not None else contextlib.nullcontext()
+        with autocast() if autocast else contextlib.nullcontext(), adapted_only:
+            loss = loss_sum(model, batch)
+        yield batch, loss
+
+
 def evaluate_loss(model: Any, examples: list[Example], cfg: TrainConfig, pad_id: int, device: Any,
                   autocast: Any = None, one_row: bool | None = None, dist: DataParallel | None = None,
                   static: StaticRows | None = None, prefix: FrozenPrefix | None = None) -> float:
@@ -568,12 +584,8 @@ def evaluate_loss(model: Any, examples: list[Example], cfg: TrainConfig, pad_id:
         for idx in plan[dist.rank::dist.world]:
             rows = [examples[i] for i in idx]
             batches = micro_batch_rows(rows, packing=cfg.packing, one_row=one_row, pad_id=pad_id, device=device)
-            if prefix is not None:
-                batches = [prefix.attach(ex, b) for ex, b in zip(rows, batches, strict=True)]
-            for batch in batches:
-                adapted_only = prefix.adapted_layers_only() if prefix is not None else contextlib.nullcontext()
-                with autocast() if autocast else contextlib.nullcontext(), adapted_only:
-                    total += loss_sum(model, batch).item()
+            for batch, loss in row_losses(model, rows, batches, autocast, prefix):
+                total += loss.item()
                 count += batch.n_trained
     model.train(was_training)
     if dist.world > 1:
@@ -904,8 +916,6 @@ def _train_step(model: Any, optimizer: Any, params: list, micro: list[list[Examp
     world-th micro-batch of the step, and summing the gradients across processes gives the same
     gradient as one process running them all (the count is known to all: they share the plan).
     """
-    import contextlib
-
     import torch
 
     dist = dist or DataParallel()
@@ -924,12 +934,7 @@ def _train_step(model: Any, optimizer: Any, params: list, micro: list[list[Examp
     for examples in micro[dist.rank::dist.world]:
         batches = micro_batch_rows(examples, packing=packing, one_row=one_row, pad_id=pad_id, device=device,
                                    static=static)
-        if prefix is not None:   # one row per example (FrozenPrefix applies only then)
-            batches = [prefix.attach(ex, b) for ex, b in zip(examples, batches, strict=True)]
-        for batch in batches:
-            adapted_only = prefix.adapted_layers_only() if prefix is not None else contextlib.nullcontext()
-            with autocast() if autocast else contextlib.nullcontext(), adapted_only:
-                loss = loss_sum(model, batch)
+        for batch, loss in row_losses(model, examples, batches, autocast, prefix):
             (loss / n_trained).backward()
             total += loss.detach()
             n_tokens += batch.n_tokens
@@ -1070,7 +1075,7 @@ def train(cfg: TrainConfig, *, train_path: str | os.PathLike, val_path: str | os
 
     if val_loss is None:  # resumed a finished run, or zero steps
         val_loss = evaluate_loss(model, val_examples, cfg, pad_id, dev, autocast, dist=dist, static=static,
-                                     prefix=prefix)
+                                 prefix=prefix)
     metrics = {
         "train_loss": sum(s for s, _ in recent) / sum(n for _, n in recent) if recent else None,
         "val_loss": val_loss,
