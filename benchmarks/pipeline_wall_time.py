@@ -4,7 +4,8 @@
         [--set section.key=value ...] [--without-dvc]
 
 Clones HEAD of this repository into a temporary directory (so uncommitted changes are not
-measured) — or, with --in-place, uses this checkout and leaves its outputs and dvc.lock updated —
+measured) — or, with --in-place, uses this checkout (its persisted outputs, the training
+checkpoints, removed first) and leaves its outputs and dvc.lock updated —
 then runs each stage with `dvc repro --force --single-item <stage>` in pipeline order and prints
 seconds per stage and in total.
 `--cold-model-cache` also points FAN_TIMELINE_CACHE at an empty directory, so the one-time GGUF
@@ -23,6 +24,7 @@ import os
 import platform
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -58,6 +60,13 @@ def main() -> int:
     stages = yaml.safe_load((work / "dvc.yaml").read_text())["stages"]
     rows, total = [], 0.0
     for stage, spec in stages.items():
+        # A fresh clone has no persisted outputs (train_qlora's checkpoints): without this, a forced
+        # train_qlora in place would resume a finished run and only re-save it.
+        for out_spec in spec.get("outs", []):
+            if isinstance(out_spec, dict):
+                (path, opts), = out_spec.items()
+                if opts.get("persist"):
+                    shutil.rmtree(work / path, ignore_errors=True)
         if args.without_dvc:
             command = shlex.split(fill(spec["cmd"], params))
             command[0] = sys.executable if command[0] == "python" else command[0]

@@ -21,7 +21,7 @@ from pathlib import Path  # noqa: E402
 
 from fan_timeline import atomic, scoring  # noqa: E402
 from fan_timeline.config import ConfigError, EvaluateConfig, load_section  # noqa: E402
-from fan_timeline.evaluate import RUNS, RunScore, base_subset, evaluate_run  # noqa: E402
+from fan_timeline.evaluate import RunScore, base_subset, evaluate_model  # noqa: E402
 from fan_timeline.generate import GenerationResult, load_model  # noqa: E402
 
 
@@ -54,21 +54,19 @@ def main(argv: list[str] | None = None) -> int:
     base_model = json.loads((args.adapter / "train_config.json").read_text())["base_model"]
     subset = base_subset(pairs, cfg.base_windows)   # the base model rambles: a fixed subset
     metrics, predictions, scores = {"runs": {}, "on_base_subset": {}}, [], {}
-    for name in RUNS:
-        finetuned = name.startswith("finetuned")
-        if name in ("finetuned_constrained", "base_constrained"):
-            model, tokenizer = load_model(base_model, adapter=str(args.adapter) if finetuned else None)
-        score, preds = evaluate_run(name, model, tokenizer, pairs if finetuned else subset,
-                                    constrained=name.endswith("constrained"), tol_s=cfg.ts_tolerance_s,
-                                    batch_size=cfg.batch_size,
-                                    max_new_tokens=None if name.endswith("constrained") else cfg.free_max_new_tokens)
-        scores[name] = score
-        metrics["runs"][name] = score.summary()
-        predictions += preds
-        if finetuned:  # the same windows the base model ran on, scored from the same outputs
-            scores[f"{name}_on_base_subset"] = rescore(subset, preds, cfg.ts_tolerance_s)
-            metrics["on_base_subset"][name] = scores[f"{name}_on_base_subset"].summary()
-            del metrics["on_base_subset"][name]["tokens_per_s"]
+    for prefix in ("finetuned", "base"):
+        finetuned = prefix == "finetuned"
+        model, tokenizer = load_model(base_model, adapter=str(args.adapter) if finetuned else None)
+        runs = evaluate_model(prefix, model, tokenizer, pairs if finetuned else subset, tol_s=cfg.ts_tolerance_s,
+                              batch_size=cfg.batch_size, free_max_new_tokens=cfg.free_max_new_tokens)
+        for name, (score, preds) in runs.items():
+            scores[name] = score
+            metrics["runs"][name] = score.summary()
+            predictions += preds
+            if finetuned:  # the same windows the base model ran on, scored from the same outputs
+                scores[f"{name}_on_base_subset"] = rescore(subset, preds, cfg.ts_tolerance_s)
+                metrics["on_base_subset"][name] = scores[f"{name}_on_base_subset"].summary()
+                del metrics["on_base_subset"][name]["tokens_per_s"]
     # Fine-tuned minus base event F1 on the base's windows, paired by window: above 0 = beats it
     # beyond what the choice of these few windows explains.
     metrics["finetuned_minus_base_event_f1_ci95"] = {

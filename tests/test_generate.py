@@ -19,6 +19,7 @@ from fan_timeline.generate import (
     FREE_MAX_NEW_TOKENS,
     TimelineLogitsProcessor,
     constrained_max_new_tokens,
+    generate_constrained_and_free,
     generate_timelines,
     ll_tokenizer,
     load_model,
@@ -274,6 +275,21 @@ def test_batched_constrained_decoding_equals_batch_of_one(model_and_tokenizer, c
     assert all(r.finished for r in batched)
     assert len({r.batch_seconds for r in batched}) == 1
     assert sum(r.seconds for r in batched) == pytest.approx(batched[0].batch_seconds)
+
+
+@pytest.mark.slow
+def test_shared_prefill_gives_what_two_separate_runs_give(model_and_tokenizer, constrained_batch1):
+    model, tokenizer = model_and_tokenizer
+    prompts = PROMPTS[1:]   # of different lengths: one row is left-padded
+    free = generate_timelines(model, tokenizer, prompts, constrained=False, max_new_tokens=12, batch_size=2)
+    both_constrained, both_free = generate_constrained_and_free(model, tokenizer, prompts, [None] * len(prompts),
+                                                                free_max_new_tokens=12, batch_size=2)
+    assert [r.text for r in both_constrained] == [r.text for r in constrained_batch1[1:]]
+    assert [r.n_new_tokens for r in both_constrained] == [r.n_new_tokens for r in constrained_batch1[1:]]
+    assert [(r.text, r.n_new_tokens, r.finished) for r in both_free] == [(r.text, r.n_new_tokens, r.finished)
+                                                                         for r in free]
+    # each run's rows carry half the shared prefill: the two runs' times add up to the batch's work
+    assert all(0 < r.time_to_first_token <= r.batch_seconds for r in both_constrained + both_free)
 
 
 @pytest.mark.slow

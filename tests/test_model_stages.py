@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from fan_timeline.config import BuildSftConfig, IngestConfig, TrainConfig
-from fan_timeline.evaluate import RunScore, evaluate_run
+from fan_timeline.evaluate import RunScore, evaluate_model
 from fan_timeline.export import export
 from fan_timeline.generate import load_model, timeline_from_text
 from fan_timeline.ingest import ingest
@@ -47,17 +47,21 @@ def adapter(tmp_path_factory, pairs):
     return d / "adapter"
 
 
-def test_evaluate_run_scores_what_it_generated(adapter, pairs):
+def test_evaluate_model_scores_what_it_generated(adapter, pairs):
     model, tokenizer = load_model(json.loads((adapter / "train_config.json").read_text())["base_model"],
                                   adapter=str(adapter))
-    score, predictions = evaluate_run("finetuned_constrained", model, tokenizer, pairs[:2], constrained=True,
-                                      tol_s=20, batch_size=2, max_new_tokens=80, progress=lambda _: None)
-    s = score.summary()
-    assert s["windows"] == 2 and len(predictions) == 2
-    valid = [timeline_from_text(p["text"])[0] is not None for p in predictions]
-    assert s["json_validity"] == sum(valid) / 2
-    assert all(p["run"] == "finetuned_constrained" and p["reference"] >= 1 for p in predictions)
-    assert s["tokens_per_s"] > 0 and isinstance(RunScore(20).summary()["event_f1"], float)
+    with pytest.warns(UserWarning, match="below the schema bound"):
+        runs = evaluate_model("finetuned", model, tokenizer, pairs[:2], tol_s=20, batch_size=2, free_max_new_tokens=40,
+                              constrained_max_new_tokens=80, progress=lambda _: None)
+    assert sorted(runs) == ["finetuned_constrained", "finetuned_free"]
+    for name, (score, predictions) in runs.items():
+        s = score.summary()
+        assert s["windows"] == 2 and len(predictions) == 2
+        valid = [timeline_from_text(p["text"])[0] is not None for p in predictions]
+        assert s["json_validity"] == sum(valid) / 2
+        assert all(p["run"] == name and p["reference"] >= 1 for p in predictions)
+        assert s["tokens_per_s"] > 0 and isinstance(RunScore(20).summary()["event_f1"], float)
+    assert all(p["n_new_tokens"] <= 40 for p in runs["finetuned_free"][1])
 
 
 def test_export_passes_parity_and_loads_with_plain_transformers(tmp_path, adapter, pairs):

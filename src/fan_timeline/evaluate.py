@@ -7,16 +7,12 @@ game has gold, else the teacher), with gold- and teacher-labelled windows also r
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from fan_timeline import schema, scoring
-from fan_timeline.generate import GenerationResult, generate_timelines, timeline_from_text
-
-RUNS = ("finetuned_constrained", "finetuned_free", "base_constrained", "base_free")
-
+from fan_timeline.generate import GenerationResult, generate_constrained_and_free, timeline_from_text
 
 def base_subset(pairs: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
     """A fixed, spread-out subset of `n` windows (0 = all), e.g. for the slow, rambling base model."""
@@ -114,21 +110,24 @@ def pair_grounding(pair: dict[str, Any]) -> schema.Grounding:
     return schema.Grounding.of(pair["grounding"]["clocks"], pair["grounding"]["comments"])
 
 
-def evaluate_run(name: str, model: Any, tokenizer: Any, pairs: list[dict[str, Any]], *, constrained: bool,
-                 tol_s: float, batch_size: int, max_new_tokens: int | None,
-                 progress: Callable[[str], None] = print) -> tuple[RunScore, list[dict[str, Any]]]:
-    """Generate and score one run. Constrained runs are grounded: each window's grammar admits only
-    its shown play clocks as `ts` and its shown comments as `quote`, as the server's are."""
-    t0 = time.perf_counter()
-    groundings = [pair_grounding(p) for p in pairs] if constrained else None
-    results = generate_timelines(model, tokenizer, [p["prompt"] for p in pairs], constrained=constrained,
-                                 groundings=groundings, max_new_tokens=max_new_tokens, batch_size=batch_size,
-                                 progress=True)
-    score = RunScore(tol_s)
-    score.seconds = time.perf_counter() - t0   # results carry their batch's time, not their own
-    predictions = [{"run": name, **score.add(p, r)} for p, r in zip(pairs, results)]
-    s = score.summary()
-    progress(f"{name}: {s['windows']} windows, valid {s['json_validity']:.0%}, schema {s['schema_compliance']:.0%}, "
-             f"event F1 {s['event_f1']:.2f}, sentiment macro-F1 {s['sentiment_macro_f1']:.2f}, "
-             f"quotes grounded {s['quote_grounding']:.0%}, {s['tokens_per_s']:.1f} tok/s")
-    return score, predictions
+def evaluate_model(prefix: str, model: Any, tokenizer: Any, pairs: list[dict[str, Any]], *, tol_s: float,
+                   batch_size: int, free_max_new_tokens: int | None, constrained_max_new_tokens: int | None = None,
+                   progress: Callable[[str], None] = print) -> dict[str, tuple[RunScore, list[dict[str, Any]]]]:
+    """Generate and score the runs `<prefix>_constrained` and `<prefix>_free` of one model (each
+    prompt's prefill shared by both). Constrained runs are grounded: each window's grammar admits
+    only its shown play clocks as `ts` and its shown comments as `quote`, as the server's are."""
+    constrained, free = generate_constrained_and_free(
+        model, tokenizer, [p["prompt"] for p in pairs], [pair_grounding(p) for p in pairs],
+        free_max_new_tokens=free_max_new_tokens, constrained_max_new_tokens=constrained_max_new_tokens,
+        batch_size=batch_size, progress=True)
+    runs = {}
+    for name, results in ((f"{prefix}_constrained", constrained), (f"{prefix}_free", free)):
+        score = RunScore(tol_s)
+        score.seconds = sum(r.seconds for r in results)   # each carries its share of its batch's time
+        predictions = [{"run": name, **score.add(p, r)} for p, r in zip(pairs, results)]
+        s = score.summary()
+        progress(f"{name}: {s['windows']} windows, valid {s['json_validity']:.0%}, schema {s['schema_compliance']:.0%}, "
+                 f"event F1 {s['event_f1']:.2f}, sentiment macro-F1 {s['sentiment_macro_f1']:.2f}, "
+                 f"quotes grounded {s['quote_grounding']:.0%}, {s['tokens_per_s']:.1f} tok/s")
+        runs[name] = (score, predictions)
+    return runs

@@ -282,52 +282,108 @@ def generate_timelines(model: Any, tokenizer: Any, prompts: list[Messages], *, c
     for constrained decoding (a smaller value may cut outputs, which breaks the guarantee: warned)
     and to `FREE_MAX_NEW_TOKENS` for free decoding.
     """
+    if groundings is not None and (not constrained or len(groundings) != len(prompts)):
+        raise ValueError("groundings need constrained=True and one entry per prompt")
+    max_new_tokens = _budget(constrained, max_new_tokens)
+    results: list[GenerationResult | None] = [None] * len(prompts)
+    for batch, enc in _batches(model, tokenizer, prompts, batch_size, progress):
+        rows = _decode(model, tokenizer, enc, constrained=constrained, max_new_tokens=max_new_tokens, greedy=greedy,
+                       groundings=None if groundings is None else [groundings[i] for i in batch])
+        for i, result in zip(batch, rows):
+            results[i] = result
+    return results  # type: ignore[return-value]
+
+
+def generate_constrained_and_free(model: Any, tokenizer: Any, prompts: list[Messages],
+                                  groundings: list[schema.Grounding | None], *, free_max_new_tokens: int | None = None,
+                                  constrained_max_new_tokens: int | None = None, batch_size: int = 8,
+                                  progress: bool = False,
+                                  ) -> tuple[list[GenerationResult], list[GenerationResult]]:
+    """Greedy constrained (grounded) and free outputs of the same prompts, each equal to what
+    `generate_timelines` gives, with each batch's prompt prefill computed once for both.
+
+    On a CPU the ~500-token prefill is most of a short answer's cost, so this takes ~1/3 less
+    time than two `generate_timelines` runs. Each result's `seconds` carries half the prefill.
+    """
+    import copy
+
     import torch
+
+    if len(groundings) != len(prompts):
+        raise ValueError("one grounding per prompt")
+    budgets = {True: _budget(True, constrained_max_new_tokens), False: _budget(False, free_max_new_tokens)}
+    results: dict[bool, list[GenerationResult | None]] = {True: [None] * len(prompts), False: [None] * len(prompts)}
+    for batch, enc in _batches(model, tokenizer, prompts, batch_size, progress):
+        start = time.perf_counter()
+        mask = enc["attention_mask"]
+        with torch.inference_mode():   # all but the last prompt token; `generate` feeds that one
+            cache = model(input_ids=enc["input_ids"][:, :-1], attention_mask=mask[:, :-1],
+                          position_ids=(mask[:, :-1].cumsum(-1) - 1).clamp(min=0), use_cache=True).cache
+        prefill = time.perf_counter() - start
+        for constrained in (True, False):
+            rows = _decode(model, tokenizer, enc, constrained=constrained, max_new_tokens=budgets[constrained],
+                           greedy=True, groundings=[groundings[i] for i in batch] if constrained else None,
+                           cache=copy.deepcopy(cache), prefill_seconds=prefill / 2)
+            for i, result in zip(batch, rows):
+                results[constrained][i] = result
+    return results[True], results[False]  # type: ignore[return-value]
+
+
+def _budget(constrained: bool, max_new_tokens: int | None) -> int:
+    if max_new_tokens is None:
+        return constrained_max_new_tokens() if constrained else FREE_MAX_NEW_TOKENS
+    if constrained and max_new_tokens < constrained_max_new_tokens():
+        warnings.warn(f"max_new_tokens={max_new_tokens} is below the schema bound "
+                      f"({constrained_max_new_tokens()}): constrained outputs may be cut", stacklevel=3)
+    return max_new_tokens
+
+
+def _batches(model: Any, tokenizer: Any, prompts: list[Messages], batch_size: int, progress: bool):
+    """(prompt indices, left-padded encoding) per batch, prompts sorted by token length."""
     from tqdm.auto import tqdm
-    from transformers import LogitsProcessorList
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, not {batch_size}")
-    if groundings is not None and (not constrained or len(groundings) != len(prompts)):
-        raise ValueError("groundings need constrained=True and one entry per prompt")
-    if max_new_tokens is None:
-        max_new_tokens = constrained_max_new_tokens() if constrained else FREE_MAX_NEW_TOKENS
-    elif constrained and max_new_tokens < constrained_max_new_tokens():
-        warnings.warn(f"max_new_tokens={max_new_tokens} is below the schema bound "
-                      f"({constrained_max_new_tokens()}): constrained outputs may be cut", stacklevel=2)
-    stop_ids = stop_token_ids(tokenizer)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stop_ids[0]
     device = next(model.parameters()).device
-
     texts = [render_prompt(tokenizer, p) for p in prompts]
     lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
     order = sorted(range(len(texts)), key=lambda i: lengths[i])
-    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-    results: list[GenerationResult | None] = [None] * len(texts)
+    for k in tqdm(range(0, len(order), batch_size), desc="generate", unit="batch", disable=not progress):
+        batch = order[k:k + batch_size]
+        yield batch, tokenizer([texts[i] for i in batch], add_special_tokens=False, padding=True,
+                               padding_side="left", return_tensors="pt").to(device)
 
-    for batch in tqdm(batches, desc="generate", unit="batch", disable=not progress):
-        enc = tokenizer([texts[i] for i in batch], add_special_tokens=False, padding=True,
-                        padding_side="left", return_tensors="pt").to(device)
-        processor = (TimelineLogitsProcessor(tokenizer, None if groundings is None else [groundings[i] for i in batch])
-                     if constrained else None)
-        processors = LogitsProcessorList([processor] if processor is not None else [])
-        timer = _FirstTokenTimer()
-        with torch.inference_mode():
-            out = model.generate(
-                **enc, logits_processor=processors, max_new_tokens=max_new_tokens,
-                do_sample=not greedy, eos_token_id=stop_ids, pad_token_id=pad_id, streamer=timer)
-        seconds = time.perf_counter() - timer.start
-        ttft = (timer.first_token_at or time.perf_counter()) - timer.start
-        new = out[:, enc["input_ids"].shape[1]:].tolist()
-        for i, ids in zip(batch, new):
-            end = next((k for k, t in enumerate(ids) if t in stop_ids), None)
-            body = ids if end is None else ids[:end]
-            text = tokenizer.decode(body, skip_special_tokens=False, clean_up_tokenization_spaces=False)
-            results[i] = GenerationResult(
-                text=text, n_new_tokens=len(ids) if end is None else end + 1, finished=end is not None,
-                seconds=seconds / len(batch), time_to_first_token=ttft, batch_seconds=seconds,
-                constraint_seconds=(processor.seconds if processor is not None else 0.0) / len(batch))
-    return results  # type: ignore[return-value]
+
+def _decode(model: Any, tokenizer: Any, enc: Any, *, constrained: bool, max_new_tokens: int, greedy: bool,
+            groundings: list[schema.Grounding | None] | None, cache: Any = None,
+            prefill_seconds: float = 0.0) -> list[GenerationResult]:
+    """One batch through `model.generate`; `cache` holds the prompt but its last token, computed
+    in `prefill_seconds` (counted into the batch's time)."""
+    import torch
+    from transformers import LogitsProcessorList
+
+    stop_ids = stop_token_ids(tokenizer)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stop_ids[0]
+    processor = TimelineLogitsProcessor(tokenizer, groundings) if constrained else None
+    timer = _FirstTokenTimer()
+    extra = {} if cache is None else {"cache": cache}
+    with torch.inference_mode():
+        out = model.generate(
+            **enc, logits_processor=LogitsProcessorList([processor] if processor is not None else []),
+            max_new_tokens=max_new_tokens, do_sample=not greedy, eos_token_id=stop_ids, pad_token_id=pad_id,
+            streamer=timer, **extra)
+    seconds = time.perf_counter() - timer.start + prefill_seconds
+    ttft = (timer.first_token_at or time.perf_counter()) - timer.start + prefill_seconds
+    rows = []
+    for ids in out[:, enc["input_ids"].shape[1]:].tolist():
+        end = next((k for k, t in enumerate(ids) if t in stop_ids), None)
+        body = ids if end is None else ids[:end]
+        rows.append(GenerationResult(
+            text=tokenizer.decode(body, skip_special_tokens=False, clean_up_tokenization_spaces=False),
+            n_new_tokens=len(ids) if end is None else end + 1, finished=end is not None,
+            seconds=seconds / out.shape[0], time_to_first_token=ttft, batch_seconds=seconds,
+            constraint_seconds=(processor.seconds if processor is not None else 0.0) / out.shape[0]))
+    return rows
 
 
 def timeline_from_text(text: str) -> tuple[Any | None, list[str]]:

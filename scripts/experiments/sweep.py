@@ -1,0 +1,136 @@
+"""Training-recipe sweep for the default task, run on one GPU with many configs side by side.
+
+Each config trains an adapter with the project's trainer and scores it with the project's
+evaluation (constrained and free, on val and on test), on every window rather than the
+pipeline's subsets, so recipes are compared with less noise than one `dvc repro` gives. The
+model runs in fp32 without autocast, as on the CPU pipeline, so a recipe's outcome carries over.
+
+    python scripts/experiments/sweep.py BASE_DIR CONFIGS.json OUT_DIR [--parallel 6]
+
+CONFIGS.json: a list of {"name", "data": SFT dir (train/val/test.jsonl), "train": optional
+train.jsonl override, "empty_keep": share of empty-target train windows kept (default 1),
+"set": train_qlora overrides, "base": true to score the untrained base model instead}.
+OUT_DIR/NAME/result.json holds each config's scores; OUT_DIR/summary.tsv one line per config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
+
+KEYS = ("event_precision", "event_recall", "event_f1", "sentiment_macro_f1", "quote_grounding", "json_validity")
+
+
+def is_empty(row: dict) -> bool:
+    return not json.loads(row["completion"][0]["content"])["timeline"]
+
+
+def run_one(base: str, conf: dict, out: Path) -> dict:
+    import torch
+    import transformers
+
+    from fan_timeline import atomic, train as train_mod
+    from fan_timeline.config import TrainConfig, load_section
+    from fan_timeline.evaluate import evaluate_model
+    from fan_timeline.generate import load_model
+
+    # fp32 and no bf16 autocast, as on the CPU pipeline; sdpa with a block mask (flash varlen is bf16-only).
+    load = transformers.AutoModelForCausalLM.from_pretrained
+    transformers.AutoModelForCausalLM.from_pretrained = lambda *a, **k: load(*a, **{**k, "dtype": torch.float32})
+    torch.autocast = lambda *a, **k: contextlib.nullcontext()
+    train_mod.register_varlen_attention = lambda: False
+    torch.backends.cuda.matmul.allow_tf32 = False
+
+    out.mkdir(parents=True, exist_ok=True)
+    data = Path(conf["data"])
+    result: dict = {"config": conf}
+    t0 = time.perf_counter()
+    adapter = None
+    if not conf.get("base"):
+        cfg = load_section(TrainConfig, "params.yaml")
+        cfg = dataclasses.replace(cfg, base_model=base, quantization="none", compile=False, **conf.get("set", {}))
+        rows = atomic.read_jsonl(Path(conf.get("train") or data / "train.jsonl"))
+        rng = random.Random(cfg.seed)
+        keep = conf.get("empty_keep", 1.0)
+        rows = [r for r in rows if not is_empty(r) or rng.random() < keep]
+        atomic.write_jsonl(out / "train.jsonl", rows)
+        result["train_windows"] = len(rows)
+        m = train_mod.train(cfg, train_path=out / "train.jsonl", val_path=data / "val.jsonl", out_dir=out / "adapter",
+                            checkpoint_dir=out / "ckpt", live_dir=out / "live", metrics_path=out / "train.json",
+                            progress=False)
+        result["train"] = {k: m[k] for k in ("steps", "train_loss", "val_loss", "val_loss_initial") if k in m}
+        adapter = str(out / "adapter")
+    result["train_s"] = time.perf_counter() - t0
+    model, tokenizer = load_model(base, adapter=adapter, quantization="none", dtype=torch.float32)
+    preds = []
+    for split in ("val", "test"):
+        runs = evaluate_model(split, model, tokenizer, atomic.read_jsonl(data / f"{split}.jsonl"), tol_s=20,
+                              batch_size=12, free_max_new_tokens=256, progress=lambda s: None)
+        for name, (score, p) in runs.items():
+            s = score.summary()
+            result[name] = {k: s[k] for k in KEYS} | {
+                "empty_predicted": sum(1 for w in score.per_window if w[1] == 0),
+                "empty_reference": sum(1 for w in score.per_window if w[2] == 0)}
+            preds += p
+    atomic.write_jsonl(out / "predictions.jsonl", preds)
+    result["wall_s"] = time.perf_counter() - t0
+    atomic.write_json(out / "result.json", result)
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("base")
+    parser.add_argument("configs", type=Path)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--parallel", type=int, default=6)
+    parser.add_argument("--one", help="run the named config in this process")
+    args = parser.parse_args()
+    configs = json.loads(args.configs.read_text())
+    if args.one:
+        conf = next(c for c in configs if c["name"] == args.one)
+        run_one(args.base, conf, args.out / conf["name"])
+        return 0
+    env = dict(os.environ, OMP_NUM_THREADS="2", TOKENIZERS_PARALLELISM="false")
+    pending, running = list(configs), []
+    args.out.mkdir(parents=True, exist_ok=True)
+    while pending or running:
+        while pending and len(running) < args.parallel:
+            c = pending.pop(0)
+            log = open(args.out / f"{c['name']}.log", "w")
+            running.append((c, subprocess.Popen([sys.executable, __file__, args.base, str(args.configs), str(args.out),
+                                                 "--one", c["name"]], stdout=log, stderr=subprocess.STDOUT, env=env)))
+        time.sleep(2)
+        for c, p in list(running):
+            if p.poll() is not None:
+                running.remove((c, p))
+                print(f"{c['name']}: rc {p.returncode}", flush=True)
+    lines = ["name\ttrain_s\tval_loss\t" + "\t".join(f"{r}_{k}" for r in ("val_constrained", "test_constrained", "test_free")
+                                                  for k in ("event_f1", "sentiment_macro_f1", "event_recall", "empty_predicted", "json_validity"))]
+    for c in configs:
+        f = args.out / c["name"] / "result.json"
+        if not f.is_file():
+            lines.append(f"{c['name']}\tFAILED")
+            continue
+        r = json.loads(f.read_text())
+        vals = [f"{r[run][k]:.3f}" if isinstance(r[run][k], float) else str(r[run][k])
+                for run in ("val_constrained", "test_constrained", "test_free")
+                for k in ("event_f1", "sentiment_macro_f1", "event_recall", "empty_predicted", "json_validity")]
+        lines.append(f"{c['name']}\t{r['train_s']:.0f}\t{r.get('train', {}).get('val_loss', float('nan')):.3f}\t" + "\t".join(vals))
+    (args.out / "summary.tsv").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
