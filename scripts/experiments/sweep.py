@@ -10,7 +10,7 @@ model runs in fp32 without autocast, as on the CPU pipeline, so a recipe's outco
 CONFIGS.json: a list of {"name", "data": SFT dir (train/val/test.jsonl), "train": optional
 train.jsonl override, "empty_keep": share of empty-target train windows kept (default 1),
 "set": train_qlora overrides, "base": true to score the untrained base model instead}.
-OUT_DIR/NAME/result.json holds each config's scores; OUT_DIR/summary.tsv one line per config.
+OUT_DIR/NAME/result.json holds each config's scores; sweep_table.py pools them per recipe.
 """
 
 from __future__ import annotations
@@ -115,20 +115,8 @@ def main() -> int:
             if p.poll() is not None:
                 running.remove((c, p))
                 print(f"{c['name']}: rc {p.returncode}", flush=True)
-    lines = ["name\ttrain_s\tval_loss\t" + "\t".join(f"{r}_{k}" for r in ("val_constrained", "test_constrained", "test_free")
-                                                  for k in ("event_f1", "sentiment_macro_f1", "event_recall", "empty_predicted", "json_validity"))]
-    for c in configs:
-        f = args.out / c["name"] / "result.json"
-        if not f.is_file():
-            lines.append(f"{c['name']}\tFAILED")
-            continue
-        r = json.loads(f.read_text())
-        vals = [f"{r[run][k]:.3f}" if isinstance(r[run][k], float) else str(r[run][k])
-                for run in ("val_constrained", "test_constrained", "test_free")
-                for k in ("event_f1", "sentiment_macro_f1", "event_recall", "empty_predicted", "json_validity")]
-        lines.append(f"{c['name']}\t{r['train_s']:.0f}\t{r.get('train', {}).get('val_loss', float('nan')):.3f}\t" + "\t".join(vals))
-    (args.out / "summary.tsv").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    failed = [c["name"] for c in configs if not (args.out / c["name"] / "result.json").is_file()]
+    print(f"failed: {', '.join(failed) or 'none'}; table: python scripts/experiments/sweep_table.py {args.out}")
     return 0
 
 

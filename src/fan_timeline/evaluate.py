@@ -14,6 +14,7 @@ from typing import Any, Callable
 from fan_timeline import schema, scoring
 from fan_timeline.generate import GenerationResult, generate_constrained_and_free, timeline_from_text
 
+
 def base_subset(pairs: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
     """A fixed, spread-out subset of `n` windows (0 = all), e.g. for the slow, rambling base model."""
     if n <= 0 or n >= len(pairs):

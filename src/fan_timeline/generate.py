@@ -302,8 +302,8 @@ def generate_constrained_and_free(model: Any, tokenizer: Any, prompts: list[Mess
     """Greedy constrained (grounded) and free outputs of the same prompts, each equal to what
     `generate_timelines` gives, with each batch's prompt prefill computed once for both.
 
-    On a CPU the ~500-token prefill is most of a short answer's cost, so this takes ~1/3 less
-    time than two `generate_timelines` runs. Each result's `seconds` carries half the prefill.
+    Saves one prefill per batch; on the 2-core CPU decoding, not the prefill, is most of the
+    cost, so the saving there is small. Each result's `seconds` carries half the prefill.
     """
     import copy
 
