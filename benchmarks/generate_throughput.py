@@ -9,7 +9,7 @@ clocks and shown comments) from an SFT JSONL instead of the 8 built-in windows; 
 decodes with the fine-tuned adapter (merged), which stops where the trained model stops.
 
 Prints one row per (decoding, batch size): useful new tokens per second (tokens up to and
-including each row's stop token; the steps finished rows idle through in a batch do not count),
+including each row's stop token; a finished row leaves its batch),
 decode steps per second, mean time to first token, and for constrained decoding the grammar's
 share of the time and its cost per step (one llguidance mask for every row of the batch + the
 torch masking). Free decoding is capped at --free-max-new-tokens; constrained decoding runs with

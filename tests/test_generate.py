@@ -1,4 +1,4 @@
-"""Generation service: the grammar's output bound, the logits processor, and real decoding.
+"""Generation service: the grammar's output bound, the grammar mask, the KV cache, and real decoding.
 
     pytest tests/test_generate.py      (~60 s on 2 CPU cores; no network)
 
@@ -8,6 +8,7 @@ schema-valid JSON in the canonical form even from a model that knows nothing abo
 
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
@@ -17,7 +18,8 @@ import torch
 from fan_timeline import schema
 from fan_timeline.generate import (
     FREE_MAX_NEW_TOKENS,
-    TimelineLogitsProcessor,
+    GrammarMask,
+    _kv_cache,
     constrained_max_new_tokens,
     generate_constrained_and_free,
     generate_timelines,
@@ -184,50 +186,44 @@ def test_random_walks_stay_within_the_budget(tokenizer, vocab, seed):
     assert errors == [] and schema.dump_timeline(parsed["timeline"]) == text
 
 
-# ---------------------------------------------------------------- the logits processor
+# ---------------------------------------------------------------- the grammar mask
 
 
-def test_processor_masks_rows_and_keeps_finished_rows_on_pad(tokenizer):
-    processor = TimelineLogitsProcessor(tokenizer)
+def _allowed_rows(mask: GrammarMask, rows: list[int], vocab: int) -> torch.Tensor:
+    return torch.isfinite(mask.apply(torch.zeros((len(rows), vocab)), rows))
+
+
+def test_grammar_mask_masks_each_row_by_its_own_matcher(tokenizer):
+    mask = GrammarMask(tokenizer, [None, None])
     vocab = len(tokenizer)
-    prompt_ids = torch.zeros((2, 3), dtype=torch.long)
-    scores = processor(prompt_ids, torch.zeros((2, vocab)))
-    allowed = torch.isfinite(scores)
-    first = [tokenizer.decode([t]) for t in allowed[0].nonzero().flatten().tolist()]
+    start = _allowed_rows(mask, [0, 1], vocab)
+    first = [tokenizer.decode([t]) for t in start[0].nonzero().flatten().tolist()]
     assert first and all('{"'.startswith(s) or s.startswith('{"') for s in first)
-    assert torch.equal(allowed[0], allowed[1])
+    assert torch.equal(start[0], start[1])
 
-    # Row 1 is declared finished by hand: from then on only the pad token is allowed there.
-    open_brace = tokenizer.convert_tokens_to_ids('{"')
-    processor.done[1] = True
-    scores = processor(torch.tensor([[0, 0, 0, open_brace], [0, 0, 0, tokenizer.pad_token_id]]),
-                       torch.zeros((2, vocab)))
-    assert torch.isfinite(scores[1]).nonzero().flatten().tolist() == [tokenizer.pad_token_id]
-    assert torch.isfinite(scores[0]).any() and not torch.isfinite(scores[0, tokenizer.pad_token_id])
+    # Row 0 moves on; row 1, masked alone (as the only row left in a batch), is still at the start.
+    mask.advance([0], [tokenizer.convert_tokens_to_ids('{"')])
+    assert not torch.equal(_allowed_rows(mask, [0], vocab)[0], start[0])
+    assert torch.equal(_allowed_rows(mask, [1], vocab)[0], start[1])
+    both = _allowed_rows(mask, [1, 0], vocab)
+    assert torch.equal(both[0], start[1]) and not torch.equal(both[1], start[0])
 
 
-def test_processor_raises_when_a_forbidden_token_gets_through(tokenizer):
-    processor = TimelineLogitsProcessor(tokenizer)
-    vocab = len(tokenizer)
-    processor(torch.zeros((1, 3), dtype=torch.long), torch.zeros((1, vocab)))
-    forbidden = tokenizer.convert_tokens_to_ids("hello")
+def test_grammar_mask_raises_when_a_forbidden_token_gets_through(tokenizer):
+    mask = GrammarMask(tokenizer, [None])
     with pytest.raises(RuntimeError, match="left the timeline grammar"):
-        processor(torch.tensor([[0, 0, 0, forbidden]]), torch.zeros((1, vocab)))
+        mask.advance([0], [tokenizer.convert_tokens_to_ids("hello")])
 
 
-def test_processor_allows_end_of_turn_only_when_the_json_is_complete(tokenizer):
+def test_grammar_mask_allows_end_of_turn_only_when_the_json_is_complete(tokenizer):
     stops = set(stop_token_ids(tokenizer))
-    complete = '{"timeline":[]}'
-    ids = tokenizer(complete, add_special_tokens=False)["input_ids"]
-    processor = TimelineLogitsProcessor(tokenizer)
-    vocab = len(tokenizer)
-    seen = torch.zeros((1, 1), dtype=torch.long)
+    ids = tokenizer('{"timeline":[]}', add_special_tokens=False)["input_ids"]
+    mask = GrammarMask(tokenizer, [None])
     for k in range(len(ids) + 1):
-        scores = processor(seen, torch.zeros((1, vocab)))
-        allowed = set(torch.isfinite(scores[0]).nonzero().flatten().tolist())
+        allowed = set(_allowed_rows(mask, [0], len(tokenizer))[0].nonzero().flatten().tolist())
         if k < len(ids):
             assert not (allowed & stops), f"stop allowed after {tokenizer.decode(ids[:k])!r}"
-            seen = torch.cat([seen, torch.tensor([[ids[k]]])], dim=1)
+            mask.advance([0], [ids[k]])
         else:
             assert allowed == stops
 
@@ -245,6 +241,40 @@ def test_timeline_from_text_reports_json_and_schema_errors():
 
 
 # ---------------------------------------------------------------- real decoding (embedded model)
+
+
+def test_buffered_kv_cache_gives_the_default_caches_logits(model_and_tokenizer):
+    # The in-place KV cache must be a pure speed change: same logits as transformers' DynamicCache
+    # through a left-padded prefill, steps past its first buffer's room, a deep copy, and a row leaving.
+    from transformers import DynamicCache
+
+    model, tokenizer = model_and_tokenizer
+    enc = tokenizer(["Q4 02:10 LIN Reyes driving layup 99-101 and then", "tatum cooking"], padding=True,
+                    padding_side="left", return_tensors="pt")
+    mask = enc["attention_mask"]
+    prompt_len = mask.shape[1]
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    caches = [DynamicCache(), _kv_cache()]
+    with torch.inference_mode():
+        outs = [model(input_ids=enc["input_ids"], attention_mask=mask, position_ids=positions, cache=c).logits
+                for c in caches]
+        assert torch.equal(outs[0], outs[1])
+        caches[1] = copy.deepcopy(caches[1])
+        ids, pos = outs[0][:, -1].argmax(-1, keepdim=True), positions[:, -1:]
+        rooms = []
+        for step in range(100):   # the first room is 64 past the prompt: it must grow
+            mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
+            pos = pos + 1
+            outs = [model(input_ids=ids, attention_mask=mask, position_ids=pos, cache=c).logits for c in caches]
+            assert torch.equal(outs[0], outs[1]), f"step {step}"
+            ids = outs[0][:, -1].argmax(-1, keepdim=True)
+            rooms.append(caches[1].layers[0].key_buffer.shape[2])
+            if step == 3:   # row 0 finishes: only row 1 goes on
+                for c in caches:
+                    c.batch_select_indices(torch.tensor([1]))
+                ids, mask, pos = ids[1:], mask[1:], pos[1:]
+    assert caches[1].get_seq_length() == prompt_len + 100
+    assert any(b > a for a, b in zip(rooms[5:], rooms[6:])), rooms   # grew while decoding
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,8 @@
       README.md                                                model card: metrics, params, provenance, example
 
 Before anything is written, a parity check: the merged model's constrained greedy outputs on a
-fixed set of test prompts must equal the adapter model's, or the stage fails.
+fixed set of test prompts must equal the adapter model's, or the stage fails. Both sides decode
+the prompts as one batch (the same padding on both sides, so a difference is the merge's).
 """
 
 from __future__ import annotations
@@ -131,8 +132,8 @@ def export(adapter_dir: Path, out_dir: Path, test_pairs: list[dict[str, Any]], *
 
     base = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32, use_safetensors=True)
     with_adapter = PeftModel.from_pretrained(base, str(adapter_dir), is_trainable=False).eval()
-    reference = [r.text for r in generate_timelines(with_adapter, tokenizer, prompts, constrained=True, batch_size=1,
-                                                    max_new_tokens=max_new_tokens)]
+    decode = dict(constrained=True, batch_size=len(prompts), max_new_tokens=max_new_tokens)
+    reference = [r.text for r in generate_timelines(with_adapter, tokenizer, prompts, **decode)]
     merged = with_adapter.merge_and_unload()
 
     with atomic.atomic_dir(out_dir) as tmp:
@@ -142,8 +143,7 @@ def export(adapter_dir: Path, out_dir: Path, test_pairs: list[dict[str, Any]], *
         shutil.copy(schema.SCHEMA_PATH, tmp / schema.SCHEMA_PATH.name)
         # parity: the saved directory, loaded the way a user would, must say the same things
         reloaded = AutoModelForCausalLM.from_pretrained(tmp, dtype=torch.float32, use_safetensors=True).eval()
-        merged_texts = [r.text for r in generate_timelines(reloaded, tokenizer, prompts, constrained=True, batch_size=1,
-                                                             max_new_tokens=max_new_tokens)]
+        merged_texts = [r.text for r in generate_timelines(reloaded, tokenizer, prompts, **decode)]
         equal = sum(a == b for a, b in zip(reference, merged_texts))
         parity = {"prompts": len(prompts), "equal": equal, "ok": equal == len(prompts),
                   "mismatches": [{"adapter": a, "merged": b} for a, b in zip(reference, merged_texts) if a != b]}

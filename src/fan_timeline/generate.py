@@ -13,6 +13,11 @@ plus the end-of-turn token), so a constrained output is never cut (DESIGN §7).
 Free decoding (no grammar) defaults to `FREE_MAX_NEW_TOKENS` new tokens: it has no bound to
 honour, and a model that rambles would otherwise run to the constrained budget.
 
+Decoding is greedy and runs its own loop over the model's forward rather than `model.generate`,
+for two CPU costs `generate` has: its KV cache concatenates the whole cache every step (here the
+cache appends in place), and a finished row keeps computing until the batch's longest row ends
+(here it leaves the batch).
+
 Threads: torch's default (one per physical core) is right on a quiet machine. Entry points should
 set OMP_WAIT_POLICY=PASSIVE before torch is imported: with spin-waiting OpenMP threads, another
 busy process makes every small op (and the logits masking) several times slower (DESIGN §7).
@@ -155,78 +160,56 @@ def new_matcher(tokenizer: Any, grounding: schema.Grounding | None = None):
     return matcher
 
 
-class TimelineLogitsProcessor:
-    """HF logits processor that keeps every row of a batch inside the timeline grammar.
+class GrammarMask:
+    """Keeps each output row inside the timeline grammar: one llguidance matcher per row.
 
-    One matcher per row. Each call first feeds every live row's previous token to its matcher
-    (the first call sees only the prompt), then computes all rows' token bitmasks in one parallel
-    llguidance call and sets every disallowed logit to -inf. A row that has emitted a stop token
-    may only emit the pad token (what `generate` writes into finished rows anyway). A matcher in
-    an error state means the masking was bypassed: that is raised, never ignored. Use one instance
-    per `generate` call; `seconds` and `calls` say what the masking cost. Masks `scores` in place
-    (`generate` hands each step's logits over as a fresh copy). `groundings`, one per row (None =
-    the whole schema), narrow each row's grammar to what its window shows.
+    `apply(scores, rows)` sets every token a row's grammar disallows to -inf, computing all the
+    given rows' bitmasks in one parallel llguidance call; `advance(rows, tokens)` feeds each row
+    the token it chose. A token the grammar rejects, or a matcher in an error state, means the
+    masking was bypassed: that is raised, never ignored. `groundings`, one per row (None = the
+    whole schema), narrow each row's grammar to what its window shows. `seconds` is what the
+    masking cost.
     """
 
-    def __init__(self, tokenizer: Any, groundings: list[schema.Grounding | None] | None = None):
+    def __init__(self, tokenizer: Any, groundings: list[schema.Grounding | None]):
         import torch
 
-        self.tokenizer = tokenizer
         self.ll_tok = ll_tokenizer(tokenizer)
-        self.stop_ids = set(stop_token_ids(tokenizer))
-        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(self.stop_ids)
+        self.matchers = [new_matcher(tokenizer, g) for g in groundings]
         self.executor = _executor()
-        self.groundings = groundings
-        self.matchers: list[Any] | None = None
-        self.done: list[bool] = []
-        self.bitmask: torch.Tensor | None = None
+        self.bitmask = torch.zeros((len(groundings), (self.ll_tok.vocab_size + 31) // 32), dtype=torch.int32)
         self.seconds = 0.0
-        self.calls = 0
 
-    def __call__(self, input_ids, scores):
+    def apply(self, scores, rows: list[int]):
+        """Mask `scores` in place: its k-th row belongs to output row `rows[k]`."""
         import numpy as np
         import torch
 
         start = time.perf_counter()
-        batch = scores.shape[0]
-        n_vocab = self.ll_tok.vocab_size
-        if self.matchers is None:
-            groundings = self.groundings or [None] * batch
-            if len(groundings) != batch:
-                raise ValueError(f"{len(groundings)} groundings for a batch of {batch} rows")
-            self.matchers = [new_matcher(self.tokenizer, g) for g in groundings]
-            self.done = [False] * batch
-            self.bitmask = torch.zeros((batch, (n_vocab + 31) // 32), dtype=torch.int32)
-        else:
-            for row, token in enumerate(input_ids[:, -1].tolist()):
-                if self.done[row]:
-                    continue
-                matcher = self.matchers[row]
-                if not matcher.consume_token(token):
-                    raise RuntimeError(f"constrained decoding left the timeline grammar in row {row} "
-                                       f"(token {token}): {matcher.get_error()}")
-                self.done[row] = token in self.stop_ids
-        live = [(m, row) for row, m in enumerate(self.matchers) if not self.done[row]]
-        self.bitmask.zero_()
-        if live:
-            self.executor.unsafe_compute_mask_ptr(live, self.bitmask.data_ptr(), self.bitmask.shape[1] * 4, batch)
-            for matcher, row in live:
-                if matcher.is_error():
-                    raise RuntimeError(f"constrained decoding failed in row {row}: {matcher.get_error()}")
+        bitmask = self.bitmask[:len(rows)]
+        bitmask.zero_()
+        self.executor.unsafe_compute_mask_ptr([(self.matchers[r], k) for k, r in enumerate(rows)],
+                                              bitmask.data_ptr(), bitmask.shape[1] * 4, len(rows))
+        for r in rows:
+            if self.matchers[r].is_error():
+                raise RuntimeError(f"constrained decoding failed in row {r}: {self.matchers[r].get_error()}")
         # Unpack the bitmask (bit j of word w allows token 32*w + j; x86 is little-endian) with numpy,
         # which is ~10x faster than the same with torch bit ops.
-        bits = np.unpackbits(self.bitmask.numpy().view(np.uint8), axis=1, bitorder="little")
+        bits = np.unpackbits(bitmask.numpy().view(np.uint8), axis=1, bitorder="little")
         disallowed = torch.from_numpy(bits).view(torch.bool).logical_not_()
-        for row, is_done in enumerate(self.done):
-            if is_done:
-                disallowed[row] = True
-                disallowed[row, self.pad_id] = False
-        width = min(n_vocab, scores.shape[1])  # the model's head may be wider than the tokenizer
+        width = min(self.ll_tok.vocab_size, scores.shape[1])  # the model's head may be wider than the tokenizer
         scores[:, width:] = float("-inf")
         scores[:, :width].masked_fill_(disallowed[:, :width].to(scores.device), float("-inf"))
         self.seconds += time.perf_counter() - start
-        self.calls += 1
         return scores
+
+    def advance(self, rows: list[int], tokens: list[int]) -> None:
+        start = time.perf_counter()
+        for r, token in zip(rows, tokens):
+            if not self.matchers[r].consume_token(token):
+                raise RuntimeError(f"constrained decoding left the timeline grammar in row {r} "
+                                   f"(token {token}): {self.matchers[r].get_error()}")
+        self.seconds += time.perf_counter() - start
 
 
 # --------------------------------------------------------------------------------------------
@@ -252,43 +235,29 @@ class GenerationResult:
     constraint_seconds: float = 0.0  # share of the time the batch spent masking logits with the grammar
 
 
-class _FirstTokenTimer:
-    """A `generate` streamer that only notes when the first new tokens arrive (its first put is the prompt)."""
-
-    def __init__(self):
-        self.start = time.perf_counter()
-        self.first_token_at: float | None = None
-        self._puts = 0
-
-    def put(self, value) -> None:
-        self._puts += 1
-        if self._puts == 2:
-            self.first_token_at = time.perf_counter()
-
-    def end(self) -> None:
-        pass
-
-
 def generate_timelines(model: Any, tokenizer: Any, prompts: list[Messages], *, constrained: bool,
                        groundings: list[schema.Grounding | None] | None = None, max_new_tokens: int | None = None,
-                       batch_size: int = 8, greedy: bool = True, progress: bool = False) -> list[GenerationResult]:
-    """Generate one completion per chat prompt, in batches, returned in the order of `prompts`.
+                       batch_size: int = 8, progress: bool = False) -> list[GenerationResult]:
+    """Greedily generate one completion per chat prompt, in batches, in the order of `prompts`.
 
     With `constrained=True` and `groundings` (one per prompt, from `prompt.window_prompt`), each
     output may only use its window's play clocks as `ts` and its shown comments as `quote`.
 
-    Prompts are sorted by token length so that a batch pads little, left-padded, and decoded
-    greedily unless `greedy=False`. `max_new_tokens` defaults to `constrained_max_new_tokens()`
-    for constrained decoding (a smaller value may cut outputs, which breaks the guarantee: warned)
-    and to `FREE_MAX_NEW_TOKENS` for free decoding.
+    Prompts are sorted by token length so that a batch pads little (left-padded); a row that has
+    finished leaves its batch. `max_new_tokens` defaults to `constrained_max_new_tokens()` for
+    constrained decoding (a smaller value may cut outputs, which breaks the guarantee: warned) and
+    to `FREE_MAX_NEW_TOKENS` for free decoding.
     """
     if groundings is not None and (not constrained or len(groundings) != len(prompts)):
         raise ValueError("groundings need constrained=True and one entry per prompt")
     max_new_tokens = _budget(constrained, max_new_tokens)
     results: list[GenerationResult | None] = [None] * len(prompts)
     for batch, enc in _batches(model, tokenizer, prompts, batch_size, progress):
-        rows = _decode(model, tokenizer, enc, constrained=constrained, max_new_tokens=max_new_tokens, greedy=greedy,
-                       groundings=None if groundings is None else [groundings[i] for i in batch])
+        cache, prefill = _prefill(model, enc)
+        grammar = None
+        if constrained:
+            grammar = GrammarMask(tokenizer, [None if groundings is None else groundings[i] for i in batch])
+        rows = _decode(model, tokenizer, enc, cache, prefill, grammar=grammar, max_new_tokens=max_new_tokens)
         for i, result in zip(batch, rows):
             results[i] = result
     return results  # type: ignore[return-value]
@@ -302,28 +271,21 @@ def generate_constrained_and_free(model: Any, tokenizer: Any, prompts: list[Mess
     """Greedy constrained (grounded) and free outputs of the same prompts, each equal to what
     `generate_timelines` gives, with each batch's prompt prefill computed once for both.
 
-    Saves one prefill per batch; on the 2-core CPU decoding, not the prefill, is most of the
-    cost, so the saving there is small. Each result's `seconds` carries half the prefill.
+    Saves one prefill per batch (at batch 12 on the 2-core CPU, a prefill is ~20 s and a batch's
+    decoding ~30-60 s). Each result's `seconds` carries half the prefill.
     """
     import copy
-
-    import torch
 
     if len(groundings) != len(prompts):
         raise ValueError("one grounding per prompt")
     budgets = {True: _budget(True, constrained_max_new_tokens), False: _budget(False, free_max_new_tokens)}
     results: dict[bool, list[GenerationResult | None]] = {True: [None] * len(prompts), False: [None] * len(prompts)}
     for batch, enc in _batches(model, tokenizer, prompts, batch_size, progress):
-        start = time.perf_counter()
-        mask = enc["attention_mask"]
-        with torch.inference_mode():   # all but the last prompt token; `generate` feeds that one
-            cache = model(input_ids=enc["input_ids"][:, :-1], attention_mask=mask[:, :-1],
-                          position_ids=(mask[:, :-1].cumsum(-1) - 1).clamp(min=0), use_cache=True).cache
-        prefill = time.perf_counter() - start
+        cache, prefill = _prefill(model, enc)
         for constrained in (True, False):
-            rows = _decode(model, tokenizer, enc, constrained=constrained, max_new_tokens=budgets[constrained],
-                           greedy=True, groundings=[groundings[i] for i in batch] if constrained else None,
-                           cache=copy.deepcopy(cache), prefill_seconds=prefill / 2)
+            grammar = GrammarMask(tokenizer, [groundings[i] for i in batch]) if constrained else None
+            rows = _decode(model, tokenizer, enc, copy.deepcopy(cache) if constrained else cache, prefill / 2,
+                           grammar=grammar, max_new_tokens=budgets[constrained])
             for i, result in zip(batch, rows):
                 results[constrained][i] = result
     return results[True], results[False]  # type: ignore[return-value]
@@ -354,36 +316,127 @@ def _batches(model: Any, tokenizer: Any, prompts: list[Messages], batch_size: in
                                padding_side="left", return_tensors="pt").to(device)
 
 
-def _decode(model: Any, tokenizer: Any, enc: Any, *, constrained: bool, max_new_tokens: int, greedy: bool,
-            groundings: list[schema.Grounding | None] | None, cache: Any = None,
-            prefill_seconds: float = 0.0) -> list[GenerationResult]:
-    """One batch through `model.generate`; `cache` holds the prompt but its last token, computed
-    in `prefill_seconds` (counted into the batch's time)."""
-    import torch
-    from transformers import LogitsProcessorList
+@functools.cache
+def _buffered_kv_layer() -> type:
+    """The `_BufferedKVLayer` class (defined on first use: transformers is imported lazily)."""
+    from transformers.cache_utils import DynamicLayer
 
-    stop_ids = stop_token_ids(tokenizer)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stop_ids[0]
-    processor = TimelineLogitsProcessor(tokenizer, groundings) if constrained else None
-    timer = _FirstTokenTimer()
-    extra = {} if cache is None else {"cache": cache}
+    class _BufferedKVLayer(DynamicLayer):
+        """A `DynamicLayer` that appends in place instead of concatenating.
+
+        transformers' DynamicLayer builds a new tensor each step (torch.cat of the whole cache):
+        at batch 12 and ~700 cached tokens that copy is most of a CPU decode step. Here the keys
+        and values are views of buffers with room to grow (half again as many positions as they
+        hold, at least 64), reallocated only when full. Anything that replaces `keys`/`values` (cropping, row selection)
+        is noticed and the buffers are rebuilt from it.
+        """
+
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.key_buffer = self.value_buffer = None
+
+        def _views_of_buffers(self, n: int) -> bool:
+            return (self.key_buffer is not None and self.keys.dim() == 4 and n <= self.key_buffer.shape[2]
+                    and all(view.data_ptr() == buffer.data_ptr() and view.stride() == buffer.stride()
+                            for view, buffer in ((self.keys, self.key_buffer), (self.values, self.value_buffer))))
+
+        def update(self, key_states, value_states, *args, **kwargs):
+            if not self.is_initialized:
+                self.lazy_initialization(key_states, value_states)
+            old = self.keys.shape[2] if self.keys.dim() == 4 else 0
+            n = old + key_states.shape[2]
+            if not self._views_of_buffers(n):
+                room = n + max(64, n // 2)
+                keys = key_states.new_empty(*key_states.shape[:2], room, key_states.shape[3])
+                values = value_states.new_empty(*value_states.shape[:2], room, value_states.shape[3])
+                if old:
+                    keys[:, :, :old] = self.keys
+                    values[:, :, :old] = self.values
+                self.key_buffer, self.value_buffer = keys, values
+            self.key_buffer[:, :, old:n] = key_states
+            self.value_buffer[:, :, old:n] = value_states
+            self.keys, self.values = self.key_buffer[:, :, :n], self.value_buffer[:, :, :n]
+            return self.keys, self.values
+
+    return _BufferedKVLayer
+
+
+def _kv_cache():
+    """An empty `DynamicCache` whose layers append in place (`_buffered_kv_layer`)."""
+    from transformers.cache_utils import Cache, DynamicCache
+
+    cache = DynamicCache()
+    Cache.__init__(cache, layer_class_to_replicate=_buffered_kv_layer())
+    return cache
+
+
+def _prefill(model: Any, enc: Any) -> tuple[Any, float]:
+    """(KV cache of every prompt token but the last, seconds): `_decode` feeds the last one."""
+    import torch
+
+    start = time.perf_counter()
+    cache = _kv_cache()
+    mask = enc["attention_mask"][:, :-1]
+    if mask.shape[1]:
+        with torch.inference_mode():
+            model(input_ids=enc["input_ids"][:, :-1], attention_mask=mask,
+                  position_ids=(mask.cumsum(-1) - 1).clamp(min=0), cache=cache, use_cache=True, logits_to_keep=1)
+    return cache, time.perf_counter() - start
+
+
+def _decode(model: Any, tokenizer: Any, enc: Any, cache: Any, prefill_seconds: float, *,
+            grammar: GrammarMask | None, max_new_tokens: int) -> list[GenerationResult]:
+    """Greedy decoding of one left-padded batch whose `cache` holds each prompt but its last token
+    (computed in `prefill_seconds`, counted into the batch's time). A row leaves the batch (and the
+    cache) when it emits a stop token, so a long output does not make the finished ones compute on."""
+    import torch
+
+    start = time.perf_counter() - prefill_seconds
+    stop_ids = set(stop_token_ids(tokenizer))
+    n_rows = enc["input_ids"].shape[0]
+    tokens: list[list[int]] = [[] for _ in range(n_rows)]
+    rows = list(range(n_rows))  # the output rows still decoding, in cache order
+    next_ids = enc["input_ids"][:, -1:]
+    mask = enc["attention_mask"]
+    positions = mask.sum(-1, keepdim=True) - 1
+    first_token_at = None
     with torch.inference_mode():
-        out = model.generate(
-            **enc, logits_processor=LogitsProcessorList([processor] if processor is not None else []),
-            max_new_tokens=max_new_tokens, do_sample=not greedy, eos_token_id=stop_ids, pad_token_id=pad_id,
-            streamer=timer, **extra)
-    seconds = time.perf_counter() - timer.start + prefill_seconds
-    ttft = (timer.first_token_at or time.perf_counter()) - timer.start + prefill_seconds
-    rows = []
-    for ids in out[:, enc["input_ids"].shape[1]:].tolist():
-        end = next((k for k, t in enumerate(ids) if t in stop_ids), None)
-        body = ids if end is None else ids[:end]
-        rows.append(GenerationResult(
+        for _ in range(max_new_tokens):
+            logits = model(input_ids=next_ids, attention_mask=mask, position_ids=positions, cache=cache,
+                           use_cache=True).logits[:, -1, :].float()
+            if grammar is not None:
+                grammar.apply(logits, rows)
+            chosen = logits.argmax(-1)
+            picked = chosen.tolist()
+            first_token_at = first_token_at or time.perf_counter()
+            if grammar is not None:
+                grammar.advance(rows, picked)
+            keep = []
+            for k, (row, token) in enumerate(zip(rows, picked)):
+                tokens[row].append(token)
+                if token not in stop_ids:
+                    keep.append(k)
+            if not keep:
+                break
+            if len(keep) < len(rows):
+                index = torch.tensor(keep, device=chosen.device)
+                cache.batch_select_indices(index)
+                chosen, mask, positions = chosen[index], mask[index], positions[index]
+                rows = [rows[k] for k in keep]
+            next_ids = chosen[:, None]
+            mask = torch.cat([mask, mask.new_ones((len(rows), 1))], dim=1)
+            positions = positions + 1
+    seconds = time.perf_counter() - start
+    ttft = (first_token_at or time.perf_counter()) - start
+    results = []
+    for ids in tokens:
+        finished = bool(ids) and ids[-1] in stop_ids
+        body = ids[:-1] if finished else ids
+        results.append(GenerationResult(
             text=tokenizer.decode(body, skip_special_tokens=False, clean_up_tokenization_spaces=False),
-            n_new_tokens=len(ids) if end is None else end + 1, finished=end is not None,
-            seconds=seconds / out.shape[0], time_to_first_token=ttft, batch_seconds=seconds,
-            constraint_seconds=(processor.seconds if processor is not None else 0.0) / out.shape[0]))
-    return rows
+            n_new_tokens=len(ids), finished=finished, seconds=seconds / n_rows, time_to_first_token=ttft,
+            batch_seconds=seconds, constraint_seconds=(grammar.seconds if grammar is not None else 0.0) / n_rows))
+    return results
 
 
 def timeline_from_text(text: str) -> tuple[Any | None, list[str]]:
