@@ -1,0 +1,53 @@
+"""Base-model resolution (fan_timeline.model): the GGUF conversion's read-once patch and path errors.
+
+    pytest tests/test_model.py      (~2 s; a tiny GGUF written here, no network)
+
+The conversion itself runs for real in every test session (conftest's `base_model_path`).
+"""
+
+from __future__ import annotations
+
+import gguf
+import numpy as np
+import pytest
+
+from fan_timeline.model import _gguf_read_once, resolve_base_model
+
+
+def _tiny_gguf(path) -> None:
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_block_count(1)
+    writer.add_tensor("token_embd.weight", np.arange(12, dtype=np.float32).reshape(3, 4))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
+def test_gguf_read_once_shares_one_reader_per_file_and_restores_the_module(tmp_path):
+    first, second = tmp_path / "a.gguf", tmp_path / "b.gguf"
+    _tiny_gguf(first)
+    _tiny_gguf(second)
+    reader_class, name_map = gguf.GGUFReader, gguf.get_tensor_name_map
+    with _gguf_read_once():
+        reader = gguf.GGUFReader(first)
+        assert gguf.GGUFReader(str(first)) is reader          # the same file: parsed once
+        assert gguf.GGUFReader(second) is not reader
+        assert np.array_equal(np.asarray(reader.tensors[0].data).ravel(), np.arange(12, dtype=np.float32))
+        arch = gguf.MODEL_ARCH.LLAMA
+        assert gguf.get_tensor_name_map(arch, 2) is gguf.get_tensor_name_map(arch, 2)
+    assert (gguf.GGUFReader, gguf.get_tensor_name_map) == (reader_class, name_map)
+
+    with pytest.raises(RuntimeError), _gguf_read_once():
+        raise RuntimeError("a failed conversion")
+    assert (gguf.GGUFReader, gguf.get_tensor_name_map) == (reader_class, name_map)
+
+
+def test_resolve_base_model_names_what_is_wrong(tmp_path):
+    assert resolve_base_model("HuggingFaceTB/SmolLM2-135M-Instruct") == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        resolve_base_model(str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="neither a directory nor an embedded name"):
+        resolve_base_model(str(tmp_path / "missing.gguf"))
+    with pytest.raises(ValueError, match="unknown embedded model"):
+        resolve_base_model("embedded:NoSuchModel")
