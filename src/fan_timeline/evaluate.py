@@ -127,8 +127,9 @@ def evaluate_model(prefix: str, model: Any, tokenizer: Any, pairs: list[dict[str
         score.seconds = sum(r.seconds for r in results)   # each carries its share of its batch's time
         predictions = [{"run": name, **score.add(p, r)} for p, r in zip(pairs, results)]
         s = score.summary()
-        progress(f"{name}: {s['windows']} windows, valid {s['json_validity']:.0%}, schema {s['schema_compliance']:.0%}, "
-                 f"event F1 {s['event_f1']:.2f}, sentiment macro-F1 {s['sentiment_macro_f1']:.2f}, "
-                 f"quotes grounded {s['quote_grounding']:.0%}, {s['tokens_per_s']:.1f} tok/s")
+        progress(f"{name}: {s['windows']} windows, valid {s['json_validity']:.0%}, "
+                 f"schema {s['schema_compliance']:.0%}, event F1 {s['event_f1']:.2f}, "
+                 f"sentiment macro-F1 {s['sentiment_macro_f1']:.2f}, quotes grounded {s['quote_grounding']:.0%}, "
+                 f"{s['tokens_per_s']:.1f} tok/s")
         runs[name] = (score, predictions)
     return runs

@@ -327,8 +327,8 @@ def _buffered_kv_layer() -> type:
         transformers' DynamicLayer builds a new tensor each step (torch.cat of the whole cache):
         at batch 12 and ~700 cached tokens that copy is most of a CPU decode step. Here the keys
         and values are views of buffers with room to grow (half again as many positions as they
-        hold, at least 64), reallocated only when full. Anything that replaces `keys`/`values` (cropping, row selection)
-        is noticed and the buffers are rebuilt from it.
+        hold, at least 64), reallocated only when full. Anything that replaces `keys`/`values`
+        (cropping, row selection) is noticed and the buffers are rebuilt from it.
         """
 
         def __init__(self, **kwargs):
