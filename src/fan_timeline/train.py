@@ -716,6 +716,8 @@ def build_model(cfg: TrainConfig, base_path: str, device: Any, quantization: str
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
+    from fan_timeline.cpu_lora import speed_up_lora
+
     attention = "sdpa"
     if device.type == "cuda" and cfg.packing and register_varlen_attention():
         attention = VARLEN_ATTENTION
@@ -751,6 +753,8 @@ def build_model(cfg: TrainConfig, base_path: str, device: Any, quantization: str
     with warnings.catch_warnings():  # peft 0.21 reads transformers' deprecated is_gradient_checkpointing
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
         model = get_peft_model(model, lora)
+    if device.type == "cpu":
+        speed_up_lora(model)  # cheaper dropout masks and adapter adds (memory-bound on the CPU)
     if cfg.compile and device.type == "cuda":
         # Regional compilation: one compiled graph serves every decoder layer of the same structure.
         # Packed rows with varlen attention have fixed shapes (`StaticRows`), so each layer also
