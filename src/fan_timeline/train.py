@@ -34,7 +34,8 @@ What one run does, top to bottom (`train`):
    train_config.json at the end, and a metrics JSON.
 
 CPU: fp32 (no native bf16 on these machines), full-precision LoRA (bitsandbytes 4-bit on CPU is
-~100x too slow). CUDA: bf16 autocast, NF4 (QLoRA) when bitsandbytes is installed, and with
+~100x too slow), LoRA layers with a cheaper dropout mask and an in-place adapter add
+(`cpu_lora`). CUDA: bf16 autocast, NF4 (QLoRA) when bitsandbytes is installed, and with
 `compile` each decoder layer compiled and replayed as a CUDA graph on fixed-shape rows
 (`StaticRows`), which removes the kernel-launch overhead that otherwise sets the pace.
 `nproc` > 1: data parallel under torchrun (`DataParallel`; the stage script launches it).
