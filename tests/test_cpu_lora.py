@@ -50,7 +50,7 @@ def test_drops_at_the_rate_scales_the_rest_and_passes_the_mask_to_the_gradient()
     assert x.min().item() >= 0.5  # the input itself is untouched
 
 
-def test_seeded_stream_eval_mode_and_rate_zero():
+def test_seeded_stream_eval_mode_rate_zero_and_empty_input():
     x = torch.ones(64, 576)
     torch.manual_seed(1)
     first, second = LoraDropout(0.1)(x), LoraDropout(0.1)(x)
@@ -59,6 +59,7 @@ def test_seeded_stream_eval_mode_and_rate_zero():
     assert not torch.equal(first, second)  # a fresh mask every call
     assert LoraDropout(0.1).eval()(x) is x and LoraDropout(0.0)(x) is x
     assert LoraDropout(0.1)(x.t()).shape == (576, 64)  # any layout
+    assert LoraDropout(0.1)(torch.ones(0, 576)).shape == (0, 576)
     with pytest.raises(ValueError, match="dropout rate"):
         LoraDropout(1.0)
 
@@ -72,11 +73,12 @@ class _Tiny(torch.nn.Module):
         return self.proj(x)
 
 
-def _tiny_peft(bias: bool, dropout: float):
+def _tiny_peft(bias: bool, dropout: float, lora_bias: bool = False):
     from peft import LoraConfig, get_peft_model
 
     torch.manual_seed(0)
-    model = get_peft_model(_Tiny(bias), LoraConfig(r=4, lora_alpha=8, lora_dropout=dropout, target_modules=["proj"]))
+    config = LoraConfig(r=4, lora_alpha=8, lora_dropout=dropout, target_modules=["proj"], lora_bias=lora_bias)
+    model = get_peft_model(_Tiny(bias), config)
     with torch.no_grad():
         model.base_model.model.proj.lora_B["default"].weight.normal_()  # B starts at 0: make the adapter count
     return model
@@ -90,6 +92,7 @@ def _forward_backward(model, x, seed=0):
     return y.detach(), grads
 
 
+@pytest.mark.filterwarnings("ignore:`lora_bias=True` was passed")  # PEFT: such a layer cannot be merged; not tested here
 @pytest.mark.parametrize("bias", [False, True])
 def test_fused_forward_gives_peft_outputs_and_gradients(bias):
     x = torch.randn(2, 5, 12, requires_grad=True)
@@ -106,7 +109,15 @@ def test_fused_forward_gives_peft_outputs_and_gradients(bias):
         if dropout:  # and the dropout is on the adapter's path: another draw, another output
             assert not torch.allclose(_forward_backward(model, x, seed=1)[0], y_fused)
 
-    # The cases it does not cover go to PEFT's forward: adapters disabled, merged weights.
+    # The cases it does not cover go to PEFT's forward: an adapter with a bias of its own, adapters
+    # disabled, merged weights.
+    with_bias = _tiny_peft(bias, 0.0, lora_bias=True)
+    with torch.no_grad():
+        with_bias.base_model.model.proj.lora_B["default"].bias.normal_()
+    y_peft, g_peft = _forward_backward(with_bias, x)
+    speed_up_lora(with_bias)
+    y_fused, g_fused = _forward_backward(with_bias, x)
+    torch.testing.assert_close(y_fused, y_peft, rtol=1e-5, atol=1e-6)
     proj = model.base_model.model.proj
     model.eval()
     with torch.no_grad():

@@ -45,6 +45,8 @@ def drop_positions(n: int, p: float, chunk: int | None = None, device: Any = Non
         positions = torch.cumsum(gaps, 0) + (start - 1)
         parts.append(positions)
         start = int(positions[-1]) + 1
+    if not parts:  # n == 0
+        return torch.empty(0, dtype=torch.int64, device=device)
     positions = torch.cat(parts) if len(parts) > 1 else parts[0]
     return positions[: int(torch.searchsorted(positions, n))]  # sorted: cut at the first one past the end
 
@@ -71,16 +73,16 @@ class LoraDropout(torch.nn.Module):
 
 
 def _fused_forward(self: Any, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-    """PEFT LoRA `Linear.forward` for one active, unmerged, plain LoRA adapter on a plain
-    `nn.Linear`: base(x) + B(A(dropout(x))) * scaling with the adapter added in place. Any other
-    case (merged, disabled, several adapters, a variant such as DoRA, extra arguments) goes to
-    PEFT's own forward."""
+    """PEFT LoRA `Linear.forward` for one active, unmerged, plain LoRA adapter (no variant such as
+    DoRA, no bias of its own, the input's dtype) on a plain `nn.Linear`: base(x) +
+    B(A(dropout(x))) * scaling with the adapter added in place. Any other case (merged, disabled,
+    several adapters, extra arguments, ...) goes to PEFT's own forward."""
     adapters = self.active_adapters
-    if (args or kwargs or self.disable_adapters or self.merged or len(adapters) != 1
-            or adapters[0] not in self.lora_A or adapters[0] in self.lora_variant
-            or type(self.base_layer) is not torch.nn.Linear):
+    name = adapters[0] if len(adapters) == 1 else None
+    if (args or kwargs or self.disable_adapters or self.merged or name not in self.lora_A
+            or name in self.lora_variant or self.lora_B[name].bias is not None
+            or x.dtype != self.lora_A[name].weight.dtype or type(self.base_layer) is not torch.nn.Linear):
         return type(self).forward(self, x, *args, **kwargs)
-    name = adapters[0]
     rows = x.reshape(-1, x.shape[-1])
     result = torch.nn.functional.linear(rows, self.base_layer.weight, self.base_layer.bias)
     a = self.lora_A[name](self.lora_dropout[name](rows))
