@@ -1,8 +1,10 @@
 """The data stages through real DVC: repro, no-op repro, and a param change that reruns only its stage.
+And dvc.yaml declares, for every stage, each project module its script can run.
 
 Runs `dvc` in a scratch copy of the repository with 3 freshly simulated games (no network).
 """
 
+import ast
 import json
 import os
 import shutil
@@ -45,6 +47,43 @@ def make_scratch_repo(repo: Path, games: int = 3, seed: int = 11) -> Path:
 def commit(repo: Path, message: str) -> None:
     run(["git", "add", "-A"], repo)
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", message], repo)
+
+
+def project_modules(script: Path) -> set[str]:
+    """Repository paths of the fan_timeline modules `script` imports, directly or through each other
+    (imports inside functions too: a stage may run any of them)."""
+    found: set[str] = set()
+    todo = [script]
+    while todo:
+        tree = ast.parse(todo.pop().read_text(encoding="utf-8"))
+        names = [a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names]
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names += [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        for name in names:
+            if not name.startswith("fan_timeline."):
+                continue
+            path = REPO / "src" / (name.replace(".", "/") + ".py")
+            path = path if path.exists() else path.with_suffix("") / "__init__.py"
+            rel = path.relative_to(REPO).as_posix()
+            if path.exists() and rel not in found:
+                found.add(rel)
+                todo.append(path)
+    return found
+
+
+def test_every_stage_depends_on_the_code_it_runs():
+    """A module a stage imports but dvc.yaml does not list would change outputs without a rerun."""
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    for name, stage in stages.items():
+        deps = [d if isinstance(d, str) else next(iter(d)) for d in stage["deps"]]
+        script = next(d for d in deps if d.startswith("stages/"))
+        assert script in stage["cmd"]
+        modules = project_modules(REPO / script)
+        library = {"build_sft": "sft", "train_qlora": "train"}.get(name, name)
+        assert f"src/fan_timeline/{library}.py" in modules  # the walk finds at least the stage's own library
+        missing = {m for m in modules if m not in deps and not any(m.startswith(d + "/") for d in deps)}
+        assert not missing, f"dvc.yaml stage {name} runs {sorted(missing)} but does not list them in deps"
 
 
 @pytest.fixture(scope="module")
