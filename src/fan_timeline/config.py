@@ -3,6 +3,11 @@
 `load_section(IngestConfig, "params.yaml")` reads the section named by the class's `SECTION`,
 rejects unknown keys (naming the key, the section and the closest known key), checks types, and
 runs the class's own `validate()` for ranges. A typo is an error, never a silent default.
+
+params.yaml spells out every key of every section, so the dataclass defaults only serve code that
+builds a config itself (tests, notebooks, the benchmarks). They are generic where params.yaml holds
+the recipe tuned for the 2-core CPU pipeline (e.g. `lora_layers` 0 = all layers vs 10,
+`learning_rate` 2e-4 vs 1e-3, `compile` off vs on for CUDA); `dvc params diff` shows the recipe.
 """
 
 from __future__ import annotations
