@@ -200,14 +200,22 @@ def _wait_go() -> None:
         raise SystemExit(f"worker: expected 'go', got {line!r}")
 
 
-def _peak_memory(device) -> float:
+def _peak_memory(device, dist=None) -> float:
+    """Peak memory in GiB: this process's RSS on CPU, max_memory_allocated on CUDA. With data
+    parallelism (`dist`, every process calls this): the sum of the processes' RSS on CPU (one
+    machine's memory), the largest GPU's on CUDA (what has to fit on one card)."""
     import resource
 
     import torch
 
     if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2 ** 30
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20  # KiB -> GiB
+        peak = torch.cuda.max_memory_allocated(device) / 2 ** 30
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20  # KiB -> GiB
+    if dist is None or dist.world == 1:
+        return peak
+    peaks = dist.gather(peak)
+    return max(peaks) if device.type == "cuda" else sum(peaks)
 
 
 def _load_examples(spec: dict, tokenizer) -> list:
@@ -217,6 +225,8 @@ def _load_examples(spec: dict, tokenizer) -> list:
 
 
 def worker_ft(spec: dict) -> None:
+    """fan-timeline's steps; with `nproc` > 1 this runs in every process torchrun started (data
+    parallel, as the stage runs it) and process 0 talks to the parent."""
     import torch
 
     from fan_timeline import train as T
@@ -229,10 +239,12 @@ def worker_ft(spec: dict) -> None:
                                   "max_steps": spec["total_steps"], "lora_layers": spec["lora_layers"],
                                   "packing": True, "compile": spec["compile"],
                                   "gradient_checkpointing": spec["gradient_checkpointing"],
-                                  "threads": spec["threads"], "nproc": 1})
-    dev = T.resolve_device(spec["device"])
+                                  "threads": spec["threads"], "nproc": spec["nproc"]})
+    dist, dev = T.init_data_parallel(cfg, spec["device"])
     if dev.type == "cpu":
-        torch.set_num_threads(cfg.threads or T.physical_cores())
+        torch.set_num_threads(max(1, (cfg.threads or T.physical_cores()) // dist.world))
+    if dist.rank:  # an own dropout stream per process, as in train.train
+        torch.manual_seed(cfg.seed + 1_000_003 * dist.rank)
     quantization = T.resolve_quantization(cfg, dev)
     tokenizer = load_tokenizer(spec["model_dir"])
     examples = _load_examples(spec, tokenizer)
@@ -248,15 +260,25 @@ def worker_ft(spec: dict) -> None:
         micro = [[examples[j] for j in idx] for idx in micro_plan[i * cfg.grad_accum:(i + 1) * cfg.grad_accum]]
         loss, n_trained, n_tokens, _ = T._train_step(model, optimizer, params, micro, packing=True, one_row=one_row,
                                                      pad_id=tokenizer.pad_token_id, device=dev, autocast=autocast,
-                                                     lr=T.lr_at(i, total_steps, cfg), static=static)
+                                                     lr=T.lr_at(i, total_steps, cfg), static=static, dist=dist)
         return n_tokens, n_trained, sum(len(mb) for mb in micro), loss / n_trained
+
+    def emit(obj: dict) -> None:
+        if dist.is_main:
+            _emit(obj)
+
+    def wait_go() -> None:
+        if dist.is_main:
+            _wait_go()
+        if dist.world > 1:
+            dist.broadcast(None)  # the others wait here for process 0's "go"
 
     t0 = time.perf_counter()
     losses = []
     for i in range(spec["warmup_steps"]):
         losses.append(step(i)[3])
     i = spec["warmup_steps"]
-    if spec.get("profile"):  # where the time of two steps goes, printed to stderr (shown by the parent)
+    if spec.get("profile"):  # where the time of two steps goes (process 0's), printed to stderr (shown by the parent)
         from torch.profiler import ProfilerActivity, profile
 
         activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if dev.type == "cuda" else [])
@@ -265,10 +287,11 @@ def worker_ft(spec: dict) -> None:
                 step(i)
                 i += 1
         for key in ("self_cpu_time_total", "self_device_time_total" if dev.type == "cuda" else "cpu_time_total"):
-            print(prof.key_averages().table(sort_by=key, row_limit=25), file=sys.stderr)
-    _emit({"ready": True, "warmup_s": time.perf_counter() - t0, "attention": model.config._attn_implementation})
+            if dist.is_main:
+                print(prof.key_averages().table(sort_by=key, row_limit=25), file=sys.stderr)
+    emit({"ready": True, "warmup_s": time.perf_counter() - t0, "attention": model.config._attn_implementation})
     for _ in range(spec["repeats"]):
-        _wait_go()
+        wait_go()
         tokens = trained = n_examples = 0
         t0 = time.perf_counter()
         for _ in range(spec["steps"]):
@@ -276,9 +299,13 @@ def worker_ft(spec: dict) -> None:
             tokens, trained, n_examples = tokens + n_tokens, trained + n_trained, n_examples + n_ex
             losses.append(loss)
             i += 1
-        _emit({"block": {"seconds": time.perf_counter() - t0, "steps": spec["steps"], "real_tokens": tokens,
-                         "trained_tokens": trained, "examples": n_examples}})
-    _emit({"done": True, "peak_memory_gib": _peak_memory(dev), "losses": losses})
+        emit({"block": {"seconds": time.perf_counter() - t0, "steps": spec["steps"], "real_tokens": tokens,
+                        "trained_tokens": trained, "examples": n_examples}})
+    emit({"done": True, "peak_memory_gib": _peak_memory(dev, dist), "losses": losses})
+    if dist.world > 1:
+        import torch.distributed as td
+
+        td.destroy_process_group()
 
 
 def worker_hf(spec: dict) -> None:
@@ -379,9 +406,12 @@ def worker_hf(spec: dict) -> None:
 
 
 class Worker:
-    def __init__(self, name: str, spec: dict):
+    def __init__(self, name: str, spec: dict, nproc: int = 1):
+        """`nproc` > 1: the worker runs as that many data-parallel processes under torchrun (they
+        inherit its stdin and stdout; process 0 alone reads and writes them)."""
         self.name = name
-        self.proc = subprocess.Popen([sys.executable, __file__, "--worker", name, "--spec", json.dumps(spec)],
+        launcher = [] if nproc == 1 else ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
+        self.proc = subprocess.Popen([sys.executable, *launcher, __file__, "--worker", name, "--spec", json.dumps(spec)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
         self.blocks: list[dict] = []
         self.info: dict = {}
@@ -462,6 +492,8 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=4, help="optimizer steps per timed block")
     parser.add_argument("--repeats", type=int, default=3, help="timed blocks per trainer, interleaved")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0 = physical cores)")
+    parser.add_argument("--nproc", type=int, help="ft data-parallel processes, the CPU threads split between them "
+                                                  "(default: the params' nproc; 0 = auto, as the stage picks)")
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     parser.add_argument("--model-dir", type=Path, help="keep the random-init model here (reused if it exists)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -476,6 +508,7 @@ def main() -> int:
     import yaml
 
     from fan_timeline import train as T
+    from fan_timeline.config import TrainConfig, from_dict
     from fan_timeline.model import load_tokenizer, resolve_base_model
 
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
@@ -506,14 +539,17 @@ def main() -> int:
         dims = model_dims(model_dir)
         flops = flops_per_token(dims, {"r": params["lora_r"], "targets": params["target_modules"],
                                        "layers": lora_layers}, examples)
-        spec = {"device": device, "model_dir": model_dir, "data": args.data, "train_qlora": params,
+        ft_nproc = T.resolve_nproc(from_dict(TrainConfig, {
+            **params, "nproc": params.get("nproc", 1) if args.nproc is None else args.nproc,
+            "grad_accum": args.grad_accum, "threads": args.threads}), device)
+        spec = {"device": device, "model_dir": model_dir, "nproc": ft_nproc, "data": args.data, "train_qlora": params,
                 "quantization": args.quantization, "max_seq_len": args.max_seq_len, "batch_size": batch_size,
                 "grad_accum": args.grad_accum, "micro_batch_tokens": micro_tokens, "lora_layers": lora_layers,
                 "compile": compile_, "gradient_checkpointing": args.gradient_checkpointing, "profile": args.profile,
                 "threads": args.threads, "warmup_steps": args.warmup_steps, "steps": args.steps,
                 "repeats": args.repeats, "total_steps": args.warmup_steps + args.steps * args.repeats + 3}
         names = [n.strip() for n in args.trainers.split(",") if n.strip()]
-        workers = {name: Worker(name, spec) for name in names}  # start together: loading overlaps
+        workers = {name: Worker(name, spec, ft_nproc if name == "ft" else 1) for name in names}  # loading overlaps
         for w in workers.values():
             w.info.update(w.read())
         peaks = [matmul_peak(device)]
@@ -539,6 +575,7 @@ def main() -> int:
         "lora": {"r": params["lora_r"], "alpha": params["lora_alpha"], "dropout": params["lora_dropout"],
                  "targets": params["target_modules"], "layers": lora_layers},
         "hf_batch_size": batch_size, "grad_accum": args.grad_accum, "ft_micro_batch_tokens": micro_tokens,
+        "ft_nproc": ft_nproc,
         "ft_compile": compile_ and device == "cuda",
         "flops_per_token": flops, "matmul_peak_flops": peaks, "results": results,
         "load_average_end": os.getloadavg()[0],
@@ -563,7 +600,8 @@ def print_table(report: dict) -> None:
           f"{report['data']['examples']} examples of {report['data']['mean_tokens']:.0f} tokens on average "
           f"({100 * report['data']['trained_fraction']:.0f}% trained)")
     print(f"hf: {report['hf_batch_size']} rows x {report['grad_accum']} micro-batches a step; "
-          f"ft: {report['ft_micro_batch_tokens']}-token micro-batches x {report['grad_accum']}"
+          f"ft: {report['ft_micro_batch_tokens']}-token micro-batches x {report['grad_accum']}, "
+          f"{report['ft_nproc']} process{'es' if report['ft_nproc'] > 1 else ''}"
           f"{', compiled' if report['ft_compile'] else ''}; "
           f"matmul peak {peak / scale:.1f} {unit} (median of {len(report['matmul_peak_flops'])}), "
           f"{report['flops_per_token'] / 1e9:.2f} GFLOP per token")

@@ -6,7 +6,9 @@ Reads params.yaml section `train_qlora`. Writes the adapter (+ tokenizer, train_
 DVCLive curves under plots/train/, metrics/train.json, and resumable checkpoints in
 models/checkpoints/ (a persisted DVC output: a killed run resumes when the stage is rerun).
 With `nproc: N` > 1 the script starts itself again under torchrun, N data-parallel processes
-(one per GPU on CUDA; gloo on CPU); process 0 writes the outputs.
+(one per GPU on CUDA; gloo on CPU, the cores split between them); process 0 writes the outputs.
+`nproc: 0` (auto) picks N: one process per GPU or physical core, at most one per micro-batch of
+a step (`train.resolve_nproc`).
 """
 
 import os
@@ -37,9 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"train_qlora failed: {exc}", file=sys.stderr)
         return 1
-    if cfg.nproc > 1 and "LOCAL_RANK" not in os.environ:
-        return launch(cfg.nproc, [__file__, *(sys.argv[1:] if argv is None else argv)])
-    from fan_timeline.train import train
+    from fan_timeline.train import resolve_nproc, train
+
+    if "LOCAL_RANK" not in os.environ and (nproc := resolve_nproc(cfg)) > 1:
+        return launch(nproc, [__file__, *(sys.argv[1:] if argv is None else argv)])
 
     try:
         m = train(cfg, train_path=args.sft_dir / "train.jsonl", val_path=args.sft_dir / "val.jsonl",

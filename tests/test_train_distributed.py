@@ -42,6 +42,23 @@ sys.argv = sys.argv[1:]
 runpy.run_path(sys.argv[0], run_name="__main__")
 """
 
+# Loaded by every Python process of a run (as sitecustomize, through PYTHONPATH): records, per
+# process, for how many examples the frozen layers ran (FrozenPrefix.runs).
+COUNT_PREFIX_RUNS = """
+import atexit, os
+from pathlib import Path
+from fan_timeline import train as T
+made = []
+class Counted(T.FrozenPrefix):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        made.append(self)
+T.FrozenPrefix = Counted
+if "RANK" in os.environ:
+    atexit.register(lambda: Path(os.environ["PREFIX_RUNS"] + os.environ["RANK"]).write_text(
+        str(sum(p.runs for p in made))))
+"""
+
 
 @pytest.fixture(scope="module")
 def tiny_base(tmp_path_factory, tokenizer) -> str:
@@ -70,14 +87,16 @@ def sft_dir(tmp_path_factory) -> Path:
 
 
 def config(base: str, nproc: int) -> TrainConfig:
-    # 6 examples of ~450 tokens, ~2 per micro-batch, 4 micro-batches a step: each process runs 2.
-    # Dropout off, so 1 and 2 processes compute the same function (only float sums differ).
+    # 6 examples of ~450 tokens, ~2 per micro-batch, 4 micro-batches a step: each process runs 2;
+    # 3 steps are 4 epochs. Dropout off, so 1 and 2 processes compute the same function (only float
+    # sums differ). The top layer is adapted: the bottom one's output is cached (FrozenPrefix).
     return TrainConfig(base_model=base, max_seq_len=1024, micro_batch_tokens=1024, grad_accum=4, max_steps=3,
-                       learning_rate=2e-3, warmup_ratio=0.0, lora_dropout=0.0, lora_r=4, checkpoint_every=2,
-                       eval_every=2, logging_every=1, nproc=nproc, threads=2)
+                       learning_rate=2e-3, warmup_ratio=0.0, lora_dropout=0.0, lora_r=4, lora_layers=1,
+                       checkpoint_every=2, eval_every=2, logging_every=1, nproc=nproc, threads=2)
 
 
-def run_stage(out: Path, sft: Path, cfg: TrainConfig, wrapper: str | None = None) -> subprocess.CompletedProcess:
+def run_stage(out: Path, sft: Path, cfg: TrainConfig, wrapper: str | None = None,
+              env: dict | None = None) -> subprocess.CompletedProcess:
     params = out / "params.yaml"
     out.mkdir(parents=True, exist_ok=True)
     params.write_text(yaml.safe_dump({"train_qlora": as_dict(cfg)}), encoding="utf-8")
@@ -90,7 +109,7 @@ def run_stage(out: Path, sft: Path, cfg: TrainConfig, wrapper: str | None = None
                str(script), *stage]
     else:
         cmd = [sys.executable, *stage]
-    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "HF_HUB_OFFLINE": "1", **(env or {})}
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, check=False)
 
 
@@ -151,3 +170,26 @@ def test_only_process_0_writes_and_logs_each_step_once(two_process_run):
     # The checkpoint keeps every process's RNG (each has its own dropout stream).
     (ckpt,) = (two_process_run / "ckpt").glob("step-*")
     assert len(torch.load(ckpt / "rng.pt", weights_only=True)["ranks"]) == 2
+
+
+def test_auto_starts_a_process_per_core_and_no_example_runs_the_frozen_layers_twice(tmp_path, tiny_base, sft_dir):
+    """`nproc: 0` on this 2-core machine (threads 2) is 2 processes. They hand each other the frozen
+    layer's outputs: over 4 epochs each of the 8 examples (6 train, 2 val) runs it once. (3
+    micro-batches a step are one epoch here, so no example is in two processes' part of one step.)"""
+    from dataclasses import replace
+
+    cfg = replace(config(tiny_base, 0), grad_accum=3, max_steps=4, checkpoint_every=0)
+    assert T.resolve_nproc(cfg, "cpu") == 2
+    assert T.resolve_nproc(replace(cfg, grad_accum=1), "cpu") == 1   # one micro-batch a step: one process
+    assert T.resolve_nproc(replace(cfg, threads=1), "cpu") == 1
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(COUNT_PREFIX_RUNS, encoding="utf-8")
+    path = os.pathsep.join(filter(None, [str(hook), os.environ.get("PYTHONPATH")]))
+    result = run_stage(tmp_path, sft_dir, cfg, env={"PYTHONPATH": path, "PREFIX_RUNS": str(tmp_path / "runs")})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "train_qlora: 2 processes" in result.stderr
+    runs = [int((tmp_path / f"runs{rank}").read_text()) for rank in range(2)]
+    assert min(runs) > 0 and sum(runs) == 8, runs
+    assert json.loads((tmp_path / "metrics.json").read_text())["nproc"] == 2
+    assert json.loads((tmp_path / "adapter" / "train_config.json").read_text())["nproc"] == 2

@@ -272,6 +272,8 @@ class TrainConfig(Section):
     """Val pairs the val loss is computed on (a fixed spread-out subset; 0 = all)."""
     nproc: int = 1
     """Data-parallel processes (torchrun): one per GPU on CUDA, the cores split between them on CPU.
+    0 = auto: one per GPU (CUDA) or physical core (CPU), at most `grad_accum` (a process needs a
+    micro-batch of each step); under a launcher already, the processes it started.
     Each optimizer step is the same global batch for any nproc; the processes share its micro-batches."""
     compile: bool = False
     """CUDA: torch.compile the decoder layers, as CUDA graphs with packing (the first steps compile)."""
@@ -295,6 +297,6 @@ class TrainConfig(Section):
             (min(self.checkpoint_every, self.eval_every, self.threads, self.seed) >= 0,
              "checkpoint_every, eval_every, threads and seed must be >= 0"),
             (self.logging_every >= 1, "logging_every must be >= 1"),
-            (self.nproc >= 1, "nproc must be >= 1 (1 = one process, no torchrun)"),
+            (self.nproc >= 0, "nproc must be >= 0 (0 = auto, 1 = one process, no torchrun)"),
         ]
         return next((msg for ok, msg in checks if not ok), None)

@@ -55,7 +55,7 @@ import tempfile
 import time
 import warnings
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -127,15 +127,32 @@ class DataParallel:
         return out
 
 
+def resolve_nproc(cfg: TrainConfig, device: str = "auto") -> int:
+    """The processes a run of `cfg` starts: `cfg.nproc`, or for 0 (auto) one per GPU on CUDA or
+    per physical core (`threads` if set) on CPU, at most `grad_accum`: each process runs whole
+    micro-batches of a step, so one more would idle."""
+    import torch
+
+    if cfg.nproc:
+        return cfg.nproc
+    if resolve_device(device).type == "cuda":
+        units = torch.cuda.device_count()
+    else:
+        units = cfg.threads or physical_cores()
+    return max(1, min(units, cfg.grad_accum))
+
+
 def init_data_parallel(cfg: TrainConfig, device: str = "auto") -> tuple[DataParallel, Any]:
     """(this process's DataParallel, its device): joins torchrun's process group when WORLD_SIZE > 1.
 
     CUDA: one GPU per process (NCCL). CPU: gloo; `train` splits the cores between the processes.
+    `nproc: 0` (auto) takes the processes the launcher started: one when there is none (the stage
+    script launches `resolve_nproc`).
     """
     import torch
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world != cfg.nproc:
+    if cfg.nproc and world != cfg.nproc:
         if world == 1:
             raise ValueError(f"train_qlora.nproc={cfg.nproc} runs under torchrun: start stages/train_qlora.py, "
                              f"which launches it, or torchrun --nproc-per-node {cfg.nproc} stages/train_qlora.py ...")
@@ -476,7 +493,9 @@ class FrozenPrefix:
     training examples when the run has more than one epoch; the val examples, whose loss is taken
     every `eval_every` steps), and later passes run only the adapted layers from there (20 of
     SmolLM2-135M's 30 layers skipped by default). Same operations on the same shapes: the trained
-    weights and val losses are bit-identical to a run without it (tested).
+    weights and val losses are bit-identical to a run without it (tested). Under data parallelism
+    the processes hand each other what they computed (`share`), so an example that another
+    process trains in the next epoch does not run the frozen layers again.
     """
 
     def __init__(self, model: Any, n_frozen: int, keep: set[str]):
@@ -488,6 +507,8 @@ class FrozenPrefix:
         self.top = torch.nn.ModuleList(list(self.layers)[n_frozen:])
         self.keep = keep
         self.cache: dict[str, Any] = {}
+        self.fresh: dict[str, Any] = {}   # cached since the last `share`
+        self.runs = 0                     # examples this process ran the frozen layers for
 
     def _stack(self, layers: Any, norm: Any):
         import contextlib
@@ -510,10 +531,19 @@ class FrozenPrefix:
             with torch.no_grad(), self._stack(self.bottom, torch.nn.Identity()):
                 hidden = self.inner(input_ids=batch.input_ids, position_ids=batch.position_ids,
                                     use_cache=False).last_hidden_state
+            self.runs += 1
             if example.id in self.keep:
-                self.cache[example.id] = hidden
+                self.cache[example.id] = self.fresh[example.id] = hidden
         batch.hidden = hidden
         return batch
+
+    def share(self, dist: DataParallel) -> None:
+        """Every process gets the entries the others cached since the last call (a collective:
+        all processes call it, after each step)."""
+        if dist.world > 1:
+            for entries in dist.gather(self.fresh):
+                self.cache.update(entries)
+        self.fresh = {}
 
     def adapted_layers_only(self):
         """Within this, the model runs the adapted layers only (the forward takes `inputs_embeds`)."""
@@ -974,6 +1004,7 @@ def train(cfg: TrainConfig, *, train_path: str | os.PathLike, val_path: str | os
 
     wall_start = time.perf_counter()
     dist, dev = init_data_parallel(cfg, device)
+    cfg = replace(cfg, nproc=dist.world)  # auto resolved: the fingerprint and train_config.json say how many
     quantization = resolve_quantization(cfg, dev)
     if dev.type == "cpu":
         torch.set_num_threads(max(1, (cfg.threads or physical_cores()) // dist.world))
@@ -1047,6 +1078,8 @@ def train(cfg: TrainConfig, *, train_path: str | os.PathLike, val_path: str | os
         loss, n_trained, n_tokens, grad_norm = _train_step(
             model, optimizer, params, micro, packing=cfg.packing, one_row=packed_one_row(dev), pad_id=pad_id,
             device=dev, autocast=autocast, lr=lr, dist=dist, static=static, prefix=prefix)
+        if prefix is not None and epochs > 1:
+            prefix.share(dist)
         dt = time.perf_counter() - t0
         done = step + 1
         state.update(step=done, trained_tokens=state["trained_tokens"] + n_trained,
