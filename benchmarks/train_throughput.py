@@ -1,6 +1,6 @@
 """Training throughput: fan-timeline's trainer vs a plain HF `Trainer` + peft script, side by side.
 
-    OMP_WAIT_POLICY=PASSIVE python benchmarks/train_throughput.py                 # CPU, embedded SmolLM2-135M
+    OMP_WAIT_POLICY=PASSIVE python benchmarks/train_throughput.py --grad-accum 2  # CPU, embedded SmolLM2-135M
     python benchmarks/train_throughput.py --device cuda --model-shape llama-1.2b --quantization nf4 \\
         --lora-layers 0 --warmup-steps 6 --steps 8
     python benchmarks/train_throughput.py --device cuda --model-shape llama-7b --quantization nf4 \\
@@ -16,23 +16,27 @@ optimizer step:
 - hf: the usual script. `AutoModelForCausalLM` (sdpa attention; bitsandbytes NF4 +
   `prepare_model_for_kbit_training` for QLoRA), `get_peft_model`, `Trainer` with
   `DataCollatorForSeq2Seq` (padding to the longest row of the batch), `--batch-size` rows a
-  micro-batch, `--grad-accum` micro-batches a step, bf16 autocast on CUDA.
+  micro-batch, `--grad-accum` micro-batches a step, bf16 autocast on CUDA; one process
+  (`--hf-nproc N`: N under torchrun, Trainer's own DDP, the micro-batches of a step split).
 - ft: fan-timeline's own step (`train.build_model`, `plan_run`, `static_rows`, `_train_step`: the
   functions `train.train` runs each step) with packing, micro-batches of `--micro-batch-tokens`
   tokens (default: the smallest budget whose packed micro-batches hold `--batch-size` examples on
   average, so both take the same examples per step; the table shows ex/step of each), and the
-  params' `compile` (CUDA only; `--compile/--no-compile` to override).
+  params' `compile` (CUDA only; `--compile/--no-compile` to override), as `--nproc` data-parallel
+  processes under torchrun (default: the params' `nproc`, 0 = auto as the stage resolves it: on
+  the CPU one process per core, at most `--grad-accum`; a comma list runs a worker for each).
 
-Each trainer runs in its own worker process (its own peak memory: RSS on CPU,
-`torch.cuda.max_memory_allocated` on CUDA), warms up `--warmup-steps` steps, then the parent lets
-the workers run blocks of `--steps` optimizer steps in turn (ft, hf, then hf, ft, ...) for
-`--repeats` rounds, and measures the matmul peak of the machine between blocks (fp32 on CPU, bf16
-on CUDA). Tokens/s counts real tokens only (no padding). MFU = real tokens/s x the FLOPs a token
-needs / the measured matmul peak, with the same FLOPs per token for both trainers: the forward
-pass of every layer, the LM head only where a trained token is predicted, causal attention, the
-backward pass (input gradients) through the adapted layers and the LM head, and the LoRA
-weight gradients (`flops_per_token`). Work a trainer does beyond that (logits of prompt tokens,
-padding) is not counted. Prints medians and ratios; `--out` writes everything as JSON.
+Each trainer runs in its own worker (its own peak memory: RSS on CPU, summed over the worker's
+processes; `torch.cuda.max_memory_allocated` on CUDA, the largest GPU's), warms up
+`--warmup-steps` steps, then the parent lets the workers run blocks of `--steps` optimizer steps
+in turn (ft, hf, then hf, ft, ...) for `--repeats` rounds, and measures the matmul peak of the
+machine between blocks (fp32 on CPU, bf16 on CUDA). Tokens/s counts real tokens only (no
+padding). MFU = real tokens/s x the FLOPs a token needs / the measured matmul peak, with the
+same FLOPs per token for both trainers: the forward pass of every layer, the LM head only where
+a trained token is predicted, causal attention, the backward pass (input gradients) through the
+adapted layers and the LM head, and the LoRA weight gradients (`flops_per_token`). Work a
+trainer does beyond that (logits of prompt tokens, padding) is not counted. Prints medians and
+ratios; `--out` writes everything as JSON.
 
 `--model-shape` other than `real` builds a random-init Llama of that shape (seeded; weights
 saved once to a temp dir, loaded by both workers the normal way): speed and memory depend on the
@@ -185,19 +189,24 @@ def matmul_peak(device: str, seconds: float = 1.0) -> float:
 
 
 # --------------------------------------------------------------------------------------------
-# Workers (one process per trainer). Protocol: JSON lines on stdout; the parent writes "go" to
-# stdin to start a block of `steps` optimizer steps.
+# Workers (one per trainer, of one or more data-parallel processes). Protocol: JSON lines on
+# stdout; the parent writes "go" to stdin to start a block of `steps` optimizer steps. Under
+# torchrun every process inherits both; process 0 alone uses them (`dist`: its DataParallel).
 
 
-def _emit(obj: dict) -> None:
-    sys.stdout.write("@@" + json.dumps(obj) + "\n")
-    sys.stdout.flush()
+def _emit(obj: dict, dist=None) -> None:
+    if dist is None or dist.is_main:
+        sys.stdout.write("@@" + json.dumps(obj) + "\n")
+        sys.stdout.flush()
 
 
-def _wait_go() -> None:
-    line = sys.stdin.readline()
-    if line.strip() != "go":
-        raise SystemExit(f"worker: expected 'go', got {line!r}")
+def _wait_go(dist=None) -> None:
+    if dist is None or dist.is_main:
+        line = sys.stdin.readline()
+        if line.strip() != "go":
+            raise SystemExit(f"worker: expected 'go', got {line!r}")
+    if dist is not None and dist.world > 1:
+        dist.broadcast(None)  # the others wait here for process 0's "go"
 
 
 def _peak_memory(device, dist=None) -> float:
@@ -263,16 +272,6 @@ def worker_ft(spec: dict) -> None:
                                                      lr=T.lr_at(i, total_steps, cfg), static=static, dist=dist)
         return n_tokens, n_trained, sum(len(mb) for mb in micro), loss / n_trained
 
-    def emit(obj: dict) -> None:
-        if dist.is_main:
-            _emit(obj)
-
-    def wait_go() -> None:
-        if dist.is_main:
-            _wait_go()
-        if dist.world > 1:
-            dist.broadcast(None)  # the others wait here for process 0's "go"
-
     t0 = time.perf_counter()
     losses = []
     for i in range(spec["warmup_steps"]):
@@ -289,9 +288,9 @@ def worker_ft(spec: dict) -> None:
         for key in ("self_cpu_time_total", "self_device_time_total" if dev.type == "cuda" else "cpu_time_total"):
             if dist.is_main:
                 print(prof.key_averages().table(sort_by=key, row_limit=25), file=sys.stderr)
-    emit({"ready": True, "warmup_s": time.perf_counter() - t0, "attention": model.config._attn_implementation})
+    _emit({"ready": True, "warmup_s": time.perf_counter() - t0, "attention": model.config._attn_implementation}, dist)
     for _ in range(spec["repeats"]):
-        wait_go()
+        _wait_go(dist)
         tokens = trained = n_examples = 0
         t0 = time.perf_counter()
         for _ in range(spec["steps"]):
@@ -299,9 +298,9 @@ def worker_ft(spec: dict) -> None:
             tokens, trained, n_examples = tokens + n_tokens, trained + n_trained, n_examples + n_ex
             losses.append(loss)
             i += 1
-        emit({"block": {"seconds": time.perf_counter() - t0, "steps": spec["steps"], "real_tokens": tokens,
-                        "trained_tokens": trained, "examples": n_examples}})
-    emit({"done": True, "peak_memory_gib": _peak_memory(dev, dist), "losses": losses})
+        _emit({"block": {"seconds": time.perf_counter() - t0, "steps": spec["steps"], "real_tokens": tokens,
+                         "trained_tokens": trained, "examples": n_examples}}, dist)
+    _emit({"done": True, "peak_memory_gib": _peak_memory(dev, dist), "losses": losses}, dist)
     if dist.world > 1:
         import torch.distributed as td
 
@@ -309,6 +308,8 @@ def worker_ft(spec: dict) -> None:
 
 
 def worker_hf(spec: dict) -> None:
+    """The usual script; with `nproc` > 1 under torchrun, where `Trainer` runs DDP by itself (each
+    process `--batch-size` rows a micro-batch, `--grad-accum` / nproc micro-batches a step)."""
     import torch
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
     from transformers import (
@@ -320,9 +321,15 @@ def worker_hf(spec: dict) -> None:
         TrainingArguments,
     )
 
+    from fan_timeline.train import DataParallel, physical_cores
+
     cuda = spec["device"] == "cuda"
+    world, local = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("LOCAL_RANK", "0"))
+    dist = DataParallel(int(os.environ.get("RANK", "0")), world)  # Trainer sets up the process group
+    if spec["grad_accum"] % world:
+        raise SystemExit(f"hf: --grad-accum {spec['grad_accum']} does not split over {world} processes")
     if not cuda:
-        torch.set_num_threads(spec["threads"] or os.cpu_count())
+        torch.set_num_threads(max(1, (spec["threads"] or physical_cores()) // world))
     tokenizer = AutoTokenizer.from_pretrained(spec["model_dir"])
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -336,7 +343,7 @@ def worker_hf(spec: dict) -> None:
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=torch.bfloat16)
-        kwargs["device_map"] = {"": 0}
+        kwargs["device_map"] = {"": local}
     model = AutoModelForCausalLM.from_pretrained(spec["model_dir"], **kwargs)
     if spec["quantization"] == "nf4":
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=spec["gradient_checkpointing"])
@@ -371,34 +378,36 @@ def worker_hf(spec: dict) -> None:
                 return
             if self.step > warm:
                 self.blocks += 1
-                _emit({"block": {"seconds": time.perf_counter() - self.t0, "steps": spec["steps"],
-                                 "real_tokens": counted["real"] - self.mark["real"],
-                                 "trained_tokens": counted["trained"] - self.mark["trained"],
-                                 "examples": counted["examples"] - self.mark["examples"]}})
+                seconds = time.perf_counter() - self.t0
+                real, trained, n_ex = (counted[k] - self.mark[k] for k in ("real", "trained", "examples"))
+                if world > 1:  # every process counted its own batches
+                    real, trained, n_ex = (int(n) for n in dist.all_sum([real, trained, n_ex], dev))
+                _emit({"block": {"seconds": seconds, "steps": spec["steps"], "real_tokens": real,
+                                 "trained_tokens": trained, "examples": n_ex}}, dist)
             else:
                 _emit({"ready": True, "warmup_s": time.perf_counter() - started,
-                       "attention": model.config._attn_implementation})
+                       "attention": model.config._attn_implementation}, dist)
             if self.blocks == spec["repeats"]:
                 control.should_training_stop = True
                 return
-            _wait_go()
+            _wait_go(dist)
             self.t0, self.mark = time.perf_counter(), dict(counted)
 
     steps = spec["total_steps"]
     args = TrainingArguments(
         output_dir=tempfile.mkdtemp(prefix="hf-bench-"), per_device_train_batch_size=spec["batch_size"],
-        gradient_accumulation_steps=spec["grad_accum"], learning_rate=lora_cfg["learning_rate"],
+        gradient_accumulation_steps=spec["grad_accum"] // world, learning_rate=lora_cfg["learning_rate"],
         lr_scheduler_type=lora_cfg["lr_schedule"], warmup_steps=max(1, round(lora_cfg["warmup_ratio"] * steps)),
         max_steps=steps, weight_decay=0.0, max_grad_norm=1.0, bf16=cuda, use_cpu=not cuda,
         gradient_checkpointing=spec["gradient_checkpointing"] and spec["quantization"] != "nf4",
         logging_steps=10 ** 6, save_strategy="no", report_to="none", disable_tqdm=True, seed=lora_cfg["seed"],
         dataloader_num_workers=0, remove_unused_columns=False)
+    dev = torch.device("cuda", local) if cuda else torch.device("cpu")
     trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collate, callbacks=[Blocks()])
     started = time.perf_counter()
     trainer.train()
-    dev = torch.device("cuda", 0) if cuda else torch.device("cpu")
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-    _emit({"done": True, "peak_memory_gib": _peak_memory(dev), "losses": losses})
+    _emit({"done": True, "peak_memory_gib": _peak_memory(dev, dist), "losses": losses}, dist)
 
 
 # --------------------------------------------------------------------------------------------
@@ -411,8 +420,8 @@ class Worker:
         inherit its stdin and stdout; process 0 alone reads and writes them)."""
         self.name = name
         launcher = [] if nproc == 1 else ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
-        self.proc = subprocess.Popen([sys.executable, *launcher, __file__, "--worker", name, "--spec", json.dumps(spec)],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+        cmd = [sys.executable, *launcher, __file__, "--worker", name, "--spec", json.dumps(spec)]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
         self.blocks: list[dict] = []
         self.info: dict = {}
 
@@ -492,8 +501,11 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=4, help="optimizer steps per timed block")
     parser.add_argument("--repeats", type=int, default=3, help="timed blocks per trainer, interleaved")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0 = physical cores)")
-    parser.add_argument("--nproc", type=int, help="ft data-parallel processes, the CPU threads split between them "
-                                                  "(default: the params' nproc; 0 = auto, as the stage picks)")
+    parser.add_argument("--nproc", help="ft data-parallel processes, the CPU threads split between them (default: "
+                                        "the params' nproc; 0 = auto, as the stage picks); a comma list (1,0) "
+                                        "runs an ft worker for each, interleaved like the rest")
+    parser.add_argument("--hf-nproc", type=int, default=1,
+                        help="hf processes under torchrun (Trainer's own DDP); default 1, the usual script")
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     parser.add_argument("--model-dir", type=Path, help="keep the random-init model here (reused if it exists)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -501,7 +513,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.worker:
         spec = json.loads(args.spec)
-        (worker_ft if args.worker == "ft" else worker_hf)(spec)
+        (worker_hf if args.worker == "hf" else worker_ft)(spec)
         return 0
 
     import torch
@@ -539,17 +551,23 @@ def main() -> int:
         dims = model_dims(model_dir)
         flops = flops_per_token(dims, {"r": params["lora_r"], "targets": params["target_modules"],
                                        "layers": lora_layers}, examples)
-        ft_nproc = T.resolve_nproc(from_dict(TrainConfig, {
-            **params, "nproc": params.get("nproc", 1) if args.nproc is None else args.nproc,
-            "grad_accum": args.grad_accum, "threads": args.threads}), device)
-        spec = {"device": device, "model_dir": model_dir, "nproc": ft_nproc, "data": args.data, "train_qlora": params,
+        nprocs = [params.get("nproc", 1)] if args.nproc is None else [int(n) for n in args.nproc.split(",")]
+        nprocs = [T.resolve_nproc(from_dict(TrainConfig, {**params, "nproc": n, "grad_accum": args.grad_accum,
+                                                          "threads": args.threads}), device) for n in nprocs]
+        spec = {"device": device, "model_dir": model_dir, "data": args.data, "train_qlora": params,
                 "quantization": args.quantization, "max_seq_len": args.max_seq_len, "batch_size": batch_size,
                 "grad_accum": args.grad_accum, "micro_batch_tokens": micro_tokens, "lora_layers": lora_layers,
                 "compile": compile_, "gradient_checkpointing": args.gradient_checkpointing, "profile": args.profile,
                 "threads": args.threads, "warmup_steps": args.warmup_steps, "steps": args.steps,
                 "repeats": args.repeats, "total_steps": args.warmup_steps + args.steps * args.repeats + 3}
-        names = [n.strip() for n in args.trainers.split(",") if n.strip()]
-        workers = {name: Worker(name, spec, ft_nproc if name == "ft" else 1) for name in names}  # loading overlaps
+        procs = {}  # worker name -> processes: "ft", or "ft-1p", "ft-2p", ... for several counts
+        for name in (n.strip() for n in args.trainers.split(",") if n.strip()):
+            if name == "ft" and len(nprocs) > 1:
+                procs.update({f"ft-{n}p": n for n in nprocs})
+            else:
+                procs[name] = nprocs[0] if name == "ft" else args.hf_nproc
+        names = list(procs)
+        workers = {name: Worker(name, {**spec, "nproc": n}, n) for name, n in procs.items()}  # loading overlaps
         for w in workers.values():
             w.info.update(w.read())
         peaks = [matmul_peak(device)]
@@ -562,7 +580,7 @@ def main() -> int:
         for w in workers.values():
             w.info.update(w.read())
             w.proc.wait()
-        results = {name: summarize(w, flops, peaks) for name, w in workers.items()}
+        results = {name: {**summarize(w, flops, peaks), "processes": procs[name]} for name, w in workers.items()}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -575,15 +593,15 @@ def main() -> int:
         "lora": {"r": params["lora_r"], "alpha": params["lora_alpha"], "dropout": params["lora_dropout"],
                  "targets": params["target_modules"], "layers": lora_layers},
         "hf_batch_size": batch_size, "grad_accum": args.grad_accum, "ft_micro_batch_tokens": micro_tokens,
-        "ft_nproc": ft_nproc,
         "ft_compile": compile_ and device == "cuda",
         "flops_per_token": flops, "matmul_peak_flops": peaks, "results": results,
         "load_average_end": os.getloadavg()[0],
     }
-    if "ft" in results and "hf" in results:
-        ft, hf = results["ft"], results["hf"]
-        report["ratios"] = {"tokens_per_s": ft["tokens_per_s"] / hf["tokens_per_s"],
-                            "peak_memory": ft["peak_memory_gib"] / hf["peak_memory_gib"]}
+    if "hf" in results:  # each fan-timeline worker against the baseline
+        hf = results["hf"]
+        report["ratios"] = {name: {"tokens_per_s": r["tokens_per_s"] / hf["tokens_per_s"],
+                                   "peak_memory": r["peak_memory_gib"] / hf["peak_memory_gib"]}
+                            for name, r in results.items() if name != "hf"}
     print_table(report)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -600,22 +618,20 @@ def print_table(report: dict) -> None:
           f"{report['data']['examples']} examples of {report['data']['mean_tokens']:.0f} tokens on average "
           f"({100 * report['data']['trained_fraction']:.0f}% trained)")
     print(f"hf: {report['hf_batch_size']} rows x {report['grad_accum']} micro-batches a step; "
-          f"ft: {report['ft_micro_batch_tokens']}-token micro-batches x {report['grad_accum']}, "
-          f"{report['ft_nproc']} process{'es' if report['ft_nproc'] > 1 else ''}"
+          f"ft: {report['ft_micro_batch_tokens']}-token micro-batches x {report['grad_accum']}"
           f"{', compiled' if report['ft_compile'] else ''}; "
           f"matmul peak {peak / scale:.1f} {unit} (median of {len(report['matmul_peak_flops'])}), "
           f"{report['flops_per_token'] / 1e9:.2f} GFLOP per token")
-    header = (f"{'trainer':<8}{'real tok/s':>11}{'s/step':>9}{'ex/step':>9}{'MFU':>7}{'peak GiB':>10}"
+    header = (f"{'trainer':<8}{'procs':>6}{'real tok/s':>11}{'s/step':>9}{'ex/step':>9}{'MFU':>7}{'peak GiB':>10}"
               f"{'warmup s':>10}  attention")
     print(header)
     print("-" * len(header))
     for name, r in report["results"].items():
         mem = f"{r['peak_memory_gib']:.2f}" if r["peak_memory_gib"] is not None else "-"
-        print(f"{name:<8}{r['tokens_per_s']:>11.0f}{r['s_per_step']:>9.3f}{r['examples_per_step']:>9.1f}"
-              f"{100 * r['mfu']:>6.1f}%{mem:>10}{r['warmup_s']:>10.1f}  {r['attention']}")
-    if "ratios" in report:
-        print(f"ft / hf: {report['ratios']['tokens_per_s']:.2f}x real tokens/s, "
-              f"{report['ratios']['peak_memory']:.2f}x peak memory")
+        print(f"{name:<8}{r['processes']:>6}{r['tokens_per_s']:>11.0f}{r['s_per_step']:>9.3f}"
+              f"{r['examples_per_step']:>9.1f}{100 * r['mfu']:>6.1f}%{mem:>10}{r['warmup_s']:>10.1f}  {r['attention']}")
+    for name, ratio in report.get("ratios", {}).items():
+        print(f"{name} / hf: {ratio['tokens_per_s']:.2f}x real tokens/s, {ratio['peak_memory']:.2f}x peak memory")
 
 
 if __name__ == "__main__":
