@@ -7,7 +7,7 @@ shape (bf16) with the real tokenizer (the base model's, or the directory in
 $FAN_TIMELINE_TEST_TOKENIZER where the embedded model is not installed). They prove: a packed row
 with varlen flash attention gives the loss and gradients of separate rows with sdpa (so examples
 do not attend to each other), also padded to the fixed shapes that `compile` uses; compiled
-layers (CUDA graphs) train like eager ones; NF4 QLoRA steps lower the loss and change only LoRA
+layers (CUDA graphs) train like eager ones, with all layers adapted or only the top ones; NF4 QLoRA steps lower the loss and change only LoRA
 weights (the 4-bit base weights stay bit-identical); `train` runs end to end with quantization nf4.
 """
 
@@ -111,14 +111,16 @@ def test_packed_row_with_varlen_attention_matches_separate_rows(base, tokenizer,
     assert cosine > 0.999
 
 
-def test_compiled_layers_train_like_eager_ones(base, tokenizer, examples):
+@pytest.mark.parametrize("lora_layers", [0, 10], ids=["all-layers", "top-10"])
+def test_compiled_layers_train_like_eager_ones(base, tokenizer, examples, lora_layers):
+    """All layers adapted, and the default top 10 (the frozen 20 below run without CUDA graphs)."""
     pad = tokenizer.pad_token_id
     autocast = bf16_autocast
     data = examples[:6]
 
     def losses(compile_: bool) -> list[float]:
         cfg = TrainConfig(base_model=base, micro_batch_tokens=4096, lora_dropout=0.0, learning_rate=2e-3,
-                          compile=compile_)
+                          compile=compile_, lora_layers=lora_layers)
         model = T.build_model(cfg, base, CUDA, "none")
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=0.0)

@@ -791,10 +791,13 @@ def build_model(cfg: TrainConfig, base_path: str, device: Any, quantization: str
         # Packed rows with varlen attention have fixed shapes (`StaticRows`), so each layer also
         # runs as a CUDA graph (reduce-overhead): eager PyTorch spends ~30 us of CPU per kernel
         # here, and LoRA layers are many small kernels. Padded rows change shape every step:
-        # dynamic shapes, no CUDA graphs.
+        # dynamic shapes, no CUDA graphs. Frozen layers below the adapters (`lora_layers`) are
+        # compiled without CUDA graphs: no backward keeps their outputs alive, so each replay
+        # would overwrite the output the next layer is reading.
         static = attention == VARLEN_ATTENTION
-        for layer in model.get_base_model().model.layers:
-            layer.compile(dynamic=not static, mode="reduce-overhead" if static else None)
+        adapted = set(layers) if layers else set(range(n_layers))
+        for i, layer in enumerate(model.get_base_model().model.layers):
+            layer.compile(dynamic=not static, mode="reduce-overhead" if static and i in adapted else None)
     model.train()
     return model
 
