@@ -190,8 +190,10 @@ def matmul_peak(device: str, seconds: float = 1.0) -> float:
 
 # --------------------------------------------------------------------------------------------
 # Workers (one per trainer, of one or more data-parallel processes). Protocol: JSON lines on
-# stdout; the parent writes "go" to stdin to start a block of `steps` optimizer steps. Under
-# torchrun every process inherits both; process 0 alone uses them (`dist`: its DataParallel).
+# stdout; the parent writes "go" to stdin to start a block of `steps` optimizer steps. After its
+# last block a worker reports "done" and waits for one more "go" before it exits, so that no
+# worker shuts down beside another's timed block. Under torchrun every process inherits stdin and
+# stdout; process 0 alone uses them (`dist`: its DataParallel).
 
 
 def _emit(obj: dict, dist=None) -> None:
@@ -301,6 +303,7 @@ def worker_ft(spec: dict) -> None:
         _emit({"block": {"seconds": time.perf_counter() - t0, "steps": spec["steps"], "real_tokens": tokens,
                          "trained_tokens": trained, "examples": n_examples}}, dist)
     _emit({"done": True, "peak_memory_gib": _peak_memory(dev, dist), "losses": losses}, dist)
+    _wait_go(dist)
     if dist.world > 1:
         import torch.distributed as td
 
@@ -388,6 +391,9 @@ def worker_hf(spec: dict) -> None:
                 _emit({"ready": True, "warmup_s": time.perf_counter() - started,
                        "attention": model.config._attn_implementation}, dist)
             if self.blocks == spec["repeats"]:
+                losses = [h["loss"] for h in state.log_history if "loss" in h]
+                _emit({"done": True, "peak_memory_gib": _peak_memory(dev, dist), "losses": losses}, dist)
+                _wait_go(dist)
                 control.should_training_stop = True
                 return
             _wait_go(dist)
@@ -406,8 +412,6 @@ def worker_hf(spec: dict) -> None:
     trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collate, callbacks=[Blocks()])
     started = time.perf_counter()
     trainer.train()
-    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-    _emit({"done": True, "peak_memory_gib": _peak_memory(dev, dist), "losses": losses}, dist)
 
 
 # --------------------------------------------------------------------------------------------
@@ -578,7 +582,10 @@ def main() -> int:
                       f"{b['seconds'] / b['steps']:.3f} s/step", file=sys.stderr, flush=True)
                 peaks.append(matmul_peak(device))
         for w in workers.values():
-            w.info.update(w.read())
+            w.info.update(w.read())  # "done", sent right after its last block
+        for w in workers.values():  # the timing is over: now they may exit
+            w.proc.stdin.write("go\n")
+            w.proc.stdin.flush()
             w.proc.wait()
         results = {name: {**summarize(w, flops, peaks), "processes": procs[name]} for name, w in workers.items()}
     finally:
