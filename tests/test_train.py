@@ -98,23 +98,6 @@ def test_plan_is_deterministic_and_respects_the_token_budget():
     assert steps == 7 and len(micro) == 21
 
 
-def test_each_step_holds_micro_batches_of_about_the_same_size():
-    """Data-parallel processes take a micro-batch of each step each and wait for the slowest:
-    the plan pairs micro-batches of similar size (each example still once per epoch)."""
-    import random
-
-    rng = random.Random(0)
-    lengths = [rng.randint(60, 1000) for _ in range(300)]
-    for grad_accum in (2, 3):
-        cfg = TrainConfig(max_seq_len=1024, micro_batch_tokens=1024, grad_accum=grad_accum, epochs=3)
-        micro, steps, _ = T.plan_run(cfg, lengths)
-        assert sorted(i for mb in micro for i in mb) == sorted(list(range(300)) * 3)
-        sizes = [[sum(lengths[i] for i in mb) for mb in micro[s * grad_accum:(s + 1) * grad_accum]]
-                 for s in range(steps)]
-        busy = sum(map(sum, sizes)) / sum(grad_accum * max(step) for step in sizes)
-        assert busy > 0.95, busy
-
-
 def test_lr_schedule_warms_up_then_decays_without_hitting_zero():
     cfg = TrainConfig(learning_rate=1e-3, warmup_ratio=0.2, lr_schedule="cosine")
     lrs = [T.lr_at(s, 10, cfg) for s in range(10)]

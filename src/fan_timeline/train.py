@@ -315,26 +315,6 @@ def plan_micro_batches(lengths: list[int], order: list[int], budget: int, packin
     return batches
 
 
-def balanced_steps(batches: list[list[int]], lengths: list[int], grad_accum: int, filled: int,
-                   rng: random.Random) -> list[list[int]]:
-    """One epoch's micro-batches ordered so that the `grad_accum` micro-batches of each optimizer
-    step hold about the same number of tokens: sorted by size, cut into steps, the steps shuffled.
-    Data-parallel processes (one micro-batch of a step each) then finish a step together instead
-    of waiting for the one with the longest: the default run's processes were busy 88% of a step,
-    99% with this (by tokens; docs/performance.md, lever 9). `filled`: micro-batches already in
-    the plan's unfinished last step (the previous epoch's largest); the largest of this epoch
-    complete it, and the largest left over start the next one."""
-    if grad_accum == 1:
-        return batches
-    by_size = sorted(batches, key=lambda mb: sum(lengths[i] for i in mb))
-    cut = max(0, len(by_size) - (-filled % grad_accum))
-    head, by_size = by_size[cut:], by_size[:cut]
-    whole = len(by_size) - len(by_size) % grad_accum
-    steps = [by_size[i:i + grad_accum] for i in range(0, whole, grad_accum)]
-    rng.shuffle(steps)
-    return head + [mb for step in steps for mb in step] + by_size[whole:]
-
-
 def plan_run(cfg: TrainConfig, lengths: list[int]) -> tuple[list[list[int]], int, int]:
     """(micro-batches in training order, total optimizer steps, epochs planned).
 
@@ -346,8 +326,7 @@ def plan_run(cfg: TrainConfig, lengths: list[int]) -> tuple[list[list[int]], int
         rng = random.Random(cfg.seed * 1_000_003 + epoch)
         order = list(range(len(lengths)))
         rng.shuffle(order)
-        batches = plan_micro_batches(lengths, order, cfg.micro_batch_tokens, cfg.packing, rng)
-        micro.extend(balanced_steps(batches, lengths, cfg.grad_accum, len(micro) % cfg.grad_accum, rng))
+        micro.extend(plan_micro_batches(lengths, order, cfg.micro_batch_tokens, cfg.packing, rng))
         epoch += 1
         if cfg.max_steps == 0 and epoch >= cfg.epochs:
             return micro, math.ceil(len(micro) / cfg.grad_accum), epoch
