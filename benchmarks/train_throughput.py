@@ -251,16 +251,13 @@ def worker_ft(spec: dict) -> None:
                                   "packing": True, "compile": spec["compile"],
                                   "gradient_checkpointing": spec["gradient_checkpointing"],
                                   "threads": spec["threads"], "nproc": spec["nproc"]})
-    dist, dev = T.init_data_parallel(cfg, spec["device"])
-    if dev.type == "cpu":
-        torch.set_num_threads(max(1, (cfg.threads or T.physical_cores()) // dist.world))
-    if dist.rank:  # an own dropout stream per process, as in train.train
-        torch.manual_seed(cfg.seed + 1_000_003 * dist.rank)
+    dist, dev = T.init_data_parallel(cfg, spec["device"])  # and this process's CPU threads
     quantization = T.resolve_quantization(cfg, dev)
     tokenizer = load_tokenizer(spec["model_dir"])
     examples = _load_examples(spec, tokenizer)
     micro_plan, total_steps, _ = T.plan_run(cfg, [len(ex) for ex in examples])
     model = T.build_model(cfg, spec["model_dir"], dev, quantization)
+    T.own_dropout_stream(cfg, dist)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=0.0)
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if dev.type == "cuda" else None
@@ -279,7 +276,7 @@ def worker_ft(spec: dict) -> None:
     for i in range(spec["warmup_steps"]):
         losses.append(step(i)[3])
     i = spec["warmup_steps"]
-    if spec.get("profile"):  # where the time of two steps goes (process 0's), printed to stderr (shown by the parent)
+    if spec.get("profile"):  # where process 0's time of two steps goes, to stderr (shown by the parent)
         from torch.profiler import ProfilerActivity, profile
 
         activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if dev.type == "cuda" else [])

@@ -7,8 +7,9 @@ shape (bf16) with the real tokenizer (the base model's, or the directory in
 $FAN_TIMELINE_TEST_TOKENIZER where the embedded model is not installed). They prove: a packed row
 with varlen flash attention gives the loss and gradients of separate rows with sdpa (so examples
 do not attend to each other), also padded to the fixed shapes that `compile` uses; compiled
-layers (CUDA graphs) train like eager ones, with all layers adapted or only the top ones; NF4 QLoRA steps lower the loss and change only LoRA
-weights (the 4-bit base weights stay bit-identical); `train` runs end to end with quantization nf4.
+layers (CUDA graphs) train like eager ones, with all layers adapted or only the top ones; NF4
+QLoRA steps lower the loss and change only LoRA weights (the 4-bit base weights stay
+bit-identical); `train` runs end to end with quantization nf4.
 """
 
 from __future__ import annotations

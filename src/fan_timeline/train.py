@@ -145,8 +145,8 @@ def resolve_nproc(cfg: TrainConfig, device: str = "auto") -> int:
 def init_data_parallel(cfg: TrainConfig, device: str = "auto") -> tuple[DataParallel, Any]:
     """(this process's DataParallel, its device): joins torchrun's process group when WORLD_SIZE > 1.
 
-    CUDA: one GPU per process (NCCL). CPU: gloo; `train` splits the cores between the processes.
-    `nproc: 0` (auto) takes the processes the launcher started: one when there is none (the stage
+    CUDA: one GPU per process (NCCL). CPU: gloo, and this process gets its share of the cores
+    (`threads`, 0 = physical cores, split between the processes). `nproc: 0` (auto) takes the processes the launcher started: one when there is none (the stage
     script launches `resolve_nproc`).
     """
     import torch
@@ -158,6 +158,8 @@ def init_data_parallel(cfg: TrainConfig, device: str = "auto") -> tuple[DataPara
                              f"which launches it, or torchrun --nproc-per-node {cfg.nproc} stages/train_qlora.py ...")
         raise ValueError(f"launched with WORLD_SIZE={world} processes but train_qlora.nproc={cfg.nproc}")
     dev = resolve_device(device)
+    if dev.type == "cpu":
+        torch.set_num_threads(max(1, (cfg.threads or physical_cores()) // world))
     if world == 1:
         return DataParallel(), dev
     import torch.distributed as td
@@ -172,6 +174,15 @@ def init_data_parallel(cfg: TrainConfig, device: str = "auto") -> tuple[DataPara
         td.init_process_group("nccl" if dev.type == "cuda" else "gloo",
                               device_id=dev if dev.type == "cuda" else None)
     return DataParallel(rank, world), dev
+
+
+def own_dropout_stream(cfg: TrainConfig, dist: DataParallel) -> None:
+    """Reseed after `build_model`, which seeds the LoRA init alike in every process, so that each
+    process draws its own dropout masks (process 0 keeps the single-process stream)."""
+    import torch
+
+    if dist.rank:
+        torch.manual_seed(cfg.seed + 1_000_003 * dist.rank)
 
 
 def _rng_state(device: Any) -> dict[str, Any]:
@@ -1009,8 +1020,6 @@ def train(cfg: TrainConfig, *, train_path: str | os.PathLike, val_path: str | os
     dist, dev = init_data_parallel(cfg, device)
     cfg = replace(cfg, nproc=dist.world)  # auto resolved: the fingerprint and train_config.json say how many
     quantization = resolve_quantization(cfg, dev)
-    if dev.type == "cpu":
-        torch.set_num_threads(max(1, (cfg.threads or physical_cores()) // dist.world))
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if dev.type == "cuda" else None
     is_main = dist.is_main
 
@@ -1027,8 +1036,7 @@ def train(cfg: TrainConfig, *, train_path: str | os.PathLike, val_path: str | os
     static = static_rows(cfg, dev, train_examples + val_examples)
 
     model = build_model(cfg, base_path, dev, quantization)
-    if dist.rank:  # same LoRA init everywhere (seeded in build_model), an own dropout stream per process
-        torch.manual_seed(cfg.seed + 1_000_003 * dist.rank)
+    own_dropout_stream(cfg, dist)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=0.0)
     prefix = use_frozen_prefix(cfg, model, dev, epochs, train_examples, val_examples) if frozen_prefix else None
