@@ -18,7 +18,8 @@ import pytest
 
 from fan_timeline import align
 from fan_timeline.align import align_game, build_alignment, estimated_play_walls, flair_team, pseudonymise
-from fan_timeline.tables import COMMENT_COLUMNS, PbpResult, game_seconds
+from fan_timeline.tables import COMMENT_COLUMNS, PbpResult
+from fan_timeline.sport import game_seconds
 
 TEAMS = {"home": {"team": "HAR", "name": "Harbor Herons", "aliases": ["Birds"]},
          "away": {"team": "BAY", "name": "Bay Gulls", "aliases": []}}

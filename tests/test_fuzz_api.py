@@ -54,7 +54,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from fan_timeline import tables
+from fan_timeline import sport, tables
 from fan_timeline.server import create_app
 
 pytestmark = pytest.mark.slow     # loads the real tokenizer
@@ -334,7 +334,7 @@ CLOCKS = st.one_of(
     TEXT)
 SHORT = st.one_of(st.none(), st.sampled_from(["HAR", "MSA", "", "har", "TOOLONGX", "\x00", "é"]), st.text(max_size=8))
 PLAY = st.fixed_dictionaries(
-    {"clock": CLOCKS, "event_type": st.one_of(st.sampled_from(tables.EVENT_TYPES), st.text(max_size=10)),
+    {"clock": CLOCKS, "event_type": st.one_of(st.sampled_from(sport.EVENT_TYPES), st.text(max_size=10)),
      "score_home": st.integers(-5, 1200), "score_away": st.integers(-5, 1200)},
     optional={"team": SHORT, "player": st.one_of(st.none(), TEXT), "player2": st.one_of(st.none(), TEXT),
               "points": st.integers(-1, 5), "text": st.one_of(st.none(), TEXT), "seq": st.integers()})
@@ -354,7 +354,7 @@ VALID_CLOCK = st.one_of(
     st.sampled_from(["Q1 12:00", "Q4 00:00", "OT1 05:00", "OT9 00:00"]))
 BOUNDED_TEXT = st.one_of(st.text(max_size=40), st.sampled_from(SPECIAL_TEXT), st.just("x" * 80))
 VALID_PLAY = st.fixed_dictionaries(
-    {"clock": VALID_CLOCK, "event_type": st.sampled_from(tables.EVENT_TYPES),
+    {"clock": VALID_CLOCK, "event_type": st.sampled_from(sport.EVENT_TYPES),
      "score_home": st.integers(0, 999), "score_away": st.integers(0, 999)},
     optional={"team": st.sampled_from(["HAR", "MSA", "XYZ", "", None]), "player": st.one_of(st.none(), BOUNDED_TEXT),
               "player2": st.one_of(st.none(), BOUNDED_TEXT), "points": st.integers(0, 3),
@@ -367,7 +367,7 @@ VALID_COMMENT = st.fixed_dictionaries(
 
 def _clock_key(row: dict[str, Any]) -> float:
     try:
-        return tables.label_to_game_seconds(str(row["clock"]))
+        return sport.label_to_game_seconds(str(row["clock"]))
     except (ValueError, KeyError, TypeError):
         return 0.0
 

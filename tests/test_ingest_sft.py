@@ -10,7 +10,7 @@ from fan_timeline.config import BuildSftConfig, IngestConfig
 from fan_timeline.ingest import IngestError, ingest
 from fan_timeline.sft import SPLITS, build, split_games
 from fan_timeline.simulate import simulate
-from fan_timeline.tables import label_to_game_seconds
+from fan_timeline.sport import label_to_game_seconds
 
 
 @pytest.fixture(scope="module")

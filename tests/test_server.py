@@ -19,7 +19,7 @@ import httpx
 import pytest
 from _serving import REAL, ROOT, SAMPLES, LiveServer, sample_body
 
-from fan_timeline import ingest, schema, tables
+from fan_timeline import ingest, schema, sport
 from fan_timeline.server import create_app
 from fan_timeline.service import TimelineService
 
@@ -54,10 +54,10 @@ def _check_generated(body: dict, requested: list[int]) -> None:
         assert schema.validate_timeline(json.loads(w["text"])) == []
         assert json.loads(w["text"])["timeline"] == w["timeline"]
         for e in w["timeline"]:
-            assert w["start_s"] <= tables.label_to_game_seconds(e["ts"]) <= w["end_s"]
+            assert w["start_s"] <= sport.label_to_game_seconds(e["ts"]) <= w["end_s"]
     for e in body["timeline"]:
         assert schema.validate_item(e) == []
-    times = [tables.label_to_game_seconds(e["ts"]) for e in body["timeline"]]
+    times = [sport.label_to_game_seconds(e["ts"]) for e in body["timeline"]]
     assert times == sorted(times)
     assert body["merge"]["entries_from_windows"] == len(body["timeline"]) + body["merge"]["duplicates_dropped"]
     assert body["generation"]["constrained"] and body["generation"]["new_tokens"] > 0

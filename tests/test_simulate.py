@@ -26,7 +26,7 @@ import pytest
 import zstandard
 
 from fan_timeline import simulate as sim
-from fan_timeline.tables import label_to_game_seconds
+from fan_timeline.sport import label_to_game_seconds
 
 GAMES, SEED = 4, 3
 ROSTER = {sim.ascii_name(p.last) for t in sim.TEAMS for p in t.players}

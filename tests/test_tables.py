@@ -2,7 +2,7 @@
 
 import pytest
 
-from fan_timeline import tables
+from fan_timeline import sport, tables
 
 
 @pytest.mark.parametrize("period, clock_s, label, game_s", [
@@ -13,23 +13,23 @@ from fan_timeline import tables
     (6, 0.0, "OT2 00:00", 4 * 720 + 600.0),
 ])
 def test_labels_and_game_seconds(period, clock_s, label, game_s):
-    assert tables.clock_label(period, clock_s) == label
-    assert tables.game_seconds(period, clock_s) == pytest.approx(game_s)
-    p, c = tables.from_game_seconds(game_s)
+    assert sport.clock_label(period, clock_s) == label
+    assert sport.game_seconds(period, clock_s) == pytest.approx(game_s)
+    p, c = sport.from_game_seconds(game_s)
     assert (p, c) == (period, pytest.approx(clock_s))
 
 
 def test_parse_label_roundtrip_and_errors():
-    assert tables.parse_clock_label("OT1 04:59") == (5, 299.0)
-    assert tables.label_to_game_seconds("Q2 12:00") == 720.0
+    assert sport.parse_clock_label("OT1 04:59") == (5, 299.0)
+    assert sport.label_to_game_seconds("Q2 12:00") == 720.0
     for bad in ("Q5 01:00", "Q4 1:5", "OT1 06:00", "", "Q4 13:00"):
         with pytest.raises(ValueError):
-            tables.parse_clock_label(bad)
+            sport.parse_clock_label(bad)
 
 
 def test_period_end_belongs_to_that_period():
-    assert tables.from_game_seconds(720.0) == (1, 0.0)
-    assert tables.from_game_seconds(720.5)[0] == 2
+    assert sport.from_game_seconds(720.0) == (1, 0.0)
+    assert sport.from_game_seconds(720.5)[0] == 2
 
 
 def test_rejections_count_by_reason():

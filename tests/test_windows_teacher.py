@@ -2,22 +2,22 @@
 
 import pytest
 
-from fan_timeline import prompt, schema, tables, teacher
+from fan_timeline import prompt, schema, sport, teacher
 from fan_timeline.windows import make_windows, start_label, window_bounds
 
 
 def play(seq, period, clock_s, event_type, team=None, player=None, player2=None, points=0, home=0, away=0, text=""):
     return {"game_id": "G", "seq": seq, "source_id": str(seq), "period": period, "clock_s": clock_s,
-            "clock": tables.clock_label(period, clock_s), "game_s": tables.game_seconds(period, clock_s),
+            "clock": sport.clock_label(period, clock_s), "game_s": sport.game_seconds(period, clock_s),
             "wall_utc": None, "team": team, "player": player, "player2": player2, "event_type": event_type,
             "points": points, "score_home": home, "score_away": away, "text": text}
 
 
 def comment(cid, game_s, body, team=None, score=1):
-    period, clock_s = tables.from_game_seconds(game_s)
+    period, clock_s = sport.from_game_seconds(game_s)
     return {"game_id": "G", "comment_id": cid, "thread_id": "t", "parent_id": "t3_t", "author": "u_x",
             "flair": None, "flair_team": team, "body": body, "created_utc": "2026-01-01T00:00:00Z",
-            "score": score, "edited": False, "game_s": game_s, "period": period, "clock": tables.clock_label(period, clock_s),
+            "score": score, "edited": False, "game_s": game_s, "period": period, "clock": sport.clock_label(period, clock_s),
             "source_format": "reddit_ndjson"}
 
 
@@ -31,13 +31,13 @@ PLAYS = [
     play(4, 4, 80, "block", "HAR", "Tomas Okafor", "Luis Reyes", home=101, away=100),
     play(5, 4, 0, "period_end", home=101, away=100),
 ]
-T3 = tables.game_seconds(4, 110)
+T3 = sport.game_seconds(4, 110)
 COMMENTS = [
     comment("c1", T3 + 5, "OKAFOR FROM DOWNTOWN LETS GO", "HAR", 40),
     comment("c2", T3 + 8, "Okafor is so clutch!!", "HAR", 12),
     comment("c3", T3 + 9, "of course he hits that, our defense is trash", "MSA", 20),
     comment("c4", T3 + 12, "YES YES YES", "HAR", 3),
-    comment("c5", tables.game_seconds(4, 600), "anyone know a good pizza place", None, 0),
+    comment("c5", sport.game_seconds(4, 600), "anyone know a good pizza place", None, 0),
 ]
 
 
@@ -122,7 +122,7 @@ def test_teacher_labels_the_clutch_lead_change_with_a_verbatim_quote():
     assert first["event"] == "Okafor hits a three, HAR lead 101-100"
     assert first["fan_sentiment"] == "positive"
     assert first["quote"] in {c["body"] for c in w.comments}
-    assert [tables.label_to_game_seconds(e["ts"]) for e in entries] == sorted(tables.label_to_game_seconds(e["ts"]) for e in entries)
+    assert [sport.label_to_game_seconds(e["ts"]) for e in entries] == sorted(sport.label_to_game_seconds(e["ts"]) for e in entries)
     assert schema.validate_timeline({"timeline": entries}) == []
 
 

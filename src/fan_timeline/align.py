@@ -65,11 +65,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 
 from fan_timeline.readers.common import RowError, parse_utc, utc_text
-from fan_timeline.tables import (
-    COMMENT_COLUMNS,
+from fan_timeline.tables import COMMENT_COLUMNS, PbpResult, Rejections
+from fan_timeline.sport import (
     REGULATION_PERIODS,
-    PbpResult,
-    Rejections,
     clock_label,
     from_game_seconds,
     game_seconds,

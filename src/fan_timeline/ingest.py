@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fan_timeline import schema, tables
+from fan_timeline import schema, sport, tables
 from fan_timeline.align import align_game
 from fan_timeline.config import IngestConfig
 from fan_timeline.readers.comments import read_comments
@@ -135,11 +135,11 @@ def _read_gold(path: Path, game_id: str, periods: int, rejections: Rejections) -
         if errors:
             rejections.record(path, i, None, "gold_schema", "; ".join(errors), item)
             continue
-        period, clock_s = tables.parse_clock_label(item["ts"])
+        period, clock_s = sport.parse_clock_label(item["ts"])
         if period > periods:
             rejections.record(path, i, "ts", "gold_ts_outside_game", f"period {period} > {periods}", item)
             continue
-        rows.append({"game_id": game_id, "game_s": tables.game_seconds(period, clock_s),
+        rows.append({"game_id": game_id, "game_s": sport.game_seconds(period, clock_s),
                      **schema.normalise_item(item), "annotator": str(obj.get("annotator", ""))})
     rows.sort(key=lambda r: r["game_s"])
     return rows, len(obj["timeline"])

@@ -10,13 +10,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from fan_timeline import tables
+from fan_timeline import sport
 from fan_timeline.schema import SENTIMENTS
 
 
 def _game_s(entry: dict[str, Any]) -> float | None:
     try:
-        return tables.label_to_game_seconds(str(entry.get("ts", "")))
+        return sport.label_to_game_seconds(str(entry.get("ts", "")))
     except ValueError:
         return None
 

@@ -36,7 +36,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from fan_timeline import __version__, schema, tables
+from fan_timeline import __version__, schema, sport, tables
 from fan_timeline.service import (
     GameInput,
     GenerationQueue,
@@ -114,7 +114,7 @@ class PlayIn(_Strict):
     """A canonical play (tables.PLAY_COLUMNS, the game clock as one label)."""
 
     clock: str = Field(pattern=CLOCK_PATTERN, description='period and time remaining, e.g. "Q4 01:50"')
-    event_type: Literal[tables.EVENT_TYPES]  # type: ignore[valid-type]
+    event_type: Literal[sport.EVENT_TYPES]  # type: ignore[valid-type]
     team: str | None = Field(None, max_length=6)
     player: str | None = Field(None, max_length=80)
     player2: str | None = Field(None, max_length=80, description="assister, blocker, stealer, ...")

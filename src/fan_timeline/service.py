@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 
-from fan_timeline import __version__, config, prompt, schema, tables
+from fan_timeline import __version__, config, prompt, schema, sport, tables
 from fan_timeline.align import align_game
 from fan_timeline.ingest import team_info
 from fan_timeline.config import BuildSftConfig, ConfigError, IngestConfig
@@ -196,7 +196,7 @@ class GameInput:
 
     def series(self) -> dict[str, Any]:
         """What a picture of the game needs: the score after each scoring play, comments per minute."""
-        end_s = tables.game_seconds(self.game["periods"], 0)   # aligned comments never lie past the final play
+        end_s = sport.game_seconds(self.game["periods"], 0)   # aligned comments never lie past the final play
         score = [{"game_s": 0.0, "home": 0, "away": 0}]
         for p in self.plays:
             if p.get("points"):
@@ -205,8 +205,8 @@ class GameInput:
         counts = Counter(min(n_bins - 1, int(c["game_s"] // VOLUME_BIN_S)) for c in self.comments)
         volume = [{"start_s": i * VOLUME_BIN_S, "end_s": min(end_s, (i + 1) * VOLUME_BIN_S), "count": counts.get(i, 0)}
                   for i in range(n_bins)]
-        periods = [{"period": p, "label": tables.period_name(p),
-                    "start_s": tables.game_seconds(p, tables.period_length_s(p))} for p in range(1, self.game["periods"] + 1)]
+        periods = [{"period": p, "label": sport.period_name(p),
+                    "start_s": sport.game_seconds(p, sport.period_length_s(p))} for p in range(1, self.game["periods"] + 1)]
         return {"end_s": float(end_s), "score": score, "volume": volume, "periods": periods}
 
     def trimmed(self, indexes: Sequence[int] | None = None) -> dict[str, int]:
@@ -295,7 +295,7 @@ def merge_windows(results: Sequence[WindowResult]) -> tuple[list[dict[str, Any]]
                 continue
             own.append(e)
             own_ts.add(e["ts"])
-            merged.append((tables.label_to_game_seconds(e["ts"]), r.plan.window.index, k, e))
+            merged.append((sport.label_to_game_seconds(e["ts"]), r.plan.window.index, k, e))
         seen_ts |= own_ts
     merged.sort(key=lambda m: m[:3])
     return [m[3] for m in merged], dropped
@@ -477,16 +477,16 @@ class TimelineService:
         last_s = -1.0
         for i, p in enumerate(plays):
             try:
-                period, clock_s = tables.parse_clock_label(str(p["clock"]))
+                period, clock_s = sport.parse_clock_label(str(p["clock"]))
             except ValueError as exc:
                 raise InputError(("plays", i, "clock"), str(exc)) from None
-            game_s = tables.game_seconds(period, clock_s)
+            game_s = sport.game_seconds(period, clock_s)
             if game_s < last_s:
                 raise InputError(("plays", i, "clock"), f"plays must be in game order: {p['clock']} comes after "
                                                         f"{rows[-1]['clock']} (plays[{i - 1}])")
             last_s = game_s
             row = {"game_id": game_id, "seq": i, "source_id": str(i), "period": period, "clock_s": clock_s,
-                   "clock": tables.clock_label(period, clock_s), "game_s": game_s, "wall_utc": None,
+                   "clock": sport.clock_label(period, clock_s), "game_s": game_s, "wall_utc": None,
                    "team": _text_or_none(p.get("team")), "player": _text_or_none(p.get("player")),
                    "player2": _text_or_none(p.get("player2")),
                    "event_type": p["event_type"], "points": int(p.get("points") or 0),
@@ -496,15 +496,15 @@ class TimelineService:
         crows = []
         for i, c in enumerate(comments):
             try:
-                period, clock_s = tables.parse_clock_label(str(c["clock"]))
+                period, clock_s = sport.parse_clock_label(str(c["clock"]))
             except ValueError as exc:
                 raise InputError(("comments", i, "clock"), str(exc)) from None
             crows.append({
                 "game_id": game_id, "comment_id": str(c.get("comment_id") or f"c{i}"), "thread_id": None,
                 "parent_id": c.get("parent_id"), "author": "", "flair": None, "flair_team": _text_or_none(c.get("flair_team")),
                 "body": str(c["body"]), "created_utc": str(c.get("created_utc") or ""), "score": c.get("score"),
-                "edited": False, "game_s": tables.game_seconds(period, clock_s), "period": period,
-                "clock": tables.clock_label(period, clock_s), "source_format": "canonical"})
+                "edited": False, "game_s": sport.game_seconds(period, clock_s), "period": period,
+                "clock": sport.clock_label(period, clock_s), "source_format": "canonical"})
         report = {
             "kind": "canonical", "pbp_format": None, "comment_formats": [],
             "alignment": {"method": "given", "expected_error_s": None, "reaction_lag_s": None, "tipoff_utc": None,

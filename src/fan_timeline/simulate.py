@@ -30,7 +30,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from fan_timeline.tables import clock_label, game_seconds, period_length_s
+from fan_timeline.sport import clock_label, game_seconds, period_length_s
 
 FORMATS = ("stats_v2", "cdn_live", "stats_v3", "espn")
 GAME_ID_PREFIX = "S"

@@ -1,51 +1,20 @@
-"""Canonical tables, game-clock helpers and row accounting shared by every reader.
+"""Canonical tables and row accounting shared by every reader.
 
 Every raw reader turns one file into rows of the canonical tables below (plain dicts whose keys
 are exactly the listed columns) plus a `Rejections` record of what it could not keep. Nothing
 else in the project knows about raw formats.
 
-Game clock conventions
-----------------------
-- `period`: 1..4 regulation, 5.. overtime (OT1 = period 5).
-- `clock_s`: seconds remaining in the period (float, 0.0 at the buzzer).
-- `game_s`: seconds of game clock elapsed since tip-off (monotone over the game).
-- `clock`: the label used in timelines, e.g. "Q4 01:50" or "OT1 04:59"; MM:SS of *remaining* time,
-  truncated to whole seconds (NBA convention: 0:00.4 shows as 00:00).
+The game clock (periods, `clock_s`, `game_s`, the "Q4 01:50" labels) and the canonical event
+types are the sport's and live in `sport.py`.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import re
 import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-REGULATION_PERIODS = 4
-PERIOD_S = 12 * 60
-OT_PERIOD_S = 5 * 60
-
-# Canonical event types. Readers map every source type onto one of these.
-EVENT_TYPES = (
-    "made_shot",        # field goal made (2 or 3 points)
-    "missed_shot",      # field goal missed
-    "free_throw_made",
-    "free_throw_missed",
-    "rebound",
-    "turnover",
-    "steal",
-    "block",
-    "foul",
-    "violation",
-    "substitution",
-    "timeout",
-    "jump_ball",
-    "period_start",
-    "period_end",
-    "other",            # ejection, replay, game end, anything else
-)
 
 # --- canonical table columns -------------------------------------------------------------------
 # games.parquet: one row per game.
@@ -109,55 +78,6 @@ COMMENT_COLUMNS = (
 
 PBP_FORMATS = ("stats_v2", "stats_v3", "cdn_live", "espn")
 COMMENT_FORMATS = ("reddit_ndjson", "reddit_listing", "scraper_csv")
-
-
-# --- clock helpers ------------------------------------------------------------------------------
-def period_length_s(period: int) -> int:
-    return PERIOD_S if period <= REGULATION_PERIODS else OT_PERIOD_S
-
-
-def period_name(period: int) -> str:
-    return f"Q{period}" if period <= REGULATION_PERIODS else f"OT{period - REGULATION_PERIODS}"
-
-
-def clock_label(period: int, clock_s: float) -> str:
-    """`clock_label(4, 110.4) == "Q4 01:50"`: period name plus MM:SS remaining (truncated)."""
-    whole = max(0, int(math.floor(clock_s + 1e-6)))
-    return f"{period_name(period)} {whole // 60:02d}:{whole % 60:02d}"
-
-
-_LABEL_RE = re.compile(r"^(Q([1-4])|OT([1-9]))\s+(\d{1,2}):([0-5]\d)$")
-
-
-def parse_clock_label(label: str) -> tuple[int, float]:
-    """Inverse of clock_label: "OT1 04:59" -> (5, 299.0). Raises ValueError on a bad label."""
-    m = _LABEL_RE.match(label.strip())
-    if not m:
-        raise ValueError(f"not a game-clock label: {label!r} (expected like 'Q4 01:50' or 'OT1 04:59')")
-    period = int(m.group(2)) if m.group(2) else REGULATION_PERIODS + int(m.group(3))
-    clock_s = int(m.group(4)) * 60 + int(m.group(5))
-    if clock_s > period_length_s(period):
-        raise ValueError(f"clock {label!r} exceeds the period length")
-    return period, float(clock_s)
-
-
-def game_seconds(period: int, clock_s: float) -> float:
-    """Game seconds elapsed since tip-off at (period, seconds remaining)."""
-    before = sum(period_length_s(p) for p in range(1, period))
-    return before + period_length_s(period) - clock_s
-
-
-def from_game_seconds(game_s: float) -> tuple[int, float]:
-    """Inverse of game_seconds: (period, seconds remaining). Period ends belong to that period."""
-    period, start = 1, 0.0
-    while game_s > start + period_length_s(period) + 1e-9:
-        start += period_length_s(period)
-        period += 1
-    return period, start + period_length_s(period) - game_s
-
-
-def label_to_game_seconds(label: str) -> float:
-    return game_seconds(*parse_clock_label(label))
 
 
 # --- row accounting -----------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from fan_timeline import tables
+from fan_timeline import sport
 
 
 @dataclass
@@ -37,10 +37,10 @@ class Window:
 
 def start_label(game_s: float) -> str:
     """Clock label of a window start: on a period boundary it names the new period ("Q2 12:00")."""
-    period, clock_s = tables.from_game_seconds(game_s)
+    period, clock_s = sport.from_game_seconds(game_s)
     if clock_s <= 1e-9 and game_s > 0:
-        return tables.clock_label(period + 1, tables.period_length_s(period + 1))
-    return tables.clock_label(period, clock_s)
+        return sport.clock_label(period + 1, sport.period_length_s(period + 1))
+    return sport.clock_label(period, clock_s)
 
 
 def window_bounds(periods: int, window_s: float, overlap_s: float) -> list[tuple[float, float]]:
@@ -52,8 +52,8 @@ def window_bounds(periods: int, window_s: float, overlap_s: float) -> list[tuple
     """
     bounds = []
     for period in range(1, periods + 1):
-        length = tables.period_length_s(period)
-        p0 = tables.game_seconds(period, length)
+        length = sport.period_length_s(period)
+        p0 = sport.game_seconds(period, length)
         if length <= window_s:
             bounds.append((p0, p0 + length))
             continue
@@ -107,11 +107,11 @@ def make_windows(plays: list[dict[str, Any]], comments: list[dict[str, Any]], *,
     periods = max(p["period"] for p in plays)
     windows = []
     for i, (s, e) in enumerate(window_bounds(periods, window_s, overlap_s)):
-        period = tables.from_game_seconds(s + 1e-6)[0]
+        period = sport.from_game_seconds(s + 1e-6)[0]
         before = [p for p in plays if p["period"] < period or (p["period"] == period and p["game_s"] < s)]
         home = before[-1]["score_home"] if before else 0
         away = before[-1]["score_away"] if before else 0
-        w = Window(i, float(s), float(e), start_label(s), tables.clock_label(*tables.from_game_seconds(e)), home, away)
+        w = Window(i, float(s), float(e), start_label(s), sport.clock_label(*sport.from_game_seconds(e)), home, away)
         w.plays = [p for p in plays if p["period"] == period and s <= p["game_s"] <= e]
         names = {n for p in w.plays for n in (_surname(p.get("player")), _surname(p.get("player2"))) if n}
         big = [p["game_s"] for p in w.plays if p["event_type"] in BIG_EVENTS]

@@ -54,14 +54,8 @@ from fan_timeline.readers.comment_rows import MAX_UTC, MIN_UTC
 from fan_timeline.readers.comments import read_comments
 from fan_timeline.readers.common import MAX_PERIOD
 from fan_timeline.readers.pbp import read_pbp
-from fan_timeline.tables import (
-    EVENT_TYPES,
-    PLAY_COLUMNS,
-    CommentResult,
-    PbpResult,
-    UnreadableFileError,
-    period_length_s,
-)
+from fan_timeline.tables import PLAY_COLUMNS, CommentResult, PbpResult, UnreadableFileError
+from fan_timeline.sport import EVENT_TYPES, period_length_s
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "250"))
 SLOW_S = float(os.environ.get("FUZZ_SLOW_S", "10"))  # one input taking longer counts as a hang

@@ -18,7 +18,8 @@ import pytest
 
 from fan_timeline.readers import cdn_live, espn, stats_v2, stats_v3
 from fan_timeline.readers.pbp import detect_pbp_format, read_pbp
-from fan_timeline.tables import EVENT_TYPES, PLAY_COLUMNS, PbpResult, UnreadableFileError, clock_label
+from fan_timeline.tables import PLAY_COLUMNS, PbpResult, UnreadableFileError
+from fan_timeline.sport import EVENT_TYPES, clock_label
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 V2 = DATA / "real" / "stats_playbyplayv2_0021900001.json"

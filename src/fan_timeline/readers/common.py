@@ -17,15 +17,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from fan_timeline.tables import (
-    EVENT_TYPES,
-    PLAY_COLUMNS,
-    Rejections,
-    UnreadableFileError,
-    clock_label,
-    game_seconds,
-    period_length_s,
-)
+from fan_timeline.tables import PLAY_COLUMNS, Rejections, UnreadableFileError
+from fan_timeline.sport import EVENT_TYPES, clock_label, game_seconds, period_length_s
 
 MAX_PERIOD = 20  # 4 quarters + 16 overtimes: anything above is a corrupt value, not a marathon
 LEAGUE_TZ = ZoneInfo("America/New_York")  # NBA game dates are Eastern-time dates
