@@ -91,7 +91,8 @@ def main() -> int:
             times[variant].append(step())
 
     medians = {v: statistics.median(t) for v, t in times.items()}
-    print(f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}; "
+    print(f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+          f"torch {torch.__version__}; "
           f"{len(data)} examples of {[len(ex) for ex in data]} tokens a step, LoRA on {len(lora)} linears, "
           f"dropout {cfg.lora_dropout}, medians of {args.rounds} interleaved steps")
     print(f"{'variant':8s} {'s/step':>7s} {'vs peft':>8s}  steps")
@@ -99,7 +100,8 @@ def main() -> int:
         print(f"{v:8s} {medians[v]:7.3f} {medians[v] / medians['peft']:7.2f}x  "
               + " ".join(f"{t:.2f}" for t in times[v]))
     if args.out:
-        Path(args.out).write_text(json.dumps({"command": "python " + " ".join(sys.argv), "tokens": [len(ex) for ex in data],
+        Path(args.out).write_text(json.dumps({"command": "python " + " ".join(sys.argv),
+                                              "tokens": [len(ex) for ex in data],
                                               "times": times, "medians": medians}, indent=2) + "\n")
     return 0
 

@@ -53,8 +53,8 @@ def main() -> int:
         kind, transport = name.split("/")
         st = s["status"]
         fivexx = sum(n for code, n in st.items() if code.startswith("5"))
-        print(f"| {kind} | {transport} | {s['inputs']} | {st.get('200', 0)} | {st.get('400', 0)} | {st.get('413', 0)} | "
-              f"{st.get('422', 0)} | {fivexx} | {s['max_ms']:.0f} ms |")
+        print(f"| {kind} | {transport} | {s['inputs']} | {st.get('200', 0)} | {st.get('400', 0)} | "
+              f"{st.get('413', 0)} | {st.get('422', 0)} | {fivexx} | {s['max_ms']:.0f} ms |")
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
     return proc.returncode

@@ -52,7 +52,7 @@ def sh(cmd: list[str], cwd: Path) -> str:
 
 
 def make_repo(root: Path, games: int, seed: int, steps: int) -> Path:
-    from fan_timeline.simulate import simulate
+    from fan_timeline.simulate.cli import simulate
 
     repo = root / "base"
     repo.mkdir(parents=True)

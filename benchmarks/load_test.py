@@ -192,7 +192,8 @@ def check(phases: dict[str, dict[str, Any]], max_queue: int, health_after: int) 
 
 
 def table(phases: dict[str, dict[str, Any]]) -> str:
-    lines = ["| phase | route | concurrency | requests sent | answers | served/min | p50 | p95 | max | 503 Retry-After |",
+    lines = ["| phase | route | concurrency | requests sent | answers | served/min | p50 | p95 | max | "
+             "503 Retry-After |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for p in phases.values():
         answers = ", ".join(f"{n}× {s}" for s, n in sorted(p["status"].items()))

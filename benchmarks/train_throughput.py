@@ -9,7 +9,7 @@
 Results and the exact commands behind them: docs/performance.md.
 
 Both trainers train the same base model on the same SFT pairs (`--data`, tokenized once by
-`prompt.encode_pair`, loss on the completion + end-of-turn only) with the same LoRA config (the
+`chat.encode_pair`, loss on the completion + end-of-turn only) with the same LoRA config (the
 train_qlora section of `--params`, `--lora-layers` to override) and about the same examples per
 optimizer step:
 

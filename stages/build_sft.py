@@ -3,8 +3,8 @@
     python stages/build_sft.py data/interim data/sft metrics/sft.json
 
 Reads params.yaml sections `build_sft` and `train_qlora.base_model` (its tokenizer sets the
-prompt token budget). Writes data/sft/{train,val,test}.jsonl, data/sft/split.json and
-metrics/sft.json.
+prompt token budget). Writes data/sft/{train,val,test,stress}.jsonl, data/sft/split.json,
+data/sft/rule.json (the rule baseline's threshold, fit on train) and metrics/sft.json.
 """
 
 import argparse
@@ -49,10 +49,12 @@ def main(argv: list[str] | None = None) -> int:
         for split in SPLITS:
             atomic.write_jsonl(out / f"{split}.jsonl", result.pairs[split])
         atomic.write_json(out / "split.json", result.manifest)
+        atomic.write_json(out / "rule.json", result.rule)
     atomic.write_json(args.metrics, result.metrics)
     m = result.metrics
     print(f"build_sft: pairs {m['pairs']}, games {m['games']}, prompt tokens p90 "
-          f"{m['prompt_tokens']['train'].get('p90')}, teacher-vs-gold event F1 {m['teacher_vs_gold']['event_f1']:.2f}")
+          f"{m['prompt_tokens']['train'].get('p90')}, gold moments among the candidates "
+          f"{m['gold']['candidate_recall'] or 0:.0%}, rule threshold {m['rule']['threshold']}")
     return 0
 
 

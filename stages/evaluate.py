@@ -1,44 +1,54 @@
-"""DVC stage `evaluate`: generate and score timelines for the test windows, four runs.
+"""DVC stage `evaluate`: write and score timelines for the test and stress windows.
 
-    python stages/evaluate.py data/sft/test.jsonl models/adapter metrics/eval.json plots/eval data/eval/predictions.jsonl
+    python stages/evaluate.py data/sft models/adapter metrics/eval.json plots/eval data/eval/predictions.jsonl
 
-Reads params.yaml section `evaluate`. The fine-tuned model runs on every test window; the base
-model on `evaluate.base_windows` of them (a fixed subset, recorded in the metrics); the metrics'
-`on_base_subset` scores the fine-tuned runs' outputs on those same windows, like for like, and
-`finetuned_minus_base_event_f1_ci95` is the paired bootstrap interval of the event F1 difference
-there (above 0: the fine-tune beats the base beyond the luck of the windows). Each run's
-`event_f1_ci95` is its own bootstrap interval over its windows.
+Reads params.yaml section `evaluate`, data/sft/{test,stress}.jsonl and data/sft/rule.json (the
+rule's threshold, fit on train by build_sft). On the test windows: the fine-tune constrained and
+free (on `evaluate.free_windows` of them), the base model constrained on `base_windows` of them (free
+on `base_free_windows`),
+the rule and the content-free grid; on the stress windows the fine-tune constrained, the rule and the grid. Each
+gain of the fine-tune (constrained) over a baseline comes with a paired bootstrap interval that
+resamples games: `finetuned_minus_<baseline>_event_f1_ci95` (above 0: it beats the baseline beyond
+the luck of the games).
 """
 
 import os
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch is imported (DESIGN.md §7)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch is imported (see fan_timeline.generate)
 
 import argparse  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from fan_timeline import atomic, scoring  # noqa: E402
+from fan_timeline import atomic, schema, scoring  # noqa: E402
 from fan_timeline.config import ConfigError, EvaluateConfig, load_section  # noqa: E402
-from fan_timeline.evaluate import RunScore, base_subset, evaluate_model  # noqa: E402
-from fan_timeline.generate import GenerationResult, load_model  # noqa: E402
+from fan_timeline.evaluate import (  # noqa: E402
+    RunScore,
+    evaluate_model,
+    grid_entries,
+    progress_line,
+    rule_entries,
+    score_texts,
+    spread_subset,
+)
+from fan_timeline.generate import load_model  # noqa: E402
 
 
-def rescore(pairs: list[dict], predictions: list[dict], tol_s: float) -> RunScore:
-    """A run's predictions scored on a subset of its windows (no generation time: no tokens/s)."""
-    by_id = {p["id"]: p for p in predictions}
-    score = RunScore(tol_s)
-    for pair in pairs:
-        pred = by_id[pair["id"]]
-        score.add(pair, GenerationResult(text=pred["text"], n_new_tokens=pred["n_new_tokens"],
-                                         finished=pred["finished"], seconds=0.0, time_to_first_token=0.0))
-    return score
+def text_runs(pairs: list[dict], threshold: float, tol_s: float) -> dict:
+    """The rule's and the grid's runs (no model: their entries are computed, then scored alike)."""
+    return {name: score_texts(name, pairs, [schema.dump_timeline(make(p)) for p in pairs], tol_s)
+            for name, make in (("rule", lambda p: rule_entries(p, threshold)), ("grid", grid_entries))}
+
+
+def gains(finetuned, baselines: dict, names: tuple[str, ...]) -> dict:
+    return {f"finetuned_minus_{b}_event_f1_ci95": scoring.paired_bootstrap_difference(
+        finetuned.windows, baselines[b].windows, scoring.event_f1) for b in names if b in baselines}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("test", type=Path)
+    parser.add_argument("sft", type=Path)
     parser.add_argument("adapter", type=Path)
     parser.add_argument("metrics", type=Path)
     parser.add_argument("plots", type=Path)
@@ -50,43 +60,64 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"evaluate failed: {exc}", file=sys.stderr)
         return 1
-    pairs = base_subset(atomic.read_jsonl(args.test), cfg.max_windows)
+    test = spread_subset(atomic.read_jsonl(args.sft / "test.jsonl"), cfg.max_windows)
+    stress = spread_subset(atomic.read_jsonl(args.sft / "stress.jsonl"), cfg.stress_windows)
+    threshold = json.loads((args.sft / "rule.json").read_text())["threshold"]
     base_model = json.loads((args.adapter / "train_config.json").read_text())["base_model"]
-    subset = base_subset(pairs, cfg.base_windows)   # the base model rambles: a fixed subset
-    metrics, predictions, scores = {"runs": {}, "on_base_subset": {}}, [], {}
-    for prefix in ("finetuned", "base"):
-        finetuned = prefix == "finetuned"
-        model, tokenizer = load_model(base_model, adapter=str(args.adapter) if finetuned else None)
-        runs = evaluate_model(prefix, model, tokenizer, pairs if finetuned else subset, tol_s=cfg.ts_tolerance_s,
-                              batch_size=cfg.batch_size, free_max_new_tokens=cfg.free_max_new_tokens)
-        for name, (score, preds) in runs.items():
-            scores[name] = score
-            metrics["runs"][name] = score.summary()
-            predictions += preds
-            if finetuned:  # the same windows the base model ran on, scored from the same outputs
-                scores[f"{name}_on_base_subset"] = rescore(subset, preds, cfg.ts_tolerance_s)
-                metrics["on_base_subset"][name] = scores[f"{name}_on_base_subset"].summary()
-                del metrics["on_base_subset"][name]["tokens_per_s"]
-    # Fine-tuned minus base event F1 on the base's windows, paired by window: above 0 = beats it
-    # beyond what the choice of these few windows explains.
-    metrics["finetuned_minus_base_event_f1_ci95"] = {
-        mode: list(scoring.paired_bootstrap_f1_difference(scores[f"finetuned_{mode}_on_base_subset"].per_window,
-                                                          scores[f"base_{mode}"].per_window))
-        for mode in ("constrained", "free")}
-    metrics["test_windows"] = len(pairs)
-    metrics["base_subset_windows"] = [p["id"] for p in subset]
-    metrics["ts_tolerance_s"] = cfg.ts_tolerance_s
+    tol = cfg.ts_tolerance_s
+    runs, stress_runs, predictions = {}, {}, []
+
+    model, tokenizer = load_model(base_model, adapter=str(args.adapter))
+    free = spread_subset(test, cfg.free_windows)
+    runs |= evaluate_model("finetuned", model, tokenizer, test, tol_s=tol, batch_size=cfg.batch_size,
+                           free_max_new_tokens=cfg.free_max_new_tokens, free_pairs=free)
+    if stress:
+        ft = evaluate_model("finetuned", model, tokenizer, stress, tol_s=tol, batch_size=cfg.batch_size,
+                            free_max_new_tokens=cfg.free_max_new_tokens, free_pairs=[])
+        stress_runs["finetuned_constrained"] = ft["finetuned_constrained"]
+    del model
+    model, tokenizer = load_model(base_model)
+    base = spread_subset(test, cfg.base_windows)
+    runs |= evaluate_model("base", model, tokenizer, base, tol_s=tol, batch_size=cfg.batch_size,
+                           free_max_new_tokens=cfg.free_max_new_tokens,
+                           free_pairs=spread_subset(base, cfg.base_free_windows))
+    runs |= text_runs(test, threshold, tol)
+    stress_runs |= text_runs(stress, threshold, tol) if stress else {}
+    for name in ("rule", "grid"):
+        print(progress_line(name, runs[name][0].summary()))
+
+    ft = runs["finetuned_constrained"][0]
+    on_base = RunScore(tol, windows=[w for p, w in zip(test, ft.windows) if p["id"] in {b["id"] for b in base}])
+    metrics = {
+        "runs": {name: score.summary() for name, (score, _) in runs.items()},
+        "stress": {name: score.summary() for name, (score, _) in stress_runs.items()},
+        **gains(ft, {"rule": runs["rule"][0], "grid": runs["grid"][0]}, ("rule", "grid")),
+        **gains(on_base, {"base": runs["base_constrained"][0]}, ("base",)),
+        "on_base_subset": {"finetuned_constrained": scoring.summary(on_base.windows)},   # like for like
+        "test_windows": len(test), "free_windows": len(free), "stress_windows": len(stress),
+        "base_windows": len(base),
+        "base_free_windows": [p["id"] for p in spread_subset(base, cfg.base_free_windows)],
+        "ts_tolerance_s": tol, "rule_threshold": threshold,
+    }
+    if stress:
+        metrics["stress"] |= gains(stress_runs["finetuned_constrained"][0],
+                                   {"rule": stress_runs["rule"][0], "grid": stress_runs["grid"][0]}, ("rule", "grid"))
+    for name, (_, preds) in list(runs.items()) + [(f"stress_{k}", v) for k, v in stress_runs.items()]:
+        predictions += [{**p, "run": name} for p in preds]
     atomic.write_jsonl(args.predictions, predictions)
     args.plots.mkdir(parents=True, exist_ok=True)
-    atomic.write_json(args.plots / "validity.json", [
-        {"run": name, "json_validity": m["json_validity"], "schema_compliance": m["schema_compliance"]}
-        for name, m in metrics["runs"].items()])
+    atomic.write_json(args.plots / "event_f1.json", [
+        {"run": name + suffix, "event_f1": m["event_f1"], "event_f1_ts_only": m["event_f1_ts_only"]}
+        for suffix, block in (("", metrics["runs"]), (" (stress)", metrics["stress"]))
+        for name, m in block.items() if isinstance(m, dict) and "event_f1" in m])
+    per_game = {}
+    for w in runs["finetuned_constrained"][0].windows:
+        per_game.setdefault(w.game, []).append(w)
     atomic.write_json(args.plots / "per_game_f1.json", [
-        {"game_id": game, "run": name, "event_f1": tally.summary()["event_f1"]}
-        for name in ("finetuned_constrained", "base_constrained") for game, tally in sorted(scores[name].per_game.items())])
+        {"game_id": g, "event_f1": scoring.event_f1(ws)} for g, ws in sorted(per_game.items())])
     atomic.write_json(args.plots / "sentiment_confusion.json", [
         {"actual": ref, "predicted": pred}
-        for pred, ref in scores["finetuned_constrained"].tally["all"].sentiment_pairs])
+        for w in runs["finetuned_constrained"][0].windows for pred, ref in w.sentiment])
     atomic.write_json(args.metrics, metrics)   # last: export reads it, so it only exists once all is written
     return 0
 

@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"export failed: {exc}", file=sys.stderr)
         return 1
     atomic.write_json(args.metrics, metrics)
-    print(f"export: {args.out_dir} ({metrics['export_mb']} MB), parity {metrics['parity_equal']}/{metrics['parity_prompts']}")
+    print(f"export: {args.out_dir} ({metrics['export_mb']} MB), "
+          f"parity {metrics['parity_equal']}/{metrics['parity_prompts']}")
     return 0
 
 

@@ -1,6 +1,6 @@
 """DVC stage `ingest`: raw games -> canonical tables + an account of every rejected row.
 
-    python stages/ingest.py data/raw/sample data/interim metrics/ingest.json
+    python stages/ingest.py data/raw/sample data/interim metrics/ingest.json --stress data/raw/stress
 
 Reads params.yaml section `ingest`. Writes data/interim/{games,plays,comments}.parquet,
 gold.jsonl, rejected.jsonl and metrics/ingest.json (all declared in dvc.yaml).
@@ -28,11 +28,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("raw_dir", type=Path)
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("metrics", type=Path)
+    parser.add_argument("--stress", type=Path, help="the stress set's games (split `stress`, never trained on)")
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
     try:
         cfg = load_section(IngestConfig, args.params)
-        result = ingest(args.raw_dir, cfg)
+        result = ingest(args.raw_dir, cfg, args.stress)
     except (ConfigError, IngestError) as exc:
         print(f"ingest failed: {exc}", file=sys.stderr)
         return 1

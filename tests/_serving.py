@@ -53,6 +53,40 @@ def sample_body(game_id: str) -> dict[str, Any]:
     return {"game": s.meta, "pbp": encode_for_json(pbp), "comment_files": [encode_for_json(f) for f in files]}
 
 
+# What the simulator wrote each sample in (it names comment files by format; it rotates the
+# play-by-play formats over the games in the order of `simulate.cli.FORMATS`): what a reader must detect.
+COMMENT_FORMAT_OF_SUFFIX = {".csv": "scraper_csv", ".json": "reddit_listing", ".ndjson": "reddit_ndjson",
+                            ".zst": "reddit_ndjson"}
+
+
+def comment_files(game_id: str) -> list[Path]:
+    return sorted((SAMPLES / game_id / "comments").iterdir())
+
+
+def written_formats(game_id: str) -> tuple[str, list[str]]:
+    """(play-by-play format, comment file formats in file-name order) the simulator wrote."""
+    from fan_timeline.simulate.cli import FORMATS
+
+    return (FORMATS[(int(game_id[1:]) - 1) % len(FORMATS)],
+            [COMMENT_FORMAT_OF_SUFFIX[f.suffix] for f in comment_files(game_id)])
+
+
+def sample_ids() -> list[str]:
+    return sorted(d.name for d in SAMPLES.iterdir() if (d / "game.json").is_file())
+
+
+def windows_of(periods: int, window_s: int = 180) -> int:
+    """Windows of a game of `periods` periods: 4 quarters of 720 s, overtimes of 300 s, each tiled
+    by windows of window_s that never cross a period's end."""
+    return 4 * -(-720 // window_s) + (periods - 4) * -(-300 // window_s)
+
+
+def periods_of(game_id: str) -> int:
+    from fan_timeline.readers.pbp import read_pbp
+
+    return max(p["period"] for p in read_pbp((SAMPLES / game_id / "pbp.json").read_bytes(), "pbp.json").plays)
+
+
 def game_meta(game_id: str) -> dict[str, Any]:
     return json.loads((SAMPLES / game_id / "game.json").read_text())
 
@@ -65,9 +99,10 @@ def parse_only_service(tokenizer: Any):
     from fan_timeline.service import TimelineResult, TimelineService, WindowResult, pipeline_params
 
     class ParseOnlyService(TimelineService):
-        def timeline(self, game, windows=None, *, progress=False):  # the parent's signature
-            plans = [game.windows[i] for i in self.select(game, windows)]
+        def timeline(self, game, windows=None, audience=None, *, progress=False):  # the parent's signature
+            aud = game.audience(audience)
+            plans = [game.windows(aud)[i] for i in self.select(game, windows, aud)]
             results = [WindowResult(p, '{"timeline":[]}', [], [], 0, True, 0.0) for p in plans]
-            return TimelineResult(game, results, self.params, self.info, 0.0)
+            return TimelineResult(game, aud, results, self.params, self.info, 0.0)
 
     return ParseOnlyService(None, tokenizer, pipeline_params({}, ROOT / "params.yaml"), {"model": "parse-only"})

@@ -18,8 +18,8 @@ import pytest
 
 from fan_timeline import align
 from fan_timeline.align import align_game, build_alignment, estimated_play_walls, flair_team, pseudonymise
-from fan_timeline.tables import COMMENT_COLUMNS, PbpResult
 from fan_timeline.sport import game_seconds
+from fan_timeline.tables import COMMENT_COLUMNS, PbpResult
 
 TEAMS = {"home": {"team": "HAR", "name": "Harbor Herons", "aliases": ["Birds"]},
          "away": {"team": "BAY", "name": "Bay Gulls", "aliases": []}}
@@ -50,11 +50,11 @@ PER_PLAY = PbpResult("cdn_live", "G", [
 ])
 
 
-def run(pbp: PbpResult, comments: list[dict], **kw) -> align.AlignedComments:
-    args = dict(date=None, tz=None, tipoff_utc=None, reaction_lag_s=15.0, postgame_grace_s=300.0,
-                author_salt="s", teams=TEAMS)
+def run(pbp: PbpResult, comments: list[dict], date: str | None = None, tz: str | None = None,
+        **kw) -> align.AlignedComments:
+    args = dict(reaction_lag_s=15.0, postgame_grace_s=300.0, author_salt="s", teams=TEAMS)
     args.update(kw)
-    return align_game(pbp, comments, **args)
+    return align_game(pbp, comments, build_alignment(pbp, date=date, tz=tz, tipoff_utc=None), **args)
 
 
 def test_per_play_interpolation_lag_and_dead_ball():
@@ -102,6 +102,38 @@ def test_duplicates_across_files_and_double_posts():
     assert [r["comment_id"] for r in out.rows] == ["a", "c", "e", "f", "d"]
     assert {r["row"]: r["reason"] for r in out.rejections.items} == {"a": "duplicate_id", "b": "duplicate_body_author"}
     assert len(out.rows) + len(out.rejections) == 7
+
+
+def test_fan_team_is_the_subreddit_team_else_the_flair_team():
+    teams = {"home": {**TEAMS["home"], "subreddit": "GoHerons"}, "away": TEAMS["away"]}
+    out = run(PER_PLAY, [{**comment("a", "2024-01-05T01:00:45Z", body="a", flair="Bay Gulls"), "subreddit": "goherons"},
+                         {**comment("b", "2024-01-05T01:00:46Z", body="b", flair="Bay Gulls"), "subreddit": "nba"},
+                         {**comment("c", "2024-01-05T01:00:47Z", body="c"), "subreddit": "baygulls"}], teams=teams)
+    got = {r["comment_id"]: (r["subreddit"], r["fan_team"], r["flair_team"]) for r in out.rows}
+    assert got == {"a": ("goherons", "HAR", "BAY"),       # a team's own subreddit: its fans, whatever the flair
+                   "b": ("nba", "BAY", "BAY"),            # the league's: the flair says
+                   "c": ("baygulls", "BAY", None)}        # no subreddit given: matched on the team's name
+    assert align.subreddit_team("clevelandcavs", {"home": {"team": "CLE", "name": "Cleveland Cavaliers"},
+                                                  "away": {"team": "CHI", "name": "Chicago Bulls"}}) == "CLE"
+    assert align.subreddit_team("GoNets", {"home": {"team": "BKN", "name": "Brooklyn Nets"},
+                                           "away": {"team": "GSW", "name": "Golden State Warriors"}}) == "BKN"
+    assert align.subreddit_team("nba", TEAMS) is None
+
+
+def test_reaction_lag_is_where_the_comments_peak_after_the_plays():
+    import random
+
+    rng = random.Random(0)
+    walls = [1_700_000_000.0 + 25.0 * i for i in range(300)]
+    weights = [3.0 if i % 10 == 0 else 0.0 for i in range(300)]       # every tenth play matters
+    comments = [walls[0] + rng.uniform(0, 7500) for _ in range(1500)]  # chatter
+    for i in range(0, 300, 10):                                         # bursts 40 s (+-5) after those plays
+        comments += [walls[i] + 40 + rng.gauss(0, 4) for _ in range(25)]
+    lag, contrast = align.estimate_reaction_lag(walls, weights, comments)
+    assert lag is not None and abs(lag - 40) <= 5 and contrast > 2
+    flat, _ = align.estimate_reaction_lag(walls, weights, [walls[0] + rng.uniform(0, 7500) for _ in range(2000)])
+    assert flat is None                                                 # no peak: say so, do not guess
+    assert align.estimate_reaction_lag(walls, weights, comments[:50]) == (None, 0.0)   # too few to tell
 
 
 def test_pseudonym_and_flair_rules():

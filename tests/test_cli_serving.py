@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from _serving import ROOT, SAMPLES
+from _serving import ROOT, SAMPLES, game_meta, sample_ids, windows_of, written_formats
 
 from fan_timeline import cli, schema
 
@@ -29,21 +29,21 @@ pytestmark = pytest.mark.slow
 
 
 def test_generate_writes_the_timeline_of_raw_files(tmp_path, base_model_path, capsys):
-    game = SAMPLES / "S0004"      # ESPN play-by-play; Reddit listing JSON + NDJSON comments
+    game = SAMPLES / "S0004"      # ESPN play-by-play
     out = tmp_path / "timeline.json"
     code = cli.main(["generate", "--model", base_model_path, "--pbp", str(game / "pbp.json"),
                      "--comments", str(game / "comments"), "--game", str(game / "game.json"),
                      "--windows", "15", "--out", str(out)])
     assert code == 0
     result = json.loads(out.read_text())
-    assert result["input"]["pbp_format"] == "espn"
-    assert sorted(result["input"]["comment_formats"]) == ["reddit_listing", "reddit_ndjson"]
+    assert (result["input"]["pbp_format"], result["input"]["comment_formats"]) == written_formats("S0004")
     assert result["input"]["alignment"]["method"] == "per_play_utc"
     (window,) = result["windows"]
     assert window["index"] == 15 and window["valid"] and window["finished"]
     assert schema.validate_timeline(json.loads(window["text"])) == []
-    assert result["game"]["game_id"] == "S0004" and result["windows_total"] == 16
-    assert "of 16 windows" in capsys.readouterr().err
+    n = windows_of(result["game"]["periods"])
+    assert result["game"]["game_id"] == "S0004" and result["windows_total"] == n
+    assert f"of {n} windows" in capsys.readouterr().err
 
 
 def test_generate_stops_on_bad_input_naming_the_file(tmp_path, capsys):
@@ -58,11 +58,13 @@ def test_generate_stops_on_bad_input_naming_the_file(tmp_path, capsys):
 
 
 def test_demo_is_driven_by_its_input(base_model_path, monkeypatch, capsys):
-    # a wrong choice, then sample 1 (S0001: stats V2 + NDJSON), window 15, then quit at "another window?"
+    # a wrong choice, then sample 1 (S0001: stats V2), window 15, then quit at "another window?"
     monkeypatch.setattr(sys, "stdin", io.StringIO("x\n1\n15\nq\n"))
     assert cli.main(["demo", "--model", base_model_path, "--samples", str(SAMPLES)]) == 0
     out = capsys.readouterr().out
-    assert "Sample games:" in out and "S0001  SCF at CAP" in out and "'x' is not one of the choices" in out
+    meta = game_meta("S0001")
+    listed = f"S0001  {meta['away']['team']} at {meta['home']['team']}"
+    assert "Sample games:" in out and listed in out and "'x' is not one of the choices" in out
     assert "comments aligned by minute_stamps" in out and "#15 Q4 03:00 – Q4 00:00" in out
     header = re.search(r"Q4 03:00 – Q4 00:00  \(window #15: (\d+) moments?", out)
     assert header, out
@@ -102,7 +104,7 @@ def test_serve_starts_the_api_and_takes_the_key_from_the_environment(base_model_
         assert httpx.get(url + "/version").json()["auth"] is True
         assert httpx.get(url + "/v1/samples").status_code == 401
         samples = httpx.get(url + "/v1/samples", headers={"X-API-Key": "k-123"})
-        assert samples.status_code == 200 and len(samples.json()) == 12
+        assert samples.status_code == 200 and len(samples.json()) == len(sample_ids())
         assert "<script src=\"/static/app.js\"></script>" in httpx.get(url + "/").text
     finally:
         proc.terminate()

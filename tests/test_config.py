@@ -6,8 +6,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fan_timeline.config import (BuildSftConfig, ConfigError, EvaluateConfig, ExportConfig, IngestConfig, TrainConfig,
-                                 as_dict, load_section)
+from fan_timeline.config import (
+    BuildSftConfig,
+    ConfigError,
+    EvaluateConfig,
+    ExportConfig,
+    IngestConfig,
+    TrainConfig,
+    as_dict,
+    load_section,
+)
 
 
 def write(tmp_path, text):
@@ -16,10 +24,11 @@ def write(tmp_path, text):
     return p
 
 
-def test_repo_params_load():
+def test_repo_params_load(tmp_path):
     ingest = load_section(IngestConfig, "params.yaml")
     sft = load_section(BuildSftConfig, "params.yaml")
-    assert ingest.reaction_lag_s == 15.0 and isinstance(ingest.reaction_lag_s, float)
+    assert ingest.reaction_lag_s == "auto"
+    assert load_section(IngestConfig, write(tmp_path, "ingest: {reaction_lag_s: 15}\n")).reaction_lag_s == 15.0
     assert sft.window_s > sft.overlap_s
     train = load_section(TrainConfig, "params.yaml")
     assert isinstance(train.target_modules, tuple) and train.lora_alpha == 32.0
@@ -42,7 +51,8 @@ def test_config_is_frozen(tmp_path):
 
 
 def test_misspelled_key_names_key_section_and_suggestion(tmp_path):
-    with pytest.raises(ConfigError, match=r"section 'ingest': unknown key 'reaction_lag'.*did you mean 'reaction_lag_s'"):
+    with pytest.raises(ConfigError,
+                       match=r"section 'ingest': unknown key 'reaction_lag'.*did you mean 'reaction_lag_s'"):
         load_section(IngestConfig, write(tmp_path, "ingest: {reaction_lag: 20}\n"))
 
 
@@ -51,7 +61,7 @@ def test_misspelled_key_names_key_section_and_suggestion(tmp_path):
     ("ingest: {reaction_lag_s: true}\n", r"expected a number"),
     ("ingest: {reaction_lag_s: 999}\n", r"within 0..300"),
     ("build_sft: {window_s: 100, overlap_s: 100}\n", r"overlap_s must be"),
-    ("build_sft: {max_comments: 2.5}\n", r"build_sft.max_comments: expected an integer"),
+    ("build_sft: {max_shown: 2.5}\n", r"build_sft.max_shown: expected an integer"),
     ("other: {}\n", r"missing section"),
     ("ingest: [\n", r"not valid YAML"),
 ])

@@ -92,7 +92,8 @@ def _forward_backward(model, x, seed=0):
     return y.detach(), grads
 
 
-@pytest.mark.filterwarnings("ignore:`lora_bias=True` was passed")  # PEFT: such a layer cannot be merged; not tested here
+# PEFT: such a layer cannot be merged; not tested here
+@pytest.mark.filterwarnings("ignore:`lora_bias=True` was passed")
 @pytest.mark.parametrize("bias", [False, True])
 def test_fused_forward_gives_peft_outputs_and_gradients(bias):
     x = torch.randn(2, 5, 12, requires_grad=True)

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 from test_pipeline_dvc import REPO, commit, make_scratch_repo, run, set_params
 
-from fan_timeline.simulate import simulate
+from fan_timeline.simulate.cli import simulate
 
 pytestmark = pytest.mark.slow
 

@@ -49,7 +49,7 @@ from typing import Any
 import httpx
 import pytest
 import zstandard
-from _serving import ROOT, SAMPLES, LiveServer, game_meta, parse_only_service
+from _serving import ROOT, SAMPLES, LiveServer, comment_files, game_meta, parse_only_service
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
@@ -80,7 +80,7 @@ def _small_cdn_pbp() -> bytes:
 
 def _small_zst_comments() -> bytes:
     lines = zstandard.ZstdDecompressor().decompress(
-        (SAMPLES / "S0002" / "comments" / "r_nba_game_thread.ndjson.zst").read_bytes(), max_output_size=2**26)
+        next(f for f in comment_files("S0002") if f.suffix == ".zst").read_bytes(), max_output_size=2**26)
     return b"\n".join(lines.splitlines()[:SEED_ROWS]) + b"\n"
 
 
@@ -115,10 +115,12 @@ FILES: dict[str, bytes] = {
 }
 META = game_meta("S0002")
 RAW_BODY = {"game": META, "pbp": {"name": "pbp.json", "content": PBP_CDN.decode()},
-            "comment_files": [{"name": "thread.ndjson.zst", "content": base64.b64encode(ZST).decode(), "encoding": "base64"}],
+            "comment_files": [{"name": "thread.ndjson.zst", "content": base64.b64encode(ZST).decode(),
+                               "encoding": "base64"}],
             "windows": [0]}
 CANONICAL_BODY = {
-    "game": {"game_id": "tiny", "home": {"team": "HAR", "name": "Harbor Herons"}, "away": {"team": "MSA", "name": "Mesa Suns"}},
+    "game": {"game_id": "tiny", "home": {"team": "HAR", "name": "Harbor Herons"},
+             "away": {"team": "MSA", "name": "Mesa Suns"}},
     "plays": [
         {"clock": "Q1 11:41", "event_type": "made_shot", "team": "HAR", "player": "Ada Okafor", "player2": "Ito",
          "points": 3, "score_home": 3, "score_away": 0, "text": "Okafor 26' 3PT Jump Shot (Ito 1 AST)"},
@@ -198,7 +200,8 @@ def edited_tree(draw) -> Any:
         elif op == "delete":
             del parent[key]
         elif op == "extra" and isinstance(target, dict):
-            target[draw(st.sampled_from(["colour", "format", "encoding", "path", "file", "__proto__", ""]))] = draw(LEAVES)
+            target[draw(st.sampled_from(["colour", "format", "encoding", "path", "file",
+                                         "__proto__", ""]))] = draw(LEAVES)
         elif op == "repeat" and isinstance(target, list) and target:
             target.extend([target[0]] * draw(st.integers(1, 6000)))
         elif op == "wrap":
@@ -263,7 +266,8 @@ def file_bytes(draw) -> bytes:
 
 
 FILE_NAMES = st.one_of(st.sampled_from(["pbp.json", "thread.ndjson", "thread.ndjson.zst", "x.zst", "t.csv", "l.json",
-                                        "/etc/passwd", "../../etc/passwd", "C:\\boot.ini", "a" * 200, "\x00", "é.json"]),
+                                        "/etc/passwd", "../../etc/passwd", "C:\\boot.ini", "a" * 200, "\x00",
+                                        "é.json"]),
                        st.text(max_size=30))
 
 
@@ -313,14 +317,17 @@ GAME_META = st.one_of(st.just(META), st.just(META), st.just({}), st.fixed_dictio
     "date": st.one_of(st.just(META["date"]), TEXT), "tz": st.one_of(st.just(META["tz"]), TEXT),
     "tipoff_utc": st.one_of(st.just("2023-11-14T22:20:00Z"), TEXT), "game_id": TEXT,
     "home": st.one_of(st.just(META["home"]), JSON_VALUES), "away": st.one_of(st.just(META["away"]), JSON_VALUES)}))
-WINDOWS = st.one_of(st.none(), st.lists(st.integers(-3, 40), max_size=5), st.lists(st.integers(0, 3), min_size=1, max_size=3))
+WINDOWS = st.one_of(st.none(), st.lists(st.integers(-3, 40), max_size=5),
+                    st.lists(st.integers(0, 3), min_size=1, max_size=3))
 
 
 @st.composite
 def raw_body(draw) -> dict[str, Any]:
-    body: dict[str, Any] = {"game": draw(GAME_META), "pbp": draw(raw_file(list(tables.PBP_FORMATS), ["cdn_live", "stats_v2", "espn"])),
+    body: dict[str, Any] = {"game": draw(GAME_META),
+                            "pbp": draw(raw_file(list(tables.PBP_FORMATS), ["cdn_live", "stats_v2", "espn"])),
                             "comment_files": draw(st.lists(raw_file(list(tables.COMMENT_FORMATS),
-                                                                    ["ndjson", "ndjson.zst", "listing", "csv"]), max_size=3))}
+                                                                    ["ndjson", "ndjson.zst", "listing", "csv"]),
+                                                           max_size=3))}
     if (w := draw(WINDOWS)) is not None:
         body["windows"] = w
     return body
@@ -382,8 +389,10 @@ def canonical_body(draw) -> dict[str, Any]:
                               st.lists(VALID_COMMENT, min_size=200, max_size=1000) if valid else st.just([])))
     home, away = draw(st.sampled_from([("HAR", "MSA"), ("HAR", "HAR"), ("A", "B")])) if draw(st.integers(0, 4)) else \
         (draw(SHORT), draw(SHORT))
-    names = st.one_of(st.none(), st.sampled_from(["Harbor Herons", " ", "\t\n", "Herons", "é" * 80]), st.text(max_size=10))
-    body: dict[str, Any] = {"game": {"home": {"team": home, "name": draw(names)}, "away": {"team": away, "name": draw(names)}},
+    names = st.one_of(st.none(), st.sampled_from(["Harbor Herons", " ", "\t\n", "Herons", "é" * 80]),
+                      st.text(max_size=10))
+    body: dict[str, Any] = {"game": {"home": {"team": home, "name": draw(names)},
+                                     "away": {"team": away, "name": draw(names)}},
                             "plays": plays,
                             "comments": comments}
     if draw(st.integers(0, 5)) == 0:
@@ -406,8 +415,10 @@ def upload_form(draw) -> dict[str, Any]:
     for field in ["pbp"] * draw(st.integers(0, 2)) + ["comments"] * draw(st.integers(0, 3)):
         files.append((field, (draw(FILE_NAMES), draw(file_bytes()))))
     form = draw(st.fixed_dictionaries({}, optional={
-        "game": st.one_of(st.just(json.dumps(META)), st.builds(lambda v: json.dumps(v, allow_nan=True), JSON_VALUES), TEXT),
-        "windows": st.one_of(st.sampled_from(["0", "0,3", "15", "-1", "99", ",,", "0x1", "1_0", "١", "9" * 5000]), TEXT),
+        "game": st.one_of(st.just(json.dumps(META)), st.builds(lambda v: json.dumps(v, allow_nan=True), JSON_VALUES),
+                          TEXT),
+        "windows": st.one_of(st.sampled_from(["0", "0,3", "15", "-1", "99", ",,", "0x1", "1_0", "١", "9" * 5000]),
+                             TEXT),
         "pbp_format": st.one_of(st.sampled_from(tables.PBP_FORMATS), st.text(max_size=10)),
         "comment_format": st.one_of(st.sampled_from(tables.COMMENT_FORMATS), st.text(max_size=10)),
         "pbp": TEXT}))       # a file field sent as text
@@ -501,7 +512,8 @@ def test_seed_bodies_are_valid(clients):
         for route in ROUTES:
             r = clients["asgi"].post(route, json=_for_route(body, route))
             assert r.status_code == 200, r.text
-    r = clients["asgi"].post("/v1/timeline/upload", files=[("pbp", ("pbp.json", PBP_CDN)), ("comments", ("c.zst", ZST))],
+    r = clients["asgi"].post("/v1/timeline/upload", files=[("pbp", ("pbp.json", PBP_CDN)),
+                                                           ("comments", ("c.zst", ZST))],
                              data={"game": json.dumps(META), "windows": "0"})
     assert r.status_code == 200, r.text
     assert r.json()["input"]["comments"]["kept"] > 0
@@ -534,7 +546,8 @@ def test_json_tree(clients, transport):
     @settings(max_examples=_examples(transport), **FUZZ_SETTINGS)
     @given(edited_tree(), st.booleans(), st.sampled_from(ROUTES), st.integers(0, 9))
     def run(body, ascii_only, route, keep):
-        _send(clients[transport], route, f"json_tree/{transport}", content=_dumps(_for_route(body, route, keep == 0), ascii_only),
+        _send(clients[transport], route, f"json_tree/{transport}",
+              content=_dumps(_for_route(body, route, keep == 0), ascii_only),
               headers={"content-type": "application/json"})
     run()
 
@@ -548,7 +561,8 @@ def test_game_bodies(clients, transport, kind):
     @settings(max_examples=_examples(transport), **FUZZ_SETTINGS)
     @given(bodies, st.sampled_from(ROUTES), st.integers(0, 9))
     def run(body, route, keep):
-        _send(clients[transport], route, f"{kind}/{transport}", content=_dumps(_for_route(body, route, keep == 0), True),
+        _send(clients[transport], route, f"{kind}/{transport}",
+              content=_dumps(_for_route(body, route, keep == 0), True),
               headers={"content-type": "application/json"})
     run()
 

@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from fan_timeline import schema
+from fan_timeline.chat import stop_token_ids
 from fan_timeline.generate import (
     FREE_MAX_NEW_TOKENS,
     GrammarMask,
@@ -28,7 +29,6 @@ from fan_timeline.generate import (
     new_matcher,
     timeline_from_text,
 )
-from fan_timeline.prompt import stop_token_ids
 
 SYSTEM = "Write the JSON timeline of the moments that mattered in this window of the game."
 PROMPTS = [
@@ -335,10 +335,14 @@ def test_free_decoding_returns_text_and_whether_it_finished(model_and_tokenizer)
 
 
 GROUNDINGS = [
-    schema.Grounding.of(["Q4 02:10", "Q4 01:48", "Q4 00:21"], ["OKAFOR WITH THE SWAT", "of course he hits that"]),
-    schema.Grounding.of(["Q1 11:32"], []),
-    schema.Grounding.of([], ["BAM!!!"]),   # no play shown: nothing to report
+    schema.Grounding.of([("Q4 02:10", "Reyes scores, LIN lead 101-99", ["of course he hits that"]),
+                         ("Q4 01:48", "Okafor blocks Reyes, LIN lead 101-99", ["OKAFOR WITH THE SWAT"], "positive"),
+                         ("Q4 00:21", "Lindqvist hits a three to put HAR ahead 104-101", [])]),
+    schema.Grounding.of([("Q1 11:32", "Tatum scores to put BOS ahead 2-0", [])]),
+    schema.Grounding.of([]),   # no play shown: nothing to report
 ]
+BLOCK = {"ts": "Q4 01:48", "event": "Okafor blocks Reyes, LIN lead 101-99", "fan_sentiment": "positive"}
+THREE = {"ts": "Q4 00:21", "event": "Lindqvist hits a three to put HAR ahead 104-101", "fan_sentiment": "mixed"}
 
 
 def _accepts_grounded(tokenizer, grounding, text: str) -> bool:
@@ -346,24 +350,61 @@ def _accepts_grounded(tokenizer, grounding, text: str) -> bool:
     return matcher.consume_tokens(ll_tokenizer(tokenizer).tokenize_str(text)) and matcher.is_accepting()
 
 
-def test_grounding_keeps_only_values_the_schema_admits():
-    g = schema.Grounding.of(["Q2 10:00", "Q2 10:00", "2nd 10:00"], ["ok", "ok", "line\nbreak", "x" * 61])
-    assert g == schema.Grounding(("Q2 10:00",), ("ok",))
+def test_grounding_keeps_only_plays_and_quotes_the_schema_admits():
+    g = schema.Grounding.of([("Q2 10:00", "Okafor scores, HAR lead 2-0", ["ok", "ok", "line\nbreak", "x" * 61]),
+                             ("Q2 10:00", "Okafor scores, HAR lead 2-0", ["again"]),     # the same play twice
+                             ("2nd 10:00", "Okafor scores, HAR lead 2-0", []), ("Q2 09:00", "short", [])])
+    assert g == schema.Grounding((schema.GroundedPlay("Q2 10:00", "Okafor scores, HAR lead 2-0", ("ok",)),))
+    assert schema.Grounding.of(g.as_rows()) == g                       # what a pair stores reads back
+    voted = schema.Grounding.of([("Q2 10:00", "Okafor scores, HAR lead 2-0", [], "positive"),
+                                 ("Q2 09:00", "Reyes scores, tied 2-2", [], "elated")])   # not a feeling: any
+    assert [p.feeling for p in voted.plays] == ["positive", None]
 
 
-def test_grounded_grammar_admits_shown_clocks_and_comments_only(tokenizer):
+def test_grounded_grammar_writes_each_play_as_its_fact_and_nothing_else(tokenizer):
     g = GROUNDINGS[0]
-    ok = schema.dump_timeline([{"ts": "Q4 01:48", "event": "Okafor blocks Reyes", "fan_sentiment": "positive",
-                                "quote": "OKAFOR WITH THE SWAT"}])
+    ok = schema.dump_timeline([{**BLOCK, "quote": "OKAFOR WITH THE SWAT"}, THREE])
     assert _accepts_grounded(tokenizer, g, ok)
     assert _accepts(tokenizer, ok)  # and the base schema accepts every grounded output
-    for bad in (ok.replace("Q4 01:48", "Q4 01:47"), ok.replace("OKAFOR WITH THE SWAT", "OKAFOR WITH THE")):
-        assert _accepts(tokenizer, bad) and not _accepts_grounded(tokenizer, g, bad)
-    no_quotes = schema.dump_timeline([{"ts": "Q1 11:32", "event": "Tatum pull-up two", "fan_sentiment": "neutral"}])
-    assert _accepts_grounded(tokenizer, GROUNDINGS[1], no_quotes)
-    assert not _accepts_grounded(tokenizer, GROUNDINGS[1], no_quotes[:-2] + ',"quote":"x"}]}')
+    refused = {
+        "an invented score": ok.replace("LIN lead 101-99", "LIN lead 24-0"),
+        "an invented team": ok.replace("HAR ahead", "Comets ahead"),
+        "an event at another play's ts": ok.replace('"Q4 01:48"', '"Q4 02:10"'),
+        "a clock no play has": ok.replace("Q4 01:48", "Q4 01:47"),
+        "another play's quote": ok.replace("OKAFOR WITH THE SWAT", "of course he hits that"),
+        "a cut quote": ok.replace("OKAFOR WITH THE SWAT", "OKAFOR WITH THE"),
+        "plays out of the listed order": schema.dump_timeline([THREE, BLOCK]),
+        "a feeling the fans did not vote": ok.replace('"positive"', '"negative"'),
+        "one play twice": schema.dump_timeline([BLOCK, BLOCK]),
+    }
+    for why, text in refused.items():
+        assert not _accepts_grounded(tokenizer, g, text), why
+    assert _accepts_grounded(tokenizer, GROUNDINGS[1], schema.dump_timeline([
+        {"ts": "Q1 11:32", "event": "Tatum scores to put BOS ahead 2-0", "fan_sentiment": "neutral"}]))
     assert _accepts_grounded(tokenizer, GROUNDINGS[2], '{"timeline":[]}')
-    assert not _accepts_grounded(tokenizer, GROUNDINGS[2], no_quotes)
+
+
+def test_grounded_bound_is_the_longest_output_and_greedy_walks_stay_inside(tokenizer):
+    g = GROUNDINGS[0]
+    def longest(g):
+        return schema.dump_timeline([
+            {"ts": p.ts, "event": p.event, "fan_sentiment": p.feeling or "positive",   # or the longest of all
+             **({"quote": max(p.quotes, key=len)} if p.quotes else {})}
+            for p in g.plays])
+
+    fixed_short = schema.Grounding.of([("Q1 11:32", "Tatum scores to put BOS ahead 2-0", ["BOS"], "mixed")])
+    for grounding in (g, fixed_short):
+        assert _accepts_grounded(tokenizer, grounding, longest(grounding))
+        assert len(longest(grounding).encode()) == schema.grounded_max_bytes(grounding)
+
+
+@pytest.mark.slow
+def test_forced_tokens_fed_at_once_write_what_one_step_each_writes(model_and_tokenizer, monkeypatch):
+    model, tokenizer = model_and_tokenizer
+    fast = generate_timelines(model, tokenizer, PROMPTS, constrained=True, groundings=GROUNDINGS, batch_size=3)
+    monkeypatch.setattr(GrammarMask, "forced", lambda self, rows, limits: [[] for _ in rows])
+    slow = generate_timelines(model, tokenizer, PROMPTS, constrained=True, groundings=GROUNDINGS, batch_size=3)
+    assert [(r.text, r.n_new_tokens, r.finished) for r in fast] == [(r.text, r.n_new_tokens, r.finished) for r in slow]
 
 
 @pytest.mark.slow
@@ -374,9 +415,12 @@ def test_grounded_decoding_cites_only_the_window(model_and_tokenizer):
         assert result.finished
         parsed, errors = timeline_from_text(result.text)
         assert errors == [], (errors, result.text)
+        plays = {(p.ts, p.event): p for p in g.plays}
         for e in parsed["timeline"]:
-            assert e["ts"] in g.clocks
-            assert "quote" not in e or e["quote"] in g.quotes
+            assert (e["ts"], e["event"]) in plays
+            play = plays[(e["ts"], e["event"])]
+            assert "quote" not in e or e["quote"] in play.quotes
+            assert play.feeling is None or e["fan_sentiment"] == play.feeling
     assert timeline_from_text(results[0].text)[0]["timeline"], "the untrained model writes entries here"
     assert timeline_from_text(results[2].text)[0] == {"timeline": []}
     with pytest.raises(ValueError, match="one entry per prompt"):
@@ -385,7 +429,7 @@ def test_grounded_decoding_cites_only_the_window(model_and_tokenizer):
 
 def test_short_constrained_budget_is_warned(model_and_tokenizer):
     model, tokenizer = model_and_tokenizer
-    with pytest.warns(UserWarning, match="below the schema bound"):
+    with pytest.warns(UserWarning, match="below the grammar's bound"):
         (result,) = generate_timelines(model, tokenizer, PROMPTS[1:2], constrained=True, max_new_tokens=4)
     assert not result.finished and result.n_new_tokens == 4
     assert '{"timeline":['.startswith(result.text)

@@ -1,7 +1,8 @@
 """The data stages through real DVC: repro, no-op repro, and a param change that reruns only its stage.
 And dvc.yaml declares, for every stage, each project module its script can run.
 
-Runs `dvc` in a scratch copy of the repository with 3 freshly simulated games (no network).
+Runs `dvc` in a scratch copy of the repository with 3 freshly simulated games and 1 stress game
+(no network).
 """
 
 import ast
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fan_timeline.simulate import simulate
+from fan_timeline.simulate.cli import simulate
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,6 +40,7 @@ def make_scratch_repo(repo: Path, games: int = 3, seed: int = 11) -> Path:
     shutil.copytree(REPO / "stages", repo / "stages")
     shutil.copytree(REPO / "src", repo / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     simulate(repo / "data" / "raw" / "sample", games, seed)
+    simulate(repo / "data" / "raw" / "stress", 1, seed + 1, id_prefix="X", stress=True)
     run(["git", "init", "-q"], repo)
     run(["dvc", "init", "-q"], repo)
     return repo
@@ -108,12 +110,12 @@ def test_repro_then_noop_then_param_change_reruns_only_its_stage(scratch_repo):
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "first run"], scratch_repo)
 
     params = yaml.safe_load((scratch_repo / "params.yaml").read_text())
-    params["build_sft"]["max_comments"] = 6
+    params["build_sft"]["max_shown"] = 1
     (scratch_repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     changed = run(["dvc", "repro", "build_sft"], scratch_repo)
     assert stages_ran(changed) == {"build_sft"}
     shown = run(["dvc", "params", "diff"], scratch_repo)
-    assert "build_sft.max_comments" in shown and "12" in shown and "6" in shown
+    assert "build_sft.max_shown" in shown and "2" in shown and "1" in shown
     assert "pairs" in run(["dvc", "metrics", "show"], scratch_repo)
 
 
@@ -128,8 +130,10 @@ def set_params(repo: Path, **sections) -> None:
 def test_all_five_stages_then_evaluate_param_reruns_only_evaluate(scratch_repo):
     """The model stages with tiny settings (2 training steps, 1 test window, 1 parity prompt)."""
     set_params(scratch_repo,
-               train_qlora={"max_steps": 2, "grad_accum": 1, "lora_layers": 2, "val_examples": 2, "checkpoint_every": 1},
-               evaluate={"max_windows": 1, "base_windows": 1, "batch_size": 1, "free_max_new_tokens": 16},
+               train_qlora={"max_steps": 2, "grad_accum": 1, "lora_layers": 2, "val_examples": 2,
+                            "checkpoint_every": 1},
+               evaluate={"max_windows": 1, "free_windows": 1, "stress_windows": 1, "base_windows": 1,
+                         "base_free_windows": 1, "batch_size": 1, "free_max_new_tokens": 16},
                export={"parity_prompts": 1})
     first = run(["dvc", "repro"], scratch_repo)
     assert stages_ran(first) == {"train_qlora", "evaluate", "export"}   # data stages are up to date
@@ -139,9 +143,12 @@ def test_all_five_stages_then_evaluate_param_reruns_only_evaluate(scratch_repo):
     assert json.loads((scratch_repo / "metrics/export.json").read_text())["parity_ok"] is True
     evaluated = json.loads((scratch_repo / "metrics/eval.json").read_text())
     runs = evaluated["runs"]
-    assert runs["finetuned_constrained"]["schema_compliance"] == 1.0 and runs["base_constrained"]["schema_compliance"] == 1.0
+    assert (runs["finetuned_constrained"]["schema_compliance"] == 1.0
+            and runs["base_constrained"]["schema_compliance"] == 1.0)
     like_for_like = evaluated["on_base_subset"]["finetuned_constrained"]   # 1 window: the same as the full run
-    assert {k: v for k, v in runs["finetuned_constrained"].items() if k != "tokens_per_s"} == like_for_like
+    assert like_for_like == {k: runs["finetuned_constrained"][k] for k in like_for_like}
+    assert {"rule", "grid", "base_constrained", "base_free", "finetuned_free"} <= set(runs)
+    assert evaluated["stress"]["finetuned_constrained"]["windows"] == 1   # the stress set, scored apart
     assert stages_ran(run(["dvc", "repro"], scratch_repo)) == set()
     run(["git", "add", "-A"], scratch_repo)
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "model run"], scratch_repo)
@@ -154,7 +161,7 @@ def test_all_five_stages_then_evaluate_param_reruns_only_evaluate(scratch_repo):
     diff = run(["dvc", "metrics", "diff", "HEAD~1", "HEAD"], scratch_repo)
     assert "ts_tolerance_s" in diff and "45" in diff
     plots = run(["dvc", "plots", "show", "--json"], scratch_repo)
-    assert "plots/eval/validity.json" in plots and "plots/train/plots/metrics" in plots
+    assert "plots/eval/event_f1.json" in plots and "plots/train/plots/metrics" in plots
 
 
 @pytest.mark.slow
@@ -162,12 +169,14 @@ def test_exp_run_switches_the_raw_data_by_a_param_alone(scratch_repo):
     """`dvc exp run -S ingest.raw_dir=...` reads other games with no edit to dvc.yaml (the `full`
     configuration is driven this way)."""
     run(["git", "add", "-A"], scratch_repo)
-    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "baseline", "--allow-empty"], scratch_repo)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "baseline", "--allow-empty"],
+        scratch_repo)
     simulate(scratch_repo / "data" / "raw" / "other", 2, 23)
-    out = run(["dvc", "exp", "run", "build_sft", "-n", "other-games", "-S", "ingest.raw_dir=data/raw/other"], scratch_repo)
+    out = run(["dvc", "exp", "run", "build_sft", "-n", "other-games", "-S", "ingest.raw_dir=data/raw/other"],
+              scratch_repo)
     assert stages_ran(out) == {"ingest", "build_sft"}
     ingested = json.loads((scratch_repo / "metrics" / "ingest.json").read_text())
-    assert ingested["games"] == 2
+    assert ingested["games"] == 2 + 1   # and the stress game, from the unchanged stress_dir
     lock = yaml.safe_load((scratch_repo / "dvc.lock").read_text())
     assert lock["stages"]["ingest"]["cmd"].split()[2] == "data/raw/other"
     assert "data/raw/other" in {d["path"] for d in lock["stages"]["ingest"]["deps"]}

@@ -35,7 +35,7 @@ def template(tmp_path_factory) -> Path:
     return out
 
 
-def write_plot_data(repo: Path, schema_compliance: float) -> None:
+def write_plot_data(repo: Path, event_f1: float) -> None:
     """Small plot files in the shapes dvc.yaml declares (DVCLive TSVs, the evaluate stage's JSON)."""
     train = repo / "plots" / "train" / "plots" / "metrics"
     for name, rows in {"train/loss": [(s, 2.1 - 0.1 * s) for s in range(0, 12, 2)],
@@ -47,13 +47,12 @@ def write_plot_data(repo: Path, schema_compliance: float) -> None:
         path.write_text(f"step\t{metric}\n" + "".join(f"{s}\t{v}\n" for s, v in rows))
     evals = repo / "plots" / "eval"
     evals.mkdir(parents=True, exist_ok=True)
-    runs = ["finetuned_constrained", "finetuned_free", "base_constrained", "base_free"]
-    (evals / "validity.json").write_text(json.dumps(
-        [{"run": r, "json_validity": 1.0, "schema_compliance": schema_compliance if i == 0 else 0.25 * i}
+    runs = ["finetuned_constrained", "finetuned_free", "base_constrained", "rule", "rule (stress)"]
+    (evals / "event_f1.json").write_text(json.dumps(
+        [{"run": r, "event_f1": event_f1 if i == 0 else 0.15 * i, "event_f1_ts_only": 0.2 * i}
          for i, r in enumerate(runs)]))
     (evals / "per_game_f1.json").write_text(json.dumps(
-        [{"game_id": g, "run": r, "event_f1": f} for g, r, f in
-         [("S0006", runs[0], 0.29), ("S0010", runs[0], 0.45), ("S0006", runs[2], 0.2), ("S0010", runs[2], 0.31)]]))
+        [{"game_id": g, "event_f1": f} for g, f in [("S0006", 0.29), ("S0010", 0.45), ("S0021", 0.2)]]))
     (evals / "sentiment_confusion.json").write_text(json.dumps(
         [{"actual": a, "predicted": p} for a, p in
          [("positive", "positive"), ("negative", "positive"), ("neutral", "neutral"), ("negative", "negative")]]))
@@ -67,11 +66,11 @@ def plots_repo(tmp_path_factory) -> Path:
     repo.mkdir()
     for name in ("dvc.yaml", "params.yaml"):
         shutil.copy(REPO / name, repo / name)
-    write_plot_data(repo, schema_compliance=1.0)
+    write_plot_data(repo, event_f1=0.4)
     run(["git", "init", "-q"], repo)
     run(["dvc", "init", "-q"], repo)
     commit(repo, "plots")
-    write_plot_data(repo, schema_compliance=0.5)   # a change for `dvc plots diff` to show
+    write_plot_data(repo, event_f1=0.5)   # a change for `dvc plots diff` to show
     return repo
 
 

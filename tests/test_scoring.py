@@ -1,83 +1,105 @@
-"""Timeline metrics on hand-made predictions whose answers are worked out by hand."""
+"""Timeline metrics on hand-made predictions whose answers are worked out by hand.
+
+    pytest tests/test_scoring.py     (no network, < 1 s)
+
+Proves: a moment matches only the same play (a near timestamp on the wrong play does not), the
+ts-only F1 beside it is the lenient one; entries resolve to their play by sentence or by the player
+they name; facts are true only when every name and score is in the plays around the entry;
+intervals resample games, not windows.
+"""
 
 import pytest
 
 from fan_timeline import scoring
+from fan_timeline.evaluate import PlayRef
 
 
-def e(ts, sentiment="positive", event="Okafor scores, HAR lead 10-8", quote=None):
-    d = {"ts": ts, "event": event, "fan_sentiment": sentiment}
+def e(ts, sentiment="positive", event="Okafor scores, HAR lead 10-8", seq=None, quote=None):
+    d = {"ts": ts, "event": event, "fan_sentiment": sentiment, "seq": seq}
     if quote:
         d["quote"] = quote
     return d
 
 
-def test_match_by_time_tolerance_closest_first_one_to_one():
-    pred = [e("Q4 01:50"), e("Q4 01:45"), e("Q4 00:10")]
-    ref = [e("Q4 01:48"), e("Q3 05:00")]
-    # 01:50 is 2 s from 01:48, 01:45 is 3 s: the closest wins, the other stays unmatched.
-    assert scoring.match_events(pred, ref, tol_s=5) == [(0, 0)]
-    assert scoring.match_events(pred, ref, tol_s=1) == []
+def test_a_near_timestamp_on_the_wrong_play_is_no_match():
+    ref = [e("Q4 01:48", seq=7)]
+    wrong_play = [e("Q4 01:50", seq=6)]      # 2 s away, another play
+    assert scoring.match_events(wrong_play, ref, tol_s=20) == []
+    assert scoring.match_events(wrong_play, ref, tol_s=20, same_play=False) == [(0, 0)]   # ts-only would count it
+    assert scoring.match_events([e("Q4 01:50", seq=7)], ref, tol_s=20) == [(0, 0)]
+    assert scoring.match_events([e("Q4 01:50", seq=7)], ref, tol_s=1) == []               # same play, clock too far
+    assert scoring.match_events([e("Q4 01:48", seq=None)], ref, tol_s=20) == []           # about no play at all
 
 
-def test_match_crosses_period_boundary_by_game_time():
-    # Q1 00:02 and Q2 11:58 are 4 game seconds apart.
-    assert scoring.match_events([e("Q1 00:02")], [e("Q2 11:58")], tol_s=5) == [(0, 0)]
+def test_matching_is_one_to_one_closest_first():
+    pred = [e("Q4 01:50", seq=7), e("Q4 01:47", seq=7), e("Q4 00:10", seq=9)]
+    ref = [e("Q4 01:48", seq=7), e("Q3 05:00", seq=3)]
+    assert scoring.match_events(pred, ref, tol_s=5) == [(1, 0)]      # 1 s beats 2 s; each side used once
 
 
-def test_prf_and_empty_cases():
-    assert scoring.prf(1, 2, 4) == {"precision": 0.5, "recall": 0.25, "f1": pytest.approx(1 / 3)}
-    assert scoring.prf(0, 0, 0)["f1"] == 1.0      # nothing to find, nothing claimed
-    assert scoring.prf(0, 0, 3)["f1"] == 0.0
-    assert scoring.prf(0, 2, 0)["precision"] == 0.0
+def test_window_counts_and_summary():
+    w1 = scoring.score_window("g1", [e("Q1 10:00", "positive", seq=1), e("Q1 09:00", "negative", seq=2)],
+                              [e("Q1 10:01", "positive", seq=1), e("Q1 09:00", "mixed", seq=3)], tol_s=5)
+    w2 = scoring.score_window("g2", [e("Q2 05:00", "mixed", seq=4)], [e("Q2 05:00", "mixed", seq=4),
+                                                                      e("Q2 01:00", "neutral", seq=5)], tol_s=5)
+    assert (w1.matched, w1.predicted, w1.reference, w1.ts_matched) == (1, 2, 2, 2)
+    s = scoring.summary([w1, w2])
+    assert (s["matched"], s["predicted"], s["reference"]) == (2, 3, 4)
+    assert s["event_f1"] == pytest.approx(2 * 2 / 7)
+    assert s["event_f1_ts_only"] == pytest.approx(2 * 3 / 7)
+    assert s["sentiment_pairs"] == 2 and s["sentiment_accuracy"] == 1.0
 
 
-def test_tally_sentiment_accuracy_and_macro_f1():
-    t = scoring.EventTally(tol_s=5)
-    t.add([e("Q1 10:00", "positive"), e("Q1 09:00", "negative")], [e("Q1 10:01", "positive"), e("Q1 09:00", "mixed")])
-    t.add([e("Q2 05:00", "mixed")], [e("Q2 05:00", "mixed"), e("Q2 01:00", "neutral")])
-    s = t.summary()
-    assert (s["matched"], s["predicted"], s["reference"]) == (3, 3, 4)
-    assert s["event_precision"] == 1.0 and s["event_recall"] == 0.75
-    assert s["sentiment_accuracy"] == pytest.approx(2 / 3)
-    # labels present: positive (F1 1), negative (F1 0: one false positive), mixed (tp 1, fn 1 -> 2/3)
-    assert s["sentiment_macro_f1"] == pytest.approx((1 + 0 + 2 / 3) / 3)
+def test_resolve_entry_by_sentence_then_by_named_player():
+    facts = [PlayRef(1, "Q4 01:48", "Okafor hits a three to put HAR ahead 101-99", 2772.0, ("Okafor",)),
+             PlayRef(2, "Q4 01:40", "Reyes steals it from Okafor, HAR lead 101-99", 2780.0, ("Reyes", "Okafor"))]
+    assert scoring.resolve_entry({"ts": "Q4 01:48", "event": facts[0].text}, facts).seq == 1
+    free = {"ts": "Q4 01:46", "event": "Okafor drains a three, HAR up 101-99"}
+    assert scoring.resolve_entry(free, facts, tol_s=20).seq == 1     # names Okafor, the closest Okafor play
+    assert scoring.resolve_entry({"ts": "Q4 01:46", "event": "Someone scores"}, facts, tol_s=20) is None
+    assert scoring.resolve_entry({"ts": "Q1 05:00", "event": facts[0].text}, facts, tol_s=20) is None
 
 
-def test_confusion_counts_reference_rows():
-    table = scoring.sentiment_confusion([("positive", "positive"), ("mixed", "positive"), ("neutral", "negative")])
-    assert table["positive"] == {"positive": 1, "negative": 0, "mixed": 1, "neutral": 0}
-    assert table["negative"]["neutral"] == 1
+def test_facts_true_needs_every_name_and_score_in_the_plays_around():
+    words = [{"t": 2772.0, "names": ["Chidi", "Okafor", "HAR", "MSA", "Harbor", "Herons"],
+              "scores": ["101-99", "99-101", "10-0"]}]
+    ok = {"ts": "Q4 01:48", "event": "Okafor hits a three, 10-0 HAR run, HAR lead 101-99"}
+    assert scoring.facts_true(ok, words, tol_s=20)
+    assert not scoring.facts_true({**ok, "event": "Okafor hits a three, HAR lead 24-0"}, words, 20)   # no such score
+    # another league's team
+    assert not scoring.facts_true({**ok, "event": "Comets lead 101-99 after Okafor"}, words, 20)
+    assert not scoring.facts_true({**ok, "ts": "Q1 11:00"}, words, 20)                              # not around its ts
+    assert scoring.hallucinated_names("Comets lead after Okafor hits", ["Chidi Okafor", "HAR"]) == ["Comets"]
 
 
-def test_quote_grounding_is_verbatim_substring():
+def test_intervals_resample_games_not_windows():
+    """Nine windows of one game and one of another: resampling games gives two units, so the
+    interval of a run that is perfect on one game and empty on the other spans 0..1."""
+    good = [scoring.score_window("g1", [e("Q1 10:00", seq=1)], [e("Q1 10:00", seq=1)], 5) for _ in range(9)]
+    bad = [scoring.score_window("g2", [], [e("Q1 10:00", seq=1)], 5)]
+    lo, hi = scoring.bootstrap_ci(good + bad, scoring.event_f1, n=400)
+    assert lo == 0.0 and hi == 1.0
+    assert scoring.bootstrap_ci(good + bad, scoring.event_f1, n=400) == [lo, hi]      # seeded: the same again
+    same = scoring.paired_bootstrap_difference(good + bad, good + bad, scoring.event_f1, n=200)
+    assert same == [0.0, 0.0]
+    perfect = [scoring.score_window(w.game, [e("Q1 10:00", seq=1)], [e("Q1 10:00", seq=1)], 5) for w in good + bad]
+    nothing = [scoring.score_window(w.game, [], [e("Q1 10:00", seq=1)], 5) for w in good + bad]
+    assert scoring.paired_bootstrap_difference(perfect, nothing, scoring.event_f1, n=200) == [1.0, 1.0]
+    with pytest.raises(ValueError):
+        scoring.paired_bootstrap_difference(good, bad, scoring.event_f1)
+
+
+def test_macro_f1_and_confusion():
+    pairs = [("positive", "positive"), ("negative", "mixed"), ("mixed", "mixed"), ("mixed", "mixed")]
+    # present: positive (1.0), negative (0: one false positive), mixed (tp 2, fn 1 -> 0.8)
+    assert scoring.macro_f1(pairs) == pytest.approx((1 + 0 + 0.8) / 3)
+    table = scoring.sentiment_confusion(pairs)
+    assert table["mixed"] == {"positive": 0, "negative": 1, "mixed": 2, "neutral": 0}
+
+
+def test_quote_grounding_and_window_bounds():
     comments = ["OKAFOR WITH THE SWAT 🔥", "refs are blind"]
     assert scoring.quote_grounded(e("Q1 01:00", quote="OKAFOR WITH THE SWAT"), comments) is True
     assert scoring.quote_grounded(e("Q1 01:00", quote="okafor with the swat"), comments) is False
     assert scoring.quote_grounded(e("Q1 01:00"), comments) is None
-
-
-def test_hallucinated_names():
-    allowed = ["Tomas Okafor", "Luis Reyes", "HAR", "MSA", "Harbor Herons"]
-    assert scoring.hallucinated_names("Okafor blocks Reyes, HAR lead 10-8", allowed) == []
-    assert scoring.hallucinated_names("End of Q3, Herons lead 80-75", allowed) == []
-    assert scoring.hallucinated_names("Jordan dunks on Okafor, BOS lead 10-8", allowed) == ["Jordan", "BOS"]
-
-
-def test_ts_in_window():
-    assert scoring.ts_in_window(e("Q2 11:00"), 720, 900)
-    assert not scoring.ts_in_window(e("Q2 08:00"), 720, 900)
-    assert not scoring.ts_in_window({"ts": "garbage"}, 0, 10_000)
-
-
-def test_bootstrap_f1_interval():
-    # Identical windows: every resample has the same F1, so the interval is the point.
-    assert scoring.bootstrap_f1_ci([(1, 2, 2)] * 10) == pytest.approx((0.5, 0.5))
-    # Half the windows perfect (1 of 1), half missed (0 of 1 predicted, 1 reference): F1 0.5 overall.
-    windows = [(1, 1, 1)] * 10 + [(0, 1, 1)] * 10
-    lo, hi = scoring.bootstrap_f1_ci(windows)
-    assert 0.25 < lo < 0.5 < hi < 0.75
-    assert scoring.bootstrap_f1_ci(windows) == (lo, hi)   # seeded
-    wider = scoring.bootstrap_f1_ci(windows[::5])          # fewer windows: a wider interval
-    assert wider[0] < lo and wider[1] > hi
-    assert scoring.bootstrap_f1_ci([(0, 0, 0)] * 3) == (1.0, 1.0) and scoring.bootstrap_f1_ci([]) == (0.0, 0.0)
+    assert scoring.ts_in_window(e("Q1 10:00"), 0, 180) and not scoring.ts_in_window(e("Q1 08:59"), 0, 180)

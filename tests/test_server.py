@@ -17,7 +17,17 @@ import time
 
 import httpx
 import pytest
-from _serving import REAL, ROOT, SAMPLES, LiveServer, sample_body
+from _serving import (
+    REAL,
+    ROOT,
+    SAMPLES,
+    LiveServer,
+    comment_files,
+    sample_body,
+    sample_ids,
+    windows_of,
+    written_formats,
+)
 
 from fan_timeline import ingest, schema, sport
 from fan_timeline.server import create_app
@@ -72,7 +82,8 @@ def test_health_version_docs_and_page(client, service):
     version = client.get("/version").json()
     assert version["schema_version"] == schema.SCHEMA_VERSION
     assert version["model"] == service.info["model"] and version["auth"] is False
-    assert version["pipeline_params"]["build_sft"]["window_s"] > 0 and "params file" in version["pipeline_params"]["source"]
+    assert (version["pipeline_params"]["build_sft"]["window_s"] > 0
+            and "params file" in version["pipeline_params"]["source"])
     spec = client.get("/openapi.json").json()
     assert {"/v1/timeline", "/v1/timeline/upload", "/v1/windows", "/health", "/version"} <= set(spec["paths"])
     props = spec["components"]["schemas"]["TimelineRequest"]["properties"]
@@ -95,22 +106,22 @@ def ingested(tmp_path_factory, service) -> dict:
     return {g["game_id"]: g for g in ingest.ingest(root, service.params.ingest).games}
 
 
-@pytest.mark.parametrize("game_id, pbp_format, comment_formats", [
-    ("S0001", "stats_v2", ["reddit_ndjson"]),
-    ("S0002", "cdn_live", ["reddit_ndjson", "reddit_ndjson"]),      # zstd-compressed, sent as base64
-    ("S0003", "stats_v3", ["scraper_csv"]),
-    ("S0004", "espn", ["reddit_listing", "reddit_ndjson"]),
-])
-def test_every_raw_format_is_read_and_aligned_as_ingest_does(client, ingested, game_id, pbp_format, comment_formats):
-    r = client.post("/v1/windows", json=sample_body(game_id))
+@pytest.mark.parametrize("game_id", ["S0001", "S0002", "S0003", "S0004"])   # one per play-by-play format
+def test_every_raw_format_is_read_and_aligned_as_ingest_does(client, ingested, game_id):
+    r = client.post("/v1/windows", json=sample_body(game_id))      # .zst files go as base64
     assert r.status_code == 200, r.text
     body = r.json()
     report = body["input"]
-    assert (report["pbp_format"], report["comment_formats"]) == (pbp_format, comment_formats)
+    assert (report["pbp_format"], report["comment_formats"]) == written_formats(game_id)
     row = ingested[game_id]
     assert report["alignment"]["method"] == row["align_method"]
     assert body["game"]["n_comments"] == row["n_comments"] and body["game"]["n_plays"] == row["n_plays"]
-    assert len(body["windows"]) == 16 and sum(w["comments"] for w in body["windows"]) >= row["n_comments"]
+    # audiences: the subreddits with enough comments of their own; the answer's is the first
+    subreddits = json.loads(row["audiences"])
+    audiences = [a["audience"] for a in body["audiences"]]
+    assert audiences and set(audiences) <= set(subreddits) and body["audience"] == audiences[0]
+    assert len(body["windows"]) == windows_of(row["periods"])
+    assert body["series"]["score"][-1]["home"] == row["final_home"]
     assert body["series"]["score"][-1]["home"] == row["final_home"]
 
 
@@ -142,13 +153,15 @@ def test_malformed_and_wrong_bodies_get_4xx_saying_where(client):
     assert r.status_code == 422 and loc[0] == "body" and "JSON decode error" in msg and "character" in msg
 
     cases = [
-        ({"pbp": {"content": "{}"}, "plays": [{"clock": "Q1 10:00", "event_type": "made_shot", "score_home": 2, "score_away": 0}]},
+        ({"pbp": {"content": "{}"},
+          "plays": [{"clock": "Q1 10:00", "event_type": "made_shot", "score_home": 2, "score_away": 0}]},
          ["body"], "either"),
         ({"pbp": {"content": "{}"}, "colour": "red"}, ["body", "colour"], "Extra inputs"),
-        ({"pbp": {"name": "pbp.json", "content": "<html>rate limited</html>"}}, ["body", "pbp"], "pbp.json: not valid JSON"),
+        ({"pbp": {"name": "pbp.json", "content": "<html>rate limited</html>"}}, ["body", "pbp"],
+         "pbp.json: not valid JSON"),
         ({"pbp": {"content": "@@", "encoding": "base64"}}, ["body", "pbp", "content"], "base64"),
         ({"pbp": {"content": "{}", "format": "nba_xml"}}, ["body", "pbp", "format"], "Input should be"),
-        ({**sample_body("S0001"), "windows": [0, 16]}, ["body", "windows", 1], "window 16 does not exist"),
+        ({**sample_body("S0001"), "windows": [0, 99]}, ["body", "windows", 1], "window 99 does not exist"),
         ({**sample_body("S0001"), "game": {"date": "2025-10-21"}}, ["body", "game", "tz"], "time zone"),
         ({"game": {"home": {"team": "HAR"}, "away": {"team": "MSA"}},
           "plays": [{"clock": "Q1 10:00", "event_type": "made_shot", "points": 2, "score_home": 2, "score_away": 0},
@@ -177,7 +190,8 @@ def test_malformed_and_wrong_bodies_get_4xx_saying_where(client):
 ])
 def test_odd_play_by_play_structures_are_4xx_never_500(client, pbp):
     r = client.post("/v1/windows", json={"pbp": {"name": "odd.json", "content": json.dumps(pbp)},
-                                         "comment_files": [{"name": "c.csv", "content": "id,body,createdAt,username\n"}]})
+                                         "comment_files": [{"name": "c.csv",
+                                                            "content": "id,body,createdAt,username\n"}]})
     assert r.status_code == 422, r.text
     loc, msg = _loc_msg(r)
     assert loc[:2] == ["body", "pbp"] and "odd.json" in msg
@@ -202,10 +216,12 @@ def test_oversized_bodies_get_413_before_anything_reads_them(client):
 
 def test_samples_are_served_as_request_bodies(client):
     listed = client.get("/v1/samples").json()
-    assert [s["id"] for s in listed] == [f"S{i:04d}" for i in range(1, 13)]
+    assert [s["id"] for s in listed] == sample_ids()
     s2 = client.get("/v1/samples/S0002").json()
-    assert [f["encoding"] for f in s2["comment_files"]] == ["base64", "base64"]   # zstd
-    assert base64.b64decode(s2["comment_files"][0]["content"])[:4] == b"\x28\xb5\x2f\xfd"
+    zst = [f.suffix == ".zst" for f in comment_files("S0002")]
+    assert [f["encoding"] == "base64" for f in s2["comment_files"]] == zst and any(zst)
+    first_zst = s2["comment_files"][zst.index(True)]["content"]
+    assert base64.b64decode(first_zst)[:4] == b"\x28\xb5\x2f\xfd"                # zstd's magic
     r = client.get("/v1/samples/S9999")
     assert r.status_code == 404 and _loc_msg(r)[0] == ["path", "sample_id"]
 
@@ -230,7 +246,8 @@ def test_api_key_is_required_when_set(service):
 
 
 CANONICAL = {
-    "game": {"game_id": "tiny", "home": {"team": "HAR", "name": "Harbor Herons"}, "away": {"team": "MSA", "name": "Mesa Suns"}},
+    "game": {"game_id": "tiny", "home": {"team": "HAR", "name": "Harbor Herons"},
+             "away": {"team": "MSA", "name": "Mesa Suns"}},
     "plays": [
         {"clock": "Q1 11:41", "event_type": "made_shot", "team": "HAR", "player": "Ada Okafor", "player2": "Ito",
          "points": 3, "score_home": 3, "score_away": 0, "text": "Okafor 26' 3PT Jump Shot (Ito 1 AST)"},
@@ -299,8 +316,8 @@ def test_concurrent_requests_queue_and_overload_gets_503_with_retry_after(client
 
     upload = done["upload"].json()
     _check_generated(upload, [15])
-    assert upload["input"]["pbp_format"] == "cdn_live" and upload["input"]["comment_formats"] == ["reddit_ndjson"] * 2
+    assert (upload["input"]["pbp_format"], upload["input"]["comment_formats"]) == written_formats("S0002")
     assert upload["input"]["alignment"]["method"] == "per_play_utc"
-    assert upload["windows_total"] == 16 and upload["windows"][0]["start"] == "Q4 03:00"
+    assert upload["windows"][0]["start"] == "Q4 03:00"
     health = client.get("/health").json()["queue"]
     assert (health["done"], health["running"], health["waiting"]) == (2, 0, 0)

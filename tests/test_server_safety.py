@@ -23,7 +23,7 @@ import threading
 
 import httpx
 import pytest
-from _serving import SAMPLES, LiveServer, game_meta, parse_only_service
+from _serving import SAMPLES, LiveServer, comment_files, game_meta, parse_only_service
 
 from fan_timeline.server import create_app
 
@@ -51,16 +51,18 @@ def test_paths_in_requests_are_never_opened(url, tmp_path):
     # Sentinels: a valid play-by-play and comment file, and a copy of the game's facts; opened,
     # they would be read as the game.
     sentinel_pbp = tmp_path / "sentinel_pbp.json"
-    shutil.copy(SAMPLES / "S0006" / "pbp.json", sentinel_pbp)
+    shutil.copy(SAMPLES / "S0002" / "pbp.json", sentinel_pbp)            # cdn liveData: aligns without a zone
+    thread = next(f for f in comment_files("S0002") if f.suffix == ".ndjson")
     sentinel_comments = tmp_path / "sentinel_thread.ndjson"
-    shutil.copy(SAMPLES / "S0006" / "comments" / "r_nba_game_thread.ndjson", sentinel_comments)
-    pbp_text = (SAMPLES / "S0006" / "pbp.json").read_text()
+    shutil.copy(thread, sentinel_comments)
+    pbp_text = sentinel_pbp.read_text()
     comments_text = sentinel_comments.read_text()
     v2 = {"name": "pbp.json", "content": (SAMPLES / "S0001" / "pbp.json").read_text()}
-    v2_comments = [{"name": "t.ndjson", "content": (SAMPLES / "S0001" / "comments" / "r_nba_game_thread.ndjson").read_text()}]
+    v2_thread = next(f for f in comment_files("S0001") if f.suffix != ".zst")
+    v2_comments = [{"name": v2_thread.name, "content": v2_thread.read_text()}]
     paths = ["/etc/passwd", "../../../../../../etc/passwd", "file:///etc/passwd", str(sentinel_pbp),
              str(sentinel_comments), f"file://{sentinel_pbp}"]
-    meta, v2_meta = game_meta("S0006"), game_meta("S0001")
+    meta, v2_meta = game_meta("S0002"), game_meta("S0001")
     answers: list[tuple[str, httpx.Response]] = []
     _OPENED.clear()
     _RECORDING.set()
@@ -68,7 +70,8 @@ def test_paths_in_requests_are_never_opened(url, tmp_path):
         with httpx.Client(base_url=url, timeout=60) as c:
             for p in paths:
                 # a path as the play-by-play's content, its name, or the comment file's content
-                answers.append((f"pbp content {p}", c.post("/v1/windows", json={"game": meta, "pbp": {"name": p, "content": p}})))
+                answers.append((f"pbp content {p}",
+                                c.post("/v1/windows", json={"game": meta, "pbp": {"name": p, "content": p}})))
                 answers.append((f"comment content {p}", c.post("/v1/windows", json={
                     "game": meta, "pbp": {"name": "pbp.json", "content": pbp_text},
                     "comment_files": [{"name": p, "content": p}]})))

@@ -1,12 +1,14 @@
-"""The timeline service without HTTP or a model: a served game is read and windowed exactly as
-ingest + build_sft treat a training game, bad input says where it is bad, windows merge into one
-timeline, the job queue bounds what waits, and the params' source is stated.
+"""The timeline service without HTTP or a model: a served game is read (by ingest's own reader) and
+planned exactly as ingest + build_sft treat a training game, window by window and audience by
+audience; bad input says where it is bad; windows merge into one timeline in game order; the job
+queue bounds what waits; the params' source is stated.
 
     pytest tests/test_service.py      (~15 s on 2 CPU cores; the real tokenizer, no model, no network)
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import threading
@@ -53,29 +55,35 @@ def _records(rows):
 def test_a_served_game_gets_the_windows_and_prompts_build_sft_made(tmp_path, tokenizer, params, service, game_id):
     shutil.copytree(SAMPLES / game_id, tmp_path / "raw" / game_id)
     ingested = ingest.ingest(tmp_path / "raw", params.ingest)
+    every_audience = dataclasses.replace(params.build_sft, train_audiences=0, empty_train_keep=1.0)   # as served
     built = sft.build(_records(ingested.games), _records(ingested.plays), _records(ingested.comments),
-                      ingested.gold, params.build_sft, tokenizer)
-    pairs = sorted((p for split in built.pairs.values() for p in split), key=lambda p: p["window"]["index"])
+                      ingested.gold, every_audience, tokenizer)
+    pairs = [p for split in built.pairs.values() for p in split]
 
     (sample,) = [s for s in find_samples(SAMPLES) if s.id == game_id]
     pbp, files = sample.raw_files()
     game = service.read_raw(pbp, files, sample.meta)
 
-    assert len(game.windows) == len(pairs) >= 16
-    for plan, pair in zip(game.windows, pairs):
-        assert plan.window.info() == pair["window"]
+    plans = sorted(game.plans, key=lambda p: (p.window.index, p.audience))
+    pairs = sorted(pairs, key=lambda p: (p["window"]["index"], p["audience"]))
+    assert len(plans) == len(pairs) >= 16
+    for plan, pair in zip(plans, pairs):
+        assert plan.window.info() == pair["window"] and plan.audience == pair["audience"]
         assert plan.prompt.messages == pair["prompt"]
         assert plan.prompt.comments_trimmed == pair["comments_trimmed"]
         assert plan.prompt.n_tokens == pair["prompt_tokens"]
         assert [c["body"] for c in plan.prompt.shown_comments] == pair["grounding"]["comments"]
-        assert list(plan.prompt.grounding.clocks) == pair["grounding"]["clocks"]
+        assert plan.prompt.grounding.as_rows() == pair["grounding"]["plays"]
     row = ingested.games[0]
     report = game.report
-    assert (report["pbp_format"], ",".join(sorted(set(report["comment_formats"])))) == (row["pbp_format"], row["comment_formats"])
-    assert (report["alignment"]["method"], report["alignment"]["expected_error_s"]) == (row["align_method"], row["align_error_s"])
+    assert ((report["pbp_format"], ",".join(sorted(set(report["comment_formats"]))))
+            == (row["pbp_format"], row["comment_formats"]))
+    assert ((report["alignment"]["method"], report["alignment"]["expected_error_s"])
+            == (row["align_method"], row["align_error_s"]))
     assert report["comments"]["kept"] == row["n_comments"] == len(game.comments)
     assert report["comments"]["read"] == report["comments"]["kept"] + report["comments"]["rejected"]
-    assert report["comments"]["rejected"] == sum(1 for r in ingested.rejections.items if r["file"].endswith(tuple(f.name for f in files)))
+    assert report["comments"]["rejected"] == sum(1 for r in ingested.rejections.items
+                                                 if r["file"].endswith(tuple(f.name for f in files)))
 
 
 def test_real_play_by_play_without_comments_is_windowed_without_alignment(service):
@@ -84,22 +92,27 @@ def test_real_play_by_play_without_comments_is_windowed_without_alignment(servic
     assert game.report["pbp_format"] == "stats_v2"
     assert game.report["alignment"]["method"] is None and game.comments == []
     assert (game.game["home_team"], game.game["away_team"], game.game["periods"]) == ("TOR", "NOP", 5)
-    assert len(game.windows) == 16 + 2   # an overtime of 300 s takes two 180 s windows
+    assert len(game.windows()) == 16 + 2   # an overtime of 300 s takes two 180 s windows
+    assert game.audiences == ["comments"]   # no comments: one audience of none, the plays still listed
+    final = game.windows()[-1].prompt.messages[1]["content"]
+    assert "Final: TOR beat NOP 130-122 in overtime | fans quiet: 0 comments" in final
 
 
 def test_bad_raw_input_says_which_file_and_what(service):
     pbp = (SAMPLES / "S0001" / "pbp.json").read_bytes()
     with pytest.raises(InputError) as err:
         service.read_raw(RawFile("box.json", b'{"boxscore": {}}'))
-    assert err.value.loc == ("pbp",) and "box.json" in err.value.message and "not a known play-by-play format" in err.value.message
+    assert (err.value.loc == ("pbp",) and "box.json" in err.value.message
+            and "not a known play-by-play format" in err.value.message)
     with pytest.raises(InputError) as err:
-        service.read_raw(RawFile("pbp.json", pbp), [RawFile("ok.csv", b"id,body,createdAt,username\n"), RawFile("thread.txt", b"hello")])
+        service.read_raw(RawFile("pbp.json", pbp),
+                         [RawFile("ok.csv", b"id,body,createdAt,username\n"), RawFile("thread.txt", b"hello")])
     assert err.value.loc == ("comment_files", 1) and "thread.txt" in err.value.message
     assert err.value.where() == "comment_files[1]"
     # V2 stamps are local minutes: aligning comments needs the time zone, and the error says so
-    comments = (SAMPLES / "S0001" / "comments" / "r_nba_game_thread.ndjson").read_bytes()
+    thread = sorted((SAMPLES / "S0001" / "comments").iterdir())[0]
     with pytest.raises(InputError) as err:
-        service.read_raw(RawFile("pbp.json", pbp), [RawFile("c.ndjson", comments)], {"date": "2025-10-21"})
+        service.read_raw(RawFile("pbp.json", pbp), [RawFile(thread.name, thread.read_bytes())], {"date": "2025-10-21"})
     assert err.value.loc == ("game", "tz") and "time zone" in err.value.message
     with pytest.raises(InputError) as err:
         service.read_raw(RawFile("pbp.json", pbp, "espn"))
@@ -116,11 +129,12 @@ def test_canonical_rows_make_a_game_and_bad_rows_are_located(service):
     comments = [{"body": "OKAFOR FROM DEEP", "clock": "Q1 11:38", "flair_team": "HAR", "score": 5}]
     meta = {"home": {"team": "HAR", "name": "Harbor Herons"}, "away": {"team": "MSA"}}
     game = service.read_canonical(meta, plays, comments)
-    assert len(game.windows) == 4 and game.game["periods"] == 1
-    first = game.windows[0]
+    assert len(game.windows()) == 4 and game.game["periods"] == 1
+    first = game.windows()[0]
     assert [p["clock"] for p in first.window.plays] == ["Q1 11:40", "Q1 11:10"]
-    assert "> HAR fan: OKAFOR FROM DEEP" in first.prompt.messages[1]["content"]
-    assert first.prompt.grounding.quotes == ("OKAFOR FROM DEEP",)
+    assert "> HAR: OKAFOR FROM DEEP" in first.prompt.messages[1]["content"]
+    three = next(g for g in first.prompt.grounding.plays if g.ts == "Q1 11:40")
+    assert three.event == "Okafor (HAR) hits a three to put HAR ahead 3-0" and three.quotes == ("OKAFOR FROM DEEP",)
 
     with pytest.raises(InputError) as err:
         service.read_canonical(meta, list(reversed(plays)))
@@ -139,6 +153,9 @@ def test_windows_are_checked_before_generating(service):
     with pytest.raises(InputError) as err:
         service.select(game, [0, 18])
     assert err.value.loc == ("windows", 1) and "18 windows (0..17)" in err.value.message
+    with pytest.raises(InputError) as err:
+        game.audience("r/raptors")
+    assert err.value.loc == ("audience",) and "comments" in err.value.message   # names the ones there are
 
 
 def _result(index: int, entries: list[dict]):
@@ -149,14 +166,14 @@ def _e(ts: str, event: str = "something happened") -> dict:
     return {"ts": ts, "event": event, "fan_sentiment": "neutral"}
 
 
-def test_merge_puts_entries_in_game_order_and_drops_what_a_window_repeats():
+def test_merge_puts_entries_in_game_order_and_drops_a_play_told_twice():
     merged, dropped = merge_windows([
-        _result(1, [_e("Q1 08:00"), _e("Q1 09:00", "boundary play, second telling")]),
-        _result(0, [_e("Q1 10:00"), _e("Q1 09:00"), _e("Q1 10:00")]),   # window 0 loops once
+        _result(1, [_e("Q1 08:00"), _e("Q1 09:00", "the boundary play")]),      # overlapping windows share it
+        _result(0, [_e("Q1 09:00", "the boundary play"), _e("Q1 10:00")]),      # most telling first, as listed
     ])
     assert [(m["ts"], m["event"]) for m in merged] == [
-        ("Q1 10:00", "something happened"), ("Q1 09:00", "something happened"), ("Q1 08:00", "something happened")]
-    assert dropped == 2
+        ("Q1 10:00", "something happened"), ("Q1 09:00", "the boundary play"), ("Q1 08:00", "something happened")]
+    assert dropped == 1
 
 
 def test_queue_runs_one_job_at_a_time_and_refuses_beyond_its_bound():

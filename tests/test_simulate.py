@@ -1,11 +1,14 @@
-"""Tests for the synthetic sample generator (fan_timeline.simulate). No network, a few seconds.
+"""The synthetic sample generator (fan_timeline.simulate): games, threads and gold like real ones.
 
-    pytest tests/test_simulate.py
+    pytest tests/test_simulate.py      (no network, ~15 s)
 
-They prove: the same seed writes byte-identical files (also under another PYTHONHASHSEED), a
-different seed writes different ones, the games are basketball-shaped (scores, clocks, wall time,
-overtime), the comment files carry the mess real dumps carry, and every gold entry is valid
-against the timeline schema, grounded in the plays and quoted verbatim from the comments.
+Proves: the same seed writes byte-identical files (under another PYTHONHASHSEED too); every game
+draws its own teams and players; the games are basketball-shaped; the threads carry what real
+game threads carry (volume from quiet to busy, reaction lags from 15 to 90 s, caps, profanity,
+one-word bursts, replies, deleted comments, flair in the league thread, each team's own
+subreddit); gold moments are plays of the written file with their rendered facts, and the same
+moment is felt positive by one team's subreddit and negative by the other's; and threads can be
+written over a real play-by-play, naming only its real players.
 """
 
 from __future__ import annotations
@@ -15,21 +18,23 @@ import io
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 import zstandard
 
-from fan_timeline import simulate as sim
-from fan_timeline.sport import label_to_game_seconds
+from fan_timeline.facts import game_facts, surname
+from fan_timeline.readers.pbp import read_pbp
+from fan_timeline.simulate import cli as sim
+from fan_timeline.simulate.engine import REFEREES, GameSim
+from fan_timeline.simulate.league import draw_teams
 
 GAMES, SEED = 4, 3
-ROSTER = {sim.ascii_name(p.last) for t in sim.TEAMS for p in t.players}
+REAL_V3 = Path(__file__).resolve().parent / "data" / "real" / "stats_playbyplayv3_0022200552.json"
 
 
 @pytest.fixture(scope="module")
@@ -39,12 +44,19 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def stress(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("stress")
+    sim.simulate(out, 3, 2027, id_prefix="X", stress=True)
+    return out
+
+
 def tree(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def load_comments(game_dir: Path) -> list[dict[str, Any]]:
-    """Every comment object in a game's files, read without the project's readers."""
+    """Every comment object of a game's files, read without the project's readers."""
     out: list[dict[str, Any]] = []
     for f in sorted((game_dir / "comments").iterdir()):
         data = f.read_bytes()
@@ -55,7 +67,8 @@ def load_comments(game_dir: Path) -> list[dict[str, Any]]:
         elif f.suffix == ".csv":
             assert data.startswith(b"\xef\xbb\xbf"), f"{f.name}: scraper CSVs start with a BOM"
             out += [{"body": r["body"], "author": r["username"], "id": r["id"], "parent_id": r["parentId"],
-                     "_csv": True} for r in csv.DictReader(io.StringIO(data.decode("utf-8-sig")))]
+                     "subreddit": r["communityName"].removeprefix("r/"), "created_utc": None, "_csv": True}
+                    for r in csv.DictReader(io.StringIO(data.decode("utf-8-sig")))]
         else:
             post, listing = json.loads(data)
             assert post["data"]["children"][0]["kind"] == "t3"
@@ -63,7 +76,6 @@ def load_comments(game_dir: Path) -> list[dict[str, Any]]:
             while stack:
                 node = stack.pop()
                 if node["kind"] == "more":
-                    out.append({"_more": True})
                     continue
                 out.append(node["data"])
                 if node["data"]["replies"]:
@@ -74,139 +86,123 @@ def load_comments(game_dir: Path) -> list[dict[str, Any]]:
 def test_same_seed_writes_identical_bytes(sample: Path, tmp_path: Path) -> None:
     sim.simulate(tmp_path / "again", GAMES, SEED)
     assert tree(tmp_path / "again") == tree(sample)
-    # str hashing is randomised per process; the output must not depend on it
-    env = dict(os.environ, PYTHONHASHSEED="12345")
-    subprocess.run([sys.executable, "-m", "fan_timeline.simulate", "--games", "2", "--seed", str(SEED),
+    env = dict(os.environ, PYTHONHASHSEED="12345")   # str hashing is randomised per process
+    subprocess.run([sys.executable, "-m", "fan_timeline.cli", "simulate", "--games", "2", "--seed", str(SEED),
                     "--out", str(tmp_path / "other_hash")], check=True, env=env, capture_output=True)
     first_two = {k: v for k, v in tree(sample).items() if k.startswith(("S0001", "S0002"))}
     assert tree(tmp_path / "other_hash") == first_two
-
-
-def test_different_seed_differs(sample: Path, tmp_path: Path) -> None:
     sim.simulate(tmp_path / "b", 1, SEED + 1)
-    assert (tmp_path / "b/S0001/pbp.json").read_bytes() != (sample / "S0001/pbp.json").read_bytes()
     assert (tmp_path / "b/S0001/gold.json").read_bytes() != (sample / "S0001/gold.json").read_bytes()
 
 
-def test_layout_and_formats(sample: Path) -> None:
-    for i, gdir in enumerate(sorted(sample.iterdir())):
-        game = json.loads((gdir / "game.json").read_text())
-        assert set(game) == {"game_id", "date", "tz", "home", "away", "source"}  # no tipoff_utc
-        assert game["game_id"] == gdir.name and game["home"]["team"] != game["away"]["team"]
-        assert game["tz"].startswith("America/") and len(game["home"]["team"]) == 3
-        pbp = json.loads((gdir / "pbp.json").read_text())
-        if "resultSets" in pbp:
-            found = "stats_v2"
-            assert pbp["resultSets"][0]["name"] == "PlayByPlay" and len(pbp["resultSets"][0]["headers"]) == 34
-        elif "plays" in pbp:
-            found = "espn"
-            assert {c["homeAway"] for c in pbp["header"]["competitions"][0]["competitors"]} == {"home", "away"}
-        else:
-            found = "cdn_live" if "timeActual" in pbp["game"]["actions"][0] else "stats_v3"
-        assert found == sim.FORMATS[i % 4]
-        assert 1 <= len(list((gdir / "comments").iterdir())) <= 3
+def test_every_game_draws_its_own_teams_and_players(sample: Path, stress: Path) -> None:
+    games = [json.loads((g / "game.json").read_text()) for root in (sample, stress) for g in sorted(root.iterdir())]
+    names = [g[side]["name"] for g in games for side in ("home", "away")]
+    assert len(set(names)) == len(names), "no team comes back: nothing to memorise"
+    rosters = [{p["player"] for p in read_pbp((root / g["game_id"] / "pbp.json").read_bytes(), "p").plays
+                if p.get("player")} for root in (sample, stress) for g in
+               [json.loads((d / "game.json").read_text()) for d in sorted(root.iterdir())]]
+    for a, b in zip(rosters, rosters[1:]):
+        assert len(a & b) <= 3, "rosters are drawn per game"
+    for g in games:
+        assert set(g) == {"game_id", "date", "tz", "home", "away", "source"}   # no tipoff_utc
+        assert g["home"]["team"] != g["away"]["team"] and g["home"]["subreddit"] != g["away"]["subreddit"]
 
 
 def test_games_are_basketball_shaped() -> None:
-    overtime = 0
-    for i in range(12):  # the default sample: --games 12 --seed 7
-        game = sim.simulate_game(i, 7)[0]
-        plays = game.plays
-        home = away = 0
+    import random
+
+    for i, profile in enumerate(("close", "open", "blowout", "ot")):
+        rng = random.Random(i)
+        home, away = draw_teams(rng, i)
+        plays = GameSim(rng, home, away, 1_760_000_000.0, profile, REFEREES[:3]).play_game()
+        h = a = 0
         for prev, p in zip(plays, plays[1:]):
-            assert p.wall >= prev.wall
-            if p.period == prev.period:
-                assert p.clock_s <= prev.clock_s
+            assert p.wall >= prev.wall and (p.period != prev.period or p.clock_s <= prev.clock_s)
         for p in plays:
-            if p.points:
-                home += p.points * (p.side == "home")
-                away += p.points * (p.side == "away")
-            assert (p.score_home, p.score_away) == (home, away), f"{game.game_id} seq {p.seq}"
-        assert 85 <= home <= 160 and 85 <= away <= 160 and home != away
+            h += p.points * (p.side == "home")
+            a += p.points * (p.side == "away")
+            assert (p.score_home, p.score_away) == (h, a)
+        assert 80 <= h <= 170 and 80 <= a <= 170 and h != a
         ends = [p for p in plays if p.kind == "period_end"]
         assert [p.period for p in ends] == list(range(1, len(ends) + 1))
-        regulation_h = (ends[3].wall - plays[0].wall) / 3600
-        assert 1.9 <= regulation_h <= 2.8, regulation_h
-        halftime = next(p for p in plays if p.kind == "period_start" and p.period == 3).wall - ends[1].wall
-        assert 13 * 60 <= halftime <= 17 * 60
-        kinds = {p.kind for p in plays}
-        assert {"timeout", "substitution", "foul", "free_throw", "turnover"} <= kinds
-        assert any(p.block for p in plays) and any(p.steal for p in plays)
-        assert any(p.made and sim.SHOTS[p.shot][1] == "dunk" for p in plays if p.kind == "shot")
-        overtime += plays[-1].period > 4
-    assert 1 <= overtime <= 6
+        assert 1.9 <= (ends[3].wall - plays[0].wall) / 3600 <= 2.8
+        assert {"timeout", "substitution", "foul", "free_throw", "turnover"} <= {p.kind for p in plays}
+        if profile == "ot":
+            assert plays[-1].period > 4
+        if profile == "blowout":
+            assert abs(h - a) >= 10
 
 
-def test_file_scores_match_the_game(sample: Path) -> None:
-    for i, gdir in enumerate(sorted(sample.iterdir())):
-        last = sim.simulate_game(i, SEED)[0].plays[-1]
-        pbp = json.loads((gdir / "pbp.json").read_text())
-        fmt = sim.FORMATS[i % 4]
-        if fmt == "stats_v2":
-            score = [r[10] for r in pbp["resultSets"][0]["rowSet"] if r[10]][-1]
-            assert score == f"{last.score_away} - {last.score_home}"
-        elif fmt == "espn":
-            assert (pbp["plays"][-1]["homeScore"], pbp["plays"][-1]["awayScore"]) == (last.score_home, last.score_away)
-        else:
-            a = pbp["game"]["actions"][-1]
-            assert (a["scoreHome"], a["scoreAway"]) == (str(last.score_home), str(last.score_away))
-            if fmt == "stats_v3":
-                assert pbp["game"]["actions"][0]["description"].startswith("Start of 1st Period (")
+def test_threads_carry_what_real_threads_carry(sample: Path, stress: Path) -> None:
+    sizes, subs_seen = [], set()
+    for root in (sample, stress):
+        for gdir in sorted(root.iterdir()):
+            meta = json.loads((gdir / "game.json").read_text())
+            cs = load_comments(gdir)
+            sizes.append(len(cs))
+            bodies = [c["body"] for c in cs]
+            real = [b for b in bodies if b not in ("[deleted]", "[removed]")]
+            assert 0.02 <= (len(bodies) - len(real)) / len(bodies) <= 0.12, "deleted and removed comments"
+            assert any(str(c["parent_id"]).startswith("t1_") for c in cs), "replies"
+            caps = sum(b.isupper() and len(b) >= 3 for b in real) / len(real)
+            swear = sum(bool(re.search(r"fuck|shit|wtf|damn", b, re.I)) for b in real) / len(real)
+            assert 0.05 <= caps <= 0.45 and 0.05 <= swear <= 0.4, (caps, swear)
+            assert any(len(b.split()) == 1 for b in real) and any(len(b) > 150 for b in real), "bursts and rants"
+            assert 15 <= statistics.median(len(b) for b in real) <= 60
+            league = [c for c in cs if c.get("subreddit") == "nba" and "author_flair_text" in c]
+            if len(league) > 100:
+                flaired = sum(bool(c["author_flair_text"]) for c in league) / len(league)
+                assert 0.45 <= flaired <= 0.9, flaired
+            subs_seen |= {c["subreddit"] for c in cs} - {"nba"}
+            assert {c["subreddit"] for c in cs} - {"nba"} <= {meta["home"]["subreddit"], meta["away"]["subreddit"]}
+    assert max(sizes) >= 4 * min(sizes), f"volume should vary a lot from game to game: {sizes}"
+    assert subs_seen, "some games have a team's own subreddit thread"
 
 
-def test_comments_carry_real_mess(sample: Path) -> None:
-    for gdir in sorted(sample.iterdir()):
-        cs = load_comments(gdir)
-        real = [c for c in cs if not c.get("_more")]
-        assert 450 <= len(real) <= 1200
-        bodies = [c["body"] for c in real]
-        assert "[deleted]" in bodies or "[removed]" in bodies
-        assert all(c["author"] == "[deleted]" for c in real if c["body"] in ("[deleted]", "[removed]"))
-        assert any(str(c["parent_id"]).startswith("t1_") for c in real)  # replies
-        assert any(b.isupper() and len(b) > 8 for b in bodies)  # caps
-        assert any(ord(ch) > 0x2000 for b in bodies for ch in b)  # emoji
-        dumped = [c for c in real if "retrieved_on" in c]
-        if dumped:
-            ids = [c["id"] for c in dumped]
-            assert len(ids) > len(set(ids)), "dumps repeat some comment ids"
-            assert any(isinstance(c["edited"], int) and not isinstance(c["edited"], bool) for c in dumped)
-            assert any(c["author"] == "AutoModerator" for c in dumped) or gdir.name != "S0001"
-            flaired = [c for c in dumped if c["author_flair_text"]]
-            assert len(flaired) > len(dumped) / 2
-    all_comments = [c for g in sample.iterdir() for c in load_comments(g)]
-    assert any(c.get("_more") for c in all_comments)
-    assert any(c.get("_csv") for c in all_comments)
+def test_gold_is_plays_of_the_file_felt_by_each_fan_base(sample: Path, stress: Path) -> None:
+    opposite = 0
+    for root in (sample, stress):
+        for gdir in sorted(root.iterdir()):
+            meta = json.loads((gdir / "game.json").read_text())
+            res = read_pbp((gdir / "pbp.json").read_bytes(), "pbp.json")
+            facts = {f.source_id: f for f in game_facts(res.plays, meta["home"]["team"], meta["away"]["team"]).values()}
+            gold = json.loads((gdir / "gold.json").read_text())
+            assert gold["annotator"] == "simulate" and 10 <= len(gold["timeline"]) <= 18
+            bodies = {c["body"] for c in load_comments(gdir)}
+            subs = {f"r/{c['subreddit']}" for c in load_comments(gdir)}
+            for item in gold["timeline"]:
+                fact = facts[item["play"]]
+                assert (item["ts"], item["event"]) == (fact.clock, fact.text)
+                assert set(item["audiences"]) == subs
+                for feel in [item, *item["audiences"].values()]:
+                    assert feel["fan_sentiment"] in ("positive", "negative", "mixed", "neutral")
+                    assert feel.get("quote") is None or feel["quote"] in bodies
+                teams = [feel["fan_sentiment"] for aud, feel in item["audiences"].items() if aud != "r/nba"]
+                opposite += sorted(teams) == ["negative", "positive"]
+    assert opposite >= 5, "the same play is one team's joy and the other's pain"
 
 
-def test_gold_is_valid_grounded_and_quoted(sample: Path) -> None:
-    schema = json.loads(resources.files("fan_timeline").joinpath("timeline.schema.json").read_text())
-    item_validator = jsonschema.Draft202012Validator(schema["properties"]["timeline"]["items"])
-    for gdir in sorted(sample.iterdir()):
-        gold = json.loads((gdir / "gold.json").read_text())
-        assert gold["game_id"] == gdir.name and gold["annotator"] == "simulate"
-        items = gold["timeline"]
-        assert 12 <= len(items) <= 25
-        for item in items:
-            item_validator.validate(item)
-        times = [label_to_game_seconds(t["ts"]) for t in items]
-        assert times == sorted(times), "gold entries in game order"
-        bodies = {c["body"] for c in load_comments(gdir) if not c.get("_more")}
-        quoted = [t["quote"] for t in items if "quote" in t]
-        assert len(quoted) == len(items)
-        assert all(q in bodies for q in quoted), "quotes are verbatim comment bodies"
-        # Player names in events are ASCII; ESPN and V3 names keep diacritics, so fold before looking.
-        pbp_text = sim.ascii_name(json.dumps(json.loads((gdir / "pbp.json").read_text()),
-                                             ensure_ascii=False))
-        named = 0
-        for t in items:
-            players = [w for w in re.findall(r"[A-Za-z'-]+", t["event"]) if w in ROSTER]
-            assert all(w in pbp_text for w in players), t["event"]
-            named += bool(players)
-        assert named >= len(items) // 2
-        assert len({t["fan_sentiment"] for t in items}) >= 2
+def test_threads_over_a_real_play_by_play_name_only_its_players(tmp_path: Path) -> None:
+    game_id = sim.threads_over_pbp(REAL_V3, tmp_path, 1, date_="2023-01-02", tz="America/New_York", tipoff_utc=None)
+    gdir = tmp_path / game_id
+    assert (gdir / "pbp.json").read_bytes() == REAL_V3.read_bytes()
+    meta = json.loads((gdir / "game.json").read_text())
+    assert (meta["home"]["team"], meta["away"]["team"]) == ("CLE", "CHI")
+    res = read_pbp(REAL_V3.read_bytes(), REAL_V3.name)
+    real_players = {w for p in res.plays if p.get("player") for w in surname(p["player"]).split()}
+    gold = json.loads((gdir / "gold.json").read_text())["timeline"]
+    assert any("Mitchell" in g["event"] for g in gold)
+    for g in gold:
+        names = [w for w in re.findall(r"\b[A-Z][a-zA-Z'\-]+\b", g["event"]) if w not in ("Final", "End", "Jr")]
+        assert all(n in real_players or n in ("CLE", "CHI") for n in names), g["event"]
+    cs = load_comments(gdir)
+    assert {c["subreddit"] for c in cs} == {"nba", meta["home"]["subreddit"], meta["away"]["subreddit"]}
 
 
 def test_cli_writes_and_summarises(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert sim.main(["--games", "1", "--seed", "5", "--out", str(tmp_path)]) == 0
     assert "S0001" in capsys.readouterr().out
     assert (tmp_path / "S0001" / "gold.json").exists()
+    with pytest.raises(SystemExit):
+        sim.main(["--pbp", str(tmp_path / "missing.json"), "--out", str(tmp_path)])

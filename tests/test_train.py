@@ -109,7 +109,7 @@ def test_lr_schedule_warms_up_then_decays_without_hitting_zero():
 
 
 def test_only_completion_and_end_of_turn_are_trained(rows, tokenizer):
-    from fan_timeline.prompt import end_of_turn_id, render_prompt
+    from fan_timeline.chat import end_of_turn_id, render_prompt
 
     row = rows[0]
     completion = row["completion"][0]["content"]

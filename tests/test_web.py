@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 import pytest
-from _serving import ROOT, SAMPLES, LiveServer
+from _serving import ROOT, SAMPLES, LiveServer, game_meta, periods_of, windows_of
 
 from fan_timeline.server import create_app
 from fan_timeline.service import TimelineService
@@ -37,7 +37,8 @@ def url(base_model_path):
 def driver(tmp_path_factory):
     if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
         if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} / {CHROMEDRIVER} missing: scripts/setup.sh installs them (apt chromium chromium-driver)")
+            pytest.fail(f"{CHROMIUM} / {CHROMEDRIVER} missing: scripts/setup.sh installs them "
+                        "(apt chromium chromium-driver)")
         pytest.skip("Chromium and ChromeDriver are not installed (bash scripts/setup.sh installs them)")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -66,18 +67,32 @@ def test_pick_a_sample_write_a_window_and_the_cards_show_the_api_answer(url, dri
     driver.get_log("browser"), driver.get_log("performance")   # drain what earlier tests logged
     driver.get(url + "/")
     WebDriverWait(driver, 30).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#sample-select option")) > 1)
+    n = windows_of(periods_of("S0001"))
     Select(driver.find_element(By.ID, "sample-select")).select_by_value("S0001")
     driver.find_element(By.ID, "load-sample").click()
-    WebDriverWait(driver, 30).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#window-list .chip")) == 16)
+    WebDriverWait(driver, 30).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#window-list .chip")) == n)
     summary = driver.find_element(By.ID, "input-summary").text
-    assert "stats_v2" in summary and "minute_stamps" in summary and "16 windows" in summary
+    assert "stats_v2" in summary and "minute_stamps" in summary and f"{n} windows" in summary
+
+    # Whose fans: the league thread and a team's own subreddit (this game has one team's); read the team's.
+    audience = Select(driver.find_element(By.ID, "audience-select"))
+    offered = [o.get_attribute("value") for o in audience.options]
+    meta = game_meta("S0001")
+    team_sub = next(a for a in offered if a != "r/nba")
+    assert "r/nba" in offered and team_sub in {f"r/{meta[side]['subreddit']}" for side in ("home", "away")}, offered
+    audience.select_by_value(team_sub)
+    WebDriverWait(driver, 30).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-state") == "read"
+                                    and Select(d.find_element(By.ID, "audience-select")).first_selected_option
+                                    .get_attribute("value") == team_sub)
 
     driver.find_element(By.ID, "select-none").click()
     driver.find_element(By.CSS_SELECTOR, '#window-list .chip[data-index="15"]').click()
-    assert driver.find_element(By.ID, "selection-count").text == "1 of 16 selected"
+    assert driver.find_element(By.ID, "selection-count").text == f"1 of {n} selected"
     driver.find_element(By.ID, "generate").click()
-    WebDriverWait(driver, 300).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-state") in ("done", "error"))
-    assert driver.find_element(By.TAG_NAME, "body").get_attribute("data-state") == "done", driver.find_element(By.ID, "error").text
+    WebDriverWait(driver, 300).until(
+        lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-state") in ("done", "error"))
+    assert driver.find_element(By.TAG_NAME, "body").get_attribute("data-state") == "done", (
+        driver.find_element(By.ID, "error").text)
 
     # The answer as it came over the wire (DevTools), not as the page's script kept it.
     events = _network(driver)
@@ -85,6 +100,7 @@ def test_pick_a_sample_write_a_window_and_the_cards_show_the_api_answer(url, dri
                      and e["params"]["response"]["url"].endswith("/v1/timeline")]
     answer = json.loads(driver.execute_cdp_cmd("Network.getResponseBody", {"requestId": request_id})["body"])
     assert [w["index"] for w in answer["windows"]] == [15] and answer["game"]["game_id"] == "S0001"
+    assert answer["audience"] == team_sub     # the feelings are that fan base's
     timeline = answer["timeline"]
     assert timeline, "the model wrote no moment: nothing for the cards to show"
 

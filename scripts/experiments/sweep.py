@@ -1,15 +1,17 @@
 """Training-recipe sweep for the default task, run on one GPU with many configs side by side.
 
 Each config trains an adapter with the project's trainer and scores it with the project's
-evaluation (constrained and free, on val and on test), on every window rather than the
-pipeline's subsets, so recipes are compared with less noise than one `dvc repro` gives. The
-model runs in fp32 without autocast, as on the CPU pipeline, so a recipe's outcome carries over.
+evaluation (constrained and free) on every val window, and constrained on test and stress, beside
+the rule baseline on the same windows. Recipes are chosen on val; test is reported, never chosen
+on. The model runs in fp32 without autocast, as on the CPU pipeline, so a recipe's outcome
+carries over.
 
     python scripts/experiments/sweep.py BASE_DIR CONFIGS.json OUT_DIR [--parallel 6]
 
-CONFIGS.json: a list of {"name", "data": SFT dir (train/val/test.jsonl), "train": optional
+CONFIGS.json: a list of {"name", "data": SFT dir (train/val/test/stress.jsonl, rule.json), "train": optional
 train.jsonl override, "empty_keep": share of empty-target train windows kept (default 1),
-"set": train_qlora overrides, "base": true to score the untrained base model instead}.
+"set": train_qlora overrides, "base": true to score the untrained base model instead, "limit": windows
+per split for a dry run, "splits": the splits to score (default val, test, stress)}.
 OUT_DIR/NAME/result.json holds each config's scores; sweep_table.py pools them per recipe.
 """
 
@@ -28,7 +30,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
 
-KEYS = ("event_precision", "event_recall", "event_f1", "sentiment_macro_f1", "quote_grounding", "json_validity")
+KEYS = ("event_precision", "event_recall", "event_f1", "event_f1_ts_only", "fact_precision", "sentiment_macro_f1",
+        "sentiment_pairs", "quote_grounding", "json_validity", "predicted", "reference")
 
 
 def is_empty(row: dict) -> bool:
@@ -39,9 +42,10 @@ def run_one(base: str, conf: dict, out: Path) -> dict:
     import torch
     import transformers
 
-    from fan_timeline import atomic, train as train_mod
+    from fan_timeline import atomic, schema
+    from fan_timeline import train as train_mod
     from fan_timeline.config import TrainConfig, load_section
-    from fan_timeline.evaluate import evaluate_model
+    from fan_timeline.evaluate import evaluate_model, rule_entries, score_texts
     from fan_timeline.generate import load_model
 
     # fp32 and no bf16 autocast, as on the CPU pipeline; sdpa with a block mask (flash varlen is bf16-only).
@@ -73,14 +77,19 @@ def run_one(base: str, conf: dict, out: Path) -> dict:
     result["train_s"] = time.perf_counter() - t0
     model, tokenizer = load_model(base, adapter=adapter, quantization="none", dtype=torch.float32)
     preds = []
-    for split in ("val", "test"):
-        runs = evaluate_model(split, model, tokenizer, atomic.read_jsonl(data / f"{split}.jsonl"), tol_s=20,
-                              batch_size=12, free_max_new_tokens=256, progress=lambda s: None)
+    threshold = json.loads((data / "rule.json").read_text())["threshold"]
+    for split in conf.get("splits", ("val", "test", "stress")):
+        pairs = atomic.read_jsonl(data / f"{split}.jsonl")[:conf.get("limit")]
+        runs = evaluate_model(split, model, tokenizer, pairs, tol_s=20, batch_size=32, free_max_new_tokens=256,
+                              free_pairs=pairs if split == "val" else [], progress=lambda s: None)
+        rule_score, rule_preds = score_texts(f"{split}_rule", pairs, [schema.dump_timeline(rule_entries(p, threshold))
+                                                                    for p in pairs], 20)
+        runs[f"{split}_rule"] = (rule_score, rule_preds)
         for name, (score, p) in runs.items():
+            if not score.windows:
+                continue
             s = score.summary()
-            result[name] = {k: s[k] for k in KEYS} | {
-                "empty_predicted": sum(1 for w in score.per_window if w[1] == 0),
-                "empty_reference": sum(1 for w in score.per_window if w[2] == 0)}
+            result[name] = {k: s[k] for k in KEYS} | {"empty_predicted": sum(w.predicted == 0 for w in score.windows)}
             preds += p
     atomic.write_jsonl(out / "predictions.jsonl", preds)
     result["wall_s"] = time.perf_counter() - t0

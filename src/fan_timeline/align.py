@@ -65,7 +65,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 
 from fan_timeline.readers.common import RowError, parse_utc, utc_text
-from fan_timeline.tables import COMMENT_COLUMNS, PbpResult, Rejections
 from fan_timeline.sport import (
     REGULATION_PERIODS,
     clock_label,
@@ -73,6 +72,7 @@ from fan_timeline.sport import (
     game_seconds,
     period_length_s,
 )
+from fan_timeline.tables import COMMENT_COLUMNS, PbpResult, Rejections
 
 ALIGN_METHODS = ("per_play_utc", "minute_stamps", "period_anchors", "interpolated")
 EXPECTED_ERROR_S = {"per_play_utc": 2.0, "minute_stamps": 20.0, "period_anchors": 90.0,
@@ -156,6 +156,32 @@ def flair_team(flair: str | None, teams: Mapping[str, Mapping[str, Any]]) -> str
             if re.search(rf"(?<![a-z0-9]){re.escape(term)}(?![a-z0-9])", text):
                 found.add(info["team"])
                 break
+    return found.pop() if len(found) == 1 else None
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+def subreddit_team(subreddit: str | None, teams: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """Tricode of the game team whose own subreddit this is, else None (a league subreddit).
+
+    game.json's `subreddit` decides when given; otherwise a name matches when the squashed
+    subreddit ("clevelandcavs", "GoNets", "NOLAPelicans") holds a team's nickname, alias, city or
+    squashed name of 4+ letters, and no word of the other team's.
+    """
+    if not subreddit:
+        return None
+    sub = _squash(subreddit)
+    for info in teams.values():
+        if info.get("subreddit") and _squash(str(info["subreddit"])) == sub:
+            return info["team"]
+    found = set()
+    for info in teams.values():
+        name = str(info.get("name") or "")
+        terms = [*_team_terms(info), name.split()[0] if name else ""]
+        if any(len(t) >= 4 and t in sub for t in map(_squash, terms)) or _squash(str(info["team"])) == sub:
+            found.add(info["team"])
     return found.pop() if len(found) == 1 else None
 
 
@@ -404,12 +430,62 @@ def estimated_play_walls(alignment: Alignment) -> dict[int, str]:
             enumerate(zip(alignment.play_wall_s, alignment.play_wall_estimated)) if est}
 
 
+# --- reaction lag ---------------------------------------------------------------------------------
+# When nothing better is known: the middle of the 20-45 s between a play and its comment-volume
+# peak measured on a real NBA playoff game's threads.
+DEFAULT_REACTION_LAG_S = 30.0
+MAX_REACTION_LAG_S = 120
+LAG_BIN_S = 10.0           # width of the comment-count window swept over the lags
+MIN_LAG_COMMENTS = 200     # fewer comments than this cannot place a peak
+MIN_LAG_CONTRAST = 1.6     # the peak must stand this many times above the typical lag's score
+
+
+def estimate_reaction_lag(play_walls: Sequence[float], weights: Sequence[float],
+                          comment_walls: Sequence[float]) -> tuple[float | None, float]:
+    """(lag, contrast): the delay after the plays at which their comments peak, from the game's own
+    data, or (None, contrast) when the peak is not clear.
+
+    Each candidate lag L (0..MAX_REACTION_LAG_S s) is scored by the comments posted in the
+    LAG_BIN_S after `wall + L` of every play, weighted by how much the play matters (`weights`,
+    0 for plays nobody reacts to), against the comments around the play (a 6-minute neighbourhood)
+    at the same rate: the lag of the highest score wins, if it stands MIN_LAG_CONTRAST times above
+    the median lag's (comments that do not follow the plays score about the same at every lag).
+    Real threads peak 20-45 s after a play; a slow stream pushes it past a minute.
+    """
+    walls = np.asarray(play_walls, dtype=float)
+    w = np.asarray(weights, dtype=float)
+    keep = w > 0
+    walls, w = walls[keep], w[keep]
+    if len(comment_walls) < MIN_LAG_COMMENTS or not len(walls):
+        return None, 0.0
+    t0 = float(min(walls.min(), min(comment_walls))) - 400.0
+    counts = np.bincount(np.clip((np.asarray(comment_walls) - t0).astype(int), 0, None),
+                         minlength=int(walls.max() - t0) + 1000)
+    cum = np.concatenate([[0], np.cumsum(counts)])
+
+    def rate(lo: np.ndarray, width: float) -> np.ndarray:
+        a = np.clip((lo - t0).astype(int), 0, len(cum) - 1)
+        b = np.clip((lo + width - t0).astype(int), 0, len(cum) - 1)
+        return (cum[b] - cum[a]) / width
+
+    around = rate(walls - 120.0, 360.0)
+    expected = float((w * around).sum())
+    if expected <= 0:
+        return None, 0.0
+    lags = np.arange(0, MAX_REACTION_LAG_S + 1)
+    ratio = np.array([(w * rate(walls + lag, LAG_BIN_S)).sum() / expected for lag in lags])
+    best = int(np.argmax(ratio))
+    contrast = float(ratio[best] / max(float(np.median(ratio)), 1e-9))
+    lag = float(lags[best] + LAG_BIN_S / 2)   # the middle of the busiest bin
+    return (lag if contrast >= MIN_LAG_CONTRAST else None), contrast
+
+
 # --- comments -------------------------------------------------------------------------------------
-def align_game(pbp: PbpResult, comments: Sequence[dict[str, Any]], *, date: str | None,
-               tz: str | None, tipoff_utc: str | None, reaction_lag_s: float,
-               postgame_grace_s: float, author_salt: str,
+def align_game(pbp: PbpResult, comments: Sequence[dict[str, Any]], alignment: Alignment, *,
+               reaction_lag_s: float, postgame_grace_s: float, author_salt: str,
                teams: Mapping[str, Mapping[str, Any]]) -> AlignedComments:
-    """Aligned comment rows (tables.COMMENT_COLUMNS) and rejections for one game.
+    """Aligned comment rows (tables.COMMENT_COLUMNS) and rejections for one game, on the game's
+    `alignment` (`build_alignment`).
 
     `comments` are reader dicts; ingest adds "_source_format"/"_source_file" to each so rows and
     rejections say where they came from. Kept: comments posted from tip-off (reaction time up
@@ -417,8 +493,9 @@ def align_game(pbp: PbpResult, comments: Sequence[dict[str, Any]], *, date: str 
     postgame_grace_s` after the final play (reactions after the buzzer map to the final clock).
     Rejected: outside_game_window, duplicate_id (the same id from two files), and
     duplicate_body_author (see DUPLICATE_BODY_WINDOW_S). Each input is kept or rejected once.
+    `fan_team` is the team whose own subreddit the comment is in, else the one its flair names.
     """
-    alignment = build_alignment(pbp, date=date, tz=tz, tipoff_utc=tipoff_utc)
+    sub_team = {sub: subreddit_team(sub, teams) for sub in {c.get("subreddit") for c in comments} if sub}
     walls = np.array([a[0] for a in alignment.anchors])
     games = np.array([a[1] for a in alignment.anchors])
     start, end = walls[0], walls[-1]
@@ -462,6 +539,8 @@ def align_game(pbp: PbpResult, comments: Sequence[dict[str, Any]], *, date: str 
             "body": c["body"], "created_utc": _iso(t), "score": c.get("score"),
             "edited": bool(c.get("edited")), "game_s": game_s, "period": period,
             "clock": clock_label(period, clock_s), "source_format": c.get("_source_format"),
+            "subreddit": c.get("subreddit"),
+            "fan_team": sub_team.get(c.get("subreddit")) or flair_team(c.get("flair"), teams),
         }
         assert tuple(row) == COMMENT_COLUMNS
         rows.append(row)

@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from fan_timeline.tables import COMMENT_FORMATS, PBP_FORMATS
+
 DEFAULT_MODEL = "models/export"
 
 
@@ -53,12 +55,15 @@ def _parser() -> argparse.ArgumentParser:
                      help="comment files, or a directory of them")
     gen.add_argument("--game", type=Path, help="game.json: teams, local date and time zone, tip-off")
     gen.add_argument("--game-dir", type=Path, help="a raw game directory (pbp.*, comments/, game.json) instead")
-    gen.add_argument("--pbp-format", choices=("stats_v2", "stats_v3", "cdn_live", "espn"))
-    gen.add_argument("--comment-format", choices=("reddit_ndjson", "reddit_listing", "scraper_csv"))
+    gen.add_argument("--pbp-format", choices=PBP_FORMATS)
+    gen.add_argument("--comment-format", choices=COMMENT_FORMATS)
     gen.add_argument("--windows", help="comma-separated window indexes (default: the whole game)")
+    gen.add_argument("--audience", help='whose comments and feeling, e.g. "r/nba" or a team\'s "r/clevelandcavs" '
+                                        "(default: the game's largest audience)")
     gen.add_argument("--out", type=Path, help="write the JSON here (default: stdout)")
 
-    demo = sub.add_parser("demo", help="interactive: pick a sample game or give files, read its timeline window by window")
+    demo = sub.add_parser("demo",
+                          help="interactive: pick a sample game or give files, read its timeline window by window")
     _add_model_args(demo)
     demo.add_argument("--samples", default="data/raw/sample", help="game directories to pick from")
     return parser
@@ -68,8 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args, rest = parser.parse_known_args(argv)
     if args.command == "simulate":
-        from fan_timeline import simulate
-        return simulate.main(rest)
+        from fan_timeline.simulate.cli import main as simulate_main
+        return simulate_main(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     # Before torch is imported: spinning OpenMP threads slow everything down on a shared CPU (DESIGN §7).
@@ -166,7 +171,7 @@ def _generate(args: argparse.Namespace) -> int:
         return 2
     try:
         game = service.read_raw(pbp, comments, meta)
-        result = service.timeline(game, windows, progress=True).as_dict()
+        result = service.timeline(game, windows, args.audience, progress=True).as_dict()
     except InputError as exc:
         print(f"error: {exc.where()}: {exc.message}", file=sys.stderr)
         return 2
@@ -175,8 +180,10 @@ def _generate(args: argparse.Namespace) -> int:
     else:
         print(json.dumps(result, ensure_ascii=False, indent=2))
     g = result["generation"]
-    print(f"{len(result['timeline'])} moments from {len(result['windows'])} of {result['windows_total']} windows, "
-          f"{g['new_tokens']} tokens in {g['seconds']:.1f} s" + (f" -> {args.out}" if args.out else ""), file=sys.stderr)
+    print(f"{len(result['timeline'])} moments for {result['audience']} from {len(result['windows'])} of "
+          f"{result['windows_total']} windows, "
+          f"{g['new_tokens']} tokens in {g['seconds']:.1f} s" + (f" -> {args.out}" if args.out else ""),
+          file=sys.stderr)
     return 0
 
 
@@ -213,7 +220,8 @@ class Demo:
 
     def run(self) -> int:
         info = self.service.info
-        self.console.print(f"[bold]fan-timeline demo[/bold]: model {info.get('model')}, schema {info.get('schema_version')}")
+        self.console.print(f"[bold]fan-timeline demo[/bold]: model {info.get('model')}, "
+                           f"schema {info.get('schema_version')}")
         while True:
             game = self.pick_game()
             if game is None:
@@ -231,7 +239,8 @@ class Demo:
                     m = s.summary()
                     self.console.print(f"  {k:2d}. {s.id}  {m['away']} at {m['home']}"
                                        f"{', ' + m['date'] if m['date'] else ''}  ({m['pbp']}, "
-                                       f"{len(m['comment_files'])} comment file{'s' if len(m['comment_files']) != 1 else ''})")
+                                       f"{len(m['comment_files'])} comment file"
+                                       f"{'s' if len(m['comment_files']) != 1 else ''})")
             answer = self.ask("Pick a game: a number, 'f' to give your own files, 'q' to quit"
                               if self.samples else "No sample games here: 'f' to give files, 'q' to quit")
             if answer is None or answer.lower() in ("q", "quit"):
@@ -272,18 +281,23 @@ class Demo:
     def show_game(self, game) -> None:
         g, r = game.game, game.report
         a = r["alignment"]
-        sources = f" ({r['pbp_format']}; {', '.join(r['comment_formats']) or 'no comments'})" if r["kind"] == "raw" else ""
-        self.console.print(f"\n[bold]{g['away_team']} at {g['home_team']}[/bold]{', ' + g['date'] if g['date'] else ''}: "
+        sources = (f" ({r['pbp_format']}; {', '.join(r['comment_formats']) or 'no comments'})"
+                   if r["kind"] == "raw" else "")
+        self.console.print(f"\n[bold]{g['away_team']} at {g['home_team']}[/bold]"
+                           f"{', ' + g['date'] if g['date'] else ''}: "
                            f"final {g['final_away']}-{g['final_home']}, {g['n_plays']} plays, "
                            f"{g['n_comments']} comments{sources}")
         if a["method"]:
             error = f", expected error ±{a['expected_error_s']:g} s" if a["expected_error_s"] is not None else ""
             self.console.print(f"comments aligned by {a['method']}{error}")
-        for p in game.windows:
+        others = [a["audience"] for a in game.audience_info()[1:]]
+        self.console.print(f"comments of {game.audience(None)}" + (f" (also in the game: {', '.join(others)})"
+                                                                      if others else ""))
+        for p in game.windows():
             i = p.info()
             trimmed = f", {i['comments_trimmed']} trimmed" if i["comments_trimmed"] else ""
-            self.console.print(f"  #{i['index']:<2d} {i['start']} – {i['end']}   {i['plays']:3d} plays, "
-                               f"{i['comments']:3d} comments{trimmed}")
+            self.console.print(f"  #{i['index']:<2d} {i['start']} – {i['end']}   {i['candidates']:2d} candidate plays, "
+                               f"{i['comments']:4d} comments{trimmed}")
 
     def browse(self, game) -> str:
         """Window after window until the user wants another game ("game") or to stop ("quit")."""
@@ -297,15 +311,15 @@ class Demo:
                 return "game"
             if answer == "":
                 index = nxt
-            elif answer.isdigit() and int(answer) < len(game.windows):
+            elif answer.isdigit() and int(answer) < len(game.windows()):
                 index = int(answer)
             else:
-                self.console.print(f"[red]choose a window 0..{len(game.windows) - 1}[/red]")
+                self.console.print(f"[red]choose a window 0..{len(game.windows()) - 1}[/red]")
                 continue
             self.console.print(f"writing window #{index} …")
             result = self.service.timeline(game, [index])
             self.show_window(result.windows[0])
-            nxt = (index + 1) % len(game.windows)
+            nxt = (index + 1) % len(game.windows())
 
     def show_window(self, w) -> None:
         from rich.markup import escape
@@ -313,14 +327,16 @@ class Demo:
         info = w.plan.info()
         self.console.print(f"\n[bold]{info['start']} – {info['end']}[/bold]  (window #{info['index']}: "
                            f"{len(w.entries)} moment{'s' if len(w.entries) != 1 else ''}, {w.n_new_tokens} tokens, "
-                           f"{w.seconds:.1f} s; prompt showed {info['comments_shown']} of {info['comments']} comments)")
+                           f"{w.seconds:.1f} s; prompt showed {info['candidates']} plays and "
+                           f"{info['comments_shown']} of {info['comments']} comments)")
         if w.errors:
             self.console.print(f"[red]invalid output: {escape('; '.join(w.errors))}[/red]")
         if not w.entries:
             self.console.print("  (no moments)")
         for e in w.entries:
             style = SENTIMENT_STYLE.get(e["fan_sentiment"], "white")
-            self.console.print(f"  [bold]{e['ts']}[/bold]  [{style}]● {e['fan_sentiment']:<8}[/{style}]  {escape(e['event'])}")
+            self.console.print(f"  [bold]{e['ts']}[/bold]  [{style}]● {e['fan_sentiment']:<8}[/{style}]  "
+                               f"{escape(e['event'])}")
             if e.get("quote"):
                 self.console.print(f"              [italic]“{escape(e['quote'])}”[/italic]")
         self.console.print()

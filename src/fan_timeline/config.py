@@ -43,8 +43,8 @@ def _check_type(value: Any, tp: Any, where: str) -> Any:
             try:
                 return _check_type(value, arm, where)
             except ConfigError as exc:
-                errors.append(str(exc))
-        raise ConfigError(f"{where}: {value!r} does not fit {tp}")
+                errors.append(str(exc).removeprefix(f"{where}: "))
+        raise ConfigError(f"{where}: " + "; or ".join(errors))
     if tp is type(None):
         if value is not None:
             raise ConfigError(f"{where}: expected null, got {value!r}")
@@ -138,8 +138,11 @@ class IngestConfig(Section):
     SECTION = "ingest"
     raw_dir: str = "data/raw/sample"
     """The raw games to read (dvc.yaml passes it to the stage; `-S ingest.raw_dir=...` switches data)."""
-    reaction_lag_s: float = 15.0
-    """A comment posted at wall time t reacts to the game at t - lag (seconds)."""
+    stress_dir: str = "data/raw/stress"
+    """The stress set's games: read like the others, evaluated on their own, never trained on."""
+    reaction_lag_s: float | Literal["auto"] = "auto"
+    """A comment posted at wall time t reacts to the game at t - lag (seconds); `auto` estimates each
+    game's lag from its comments (the delay at which they peak after its plays)."""
     postgame_grace_s: float = 300.0
     """Comments up to this long after the final play still count as reactions to the game."""
     author_salt: str = "fan-timeline"
@@ -148,8 +151,8 @@ class IngestConfig(Section):
     def validate(self) -> str | None:
         if not self.raw_dir.strip():
             return "raw_dir must name a directory"
-        if not 0 <= self.reaction_lag_s <= 300:
-            return "reaction_lag_s must be within 0..300 seconds"
+        if self.reaction_lag_s != "auto" and not 0 <= self.reaction_lag_s <= 300:
+            return "reaction_lag_s must be `auto` or within 0..300 seconds"
         if self.postgame_grace_s < 0:
             return "postgame_grace_s must be >= 0"
         return None
@@ -162,12 +165,24 @@ class BuildSftConfig(Section):
     """Game-clock seconds per window (one prompt/completion pair each)."""
     overlap_s: float = 0.0
     """Overlap between consecutive windows; stride = window_s - overlap_s."""
-    max_prompt_tokens: int = 768
-    """Token budget of a rendered prompt; comments are trimmed to fit, plays never are."""
-    max_comments: int = 12
-    """Most relevant comments shown per window (before budget trimming)."""
-    val_fraction: float = 0.17
-    test_fraction: float = 0.17
+    max_prompt_tokens: int = 640
+    """Token budget of a rendered prompt; shown reactions are trimmed to fit, plays never are."""
+    max_candidates: int = 4
+    """Candidate plays a window shows: the highest by importance + fan reaction, the highest first."""
+    max_shown: int = 2
+    """Reactions shown under each candidate play (the only quotes an answer may use)."""
+    min_audience_comments: int = 30
+    """A subreddit's comments become an audience of their own (one prompt per window) from this many."""
+    train_audiences: int = 1
+    """Audiences a train window is prompted for (0 = all; 1 = one, a different one window to window):
+    more games for the same training time. Val and test windows get every audience."""
+    stress_audiences: int = 1
+    """The same for the stress set's windows (evaluated, never trained on)."""
+    empty_train_keep: float = 0.35
+    """Share of the train windows with no moment that are kept (the same ones every run): with all of
+    them the empty answer wins as a habit and the model never names a moment."""
+    val_fraction: float = 0.13
+    test_fraction: float = 0.2
     split_salt: str = "fan-timeline-split-v1"
     """Games are split by a hash of salt + game id; change the salt to draw a new split."""
 
@@ -178,6 +193,12 @@ class BuildSftConfig(Section):
             return "overlap_s must be >= 0 and < window_s"
         if self.max_prompt_tokens < 128:
             return "max_prompt_tokens must be >= 128"
+        if not 0 <= self.empty_train_keep <= 1:
+            return "empty_train_keep must be within 0..1"
+        if self.max_candidates < 1 or self.max_shown < 0 or self.min_audience_comments < 1 \
+                or min(self.train_audiences, self.stress_audiences) < 0:
+            return ("max_candidates >= 1, max_shown >= 0, min_audience_comments >= 1 and train_audiences, "
+                    "stress_audiences >= 0 are required")
         if not (0 < self.val_fraction < 1 and 0 < self.test_fraction < 1
                 and self.val_fraction + self.test_fraction < 1):
             return "val_fraction and test_fraction must be in (0, 1) and sum to < 1"
@@ -191,18 +212,27 @@ class EvaluateConfig(Section):
     """A predicted entry matches a reference entry this many game seconds away or closer."""
     batch_size: int = 8
     """Windows generated together (sorted by length); more is faster per token, up to memory."""
-    base_windows: int = 8
-    """Test windows the untrained base model runs on (a fixed spread-out subset; 0 = all)."""
+    base_windows: int = 32
+    """Test windows the untrained base model runs on, constrained (a fixed spread-out subset; 0 = all);
+    the fine-tune's gain over it is paired on these."""
+    base_free_windows: int = 8
+    """Of those, the windows it also decodes freely (it rambles to the free budget)."""
     max_windows: int = 0
-    """Test windows the fine-tuned model runs on (a fixed spread-out subset; 0 = all)."""
+    """Test windows evaluated (a fixed spread-out subset; 0 = all)."""
+    free_windows: int = 0
+    """Of those, the windows the fine-tune also decodes freely (a fixed subset; 0 = all)."""
+    stress_windows: int = 0
+    """Stress windows evaluated (a fixed spread-out subset; 0 = all)."""
     free_max_new_tokens: int = 256
     """Budget of free (unconstrained) decoding; constrained decoding always gets the schema bound."""
 
     def validate(self) -> str | None:
         if self.ts_tolerance_s < 0:
             return "ts_tolerance_s must be >= 0"
-        if self.batch_size < 1 or self.free_max_new_tokens < 16 or min(self.base_windows, self.max_windows) < 0:
-            return "batch_size >= 1, free_max_new_tokens >= 16, base_windows and max_windows >= 0 are required"
+        if self.batch_size < 1 or self.free_max_new_tokens < 16 or \
+                min(self.base_windows, self.base_free_windows, self.max_windows, self.free_windows,
+                    self.stress_windows) < 0:
+            return ("batch_size >= 1, free_max_new_tokens >= 16, and window counts >= 0 are required")
         return None
 
 

@@ -1,21 +1,39 @@
-"""evaluate: generate timelines for the test windows and score them (DESIGN.md §4).
+"""evaluate: write timelines for the test (and stress) windows and score them against the gold.
 
-Four runs: the fine-tuned model and the untrained base model, each with free and with
-grammar-constrained decoding. Each run is scored against the pair's label (gold where the test
-game has gold, else the teacher), with gold- and teacher-labelled windows also reported apart.
+Runs, all on the same windows:
+
+- `finetuned_constrained`: the fine-tune, decoding with each window's grammar (its plays' own ts and
+  fact sentences, its shown reactions as quotes); `finetuned_free`: the same model, no grammar
+  (its own skill: whether it copies facts or invents them);
+- `base_constrained` / `base_free`: the untrained base model (free on a fixed subset: it rambles);
+- `rule`: no LM (`rule.timeline`, its threshold fit on the train split by build_sft);
+- `grid`: content-free, three entries per window at +20/+60/+100 s with one feeling: what any
+  timestamp-only metric gives away for nothing.
+
+Scores (`scoring`): play-matched event P/R/F1 with a game-resampling interval, the ts-only F1
+beside it, fact precision, hallucinated names, sentiment accuracy and macro-F1 over the matched
+pairs (with their count and an interval), JSON validity and schema compliance, quote grounding.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from fan_timeline import schema, scoring
-from fan_timeline.generate import GenerationResult, generate_constrained_and_free, timeline_from_text
+from fan_timeline import schema, scoring, sport
+from fan_timeline.generate import (
+    GenerationResult,
+    generate_constrained_and_free,
+    generate_timelines,
+    timeline_from_text,
+)
+
+GRID_OFFSETS_S = (20.0, 60.0, 100.0)
+GRID_SENTIMENT = "positive"
+GRID_EVENT = "A moment of the game"
 
 
-def base_subset(pairs: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
+def spread_subset(pairs: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
     """A fixed, spread-out subset of `n` windows (0 = all), e.g. for the slow, rambling base model."""
     if n <= 0 or n >= len(pairs):
         return list(pairs)
@@ -23,11 +41,44 @@ def base_subset(pairs: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
     return [pairs[int(i * step)] for i in range(n)]
 
 
-def reference(pair: dict[str, Any]) -> list[dict[str, Any]]:
-    parsed, errors = timeline_from_text(pair["completion"][0]["content"])
-    if parsed is None or errors:
-        raise ValueError(f"{pair['id']}: its label is not a valid timeline: {errors}")
-    return parsed["timeline"]
+@dataclass(frozen=True)
+class PlayRef:
+    """A fact of a window as build_sft stores it (what `scoring.resolve_entry` needs)."""
+
+    seq: int
+    clock: str
+    text: str
+    game_s: float
+    names: tuple[str, ...]
+
+
+def window_facts(pair: dict[str, Any]) -> list[PlayRef]:
+    return [PlayRef(f["seq"], f["ts"], f["event"], float(f["t"]), tuple(f["names"])) for f in pair["window_facts"]]
+
+
+def rule_entries(pair: dict[str, Any], threshold: float) -> list[dict[str, Any]]:
+    """The rule's timeline of a window, from the candidates build_sft scored (`rule.timeline`)."""
+    picked = {c["seq"] for c in sorted((c for c in pair["candidates"] if c["score"] >= threshold),
+                                       key=lambda c: (-c["score"], c["seq"]))[:schema.max_items()]}
+    out = []
+    for c in (c for c in pair["candidates"] if c["seq"] in picked):
+        entry = {"ts": c["ts"], "event": c["event"], "fan_sentiment": c["sentiment"]}
+        if c["quote"]:
+            entry["quote"] = c["quote"]
+        out.append(entry)
+    return out
+
+
+def grid_entries(pair: dict[str, Any]) -> list[dict[str, Any]]:
+    """Three content-free entries at fixed offsets into the window."""
+    w = pair["window"]
+    out = []
+    for off in GRID_OFFSETS_S:
+        t = w["start_s"] + off
+        if t <= w["end_s"]:
+            period, clock_s = sport.from_game_seconds(t)
+            out.append({"ts": sport.clock_label(period, clock_s), "event": GRID_EVENT, "fan_sentiment": GRID_SENTIMENT})
+    return out
 
 
 @dataclass
@@ -35,101 +86,119 @@ class RunScore:
     """Scores of one run over its windows."""
 
     tol_s: float
+    windows: list[scoring.WindowCounts] = field(default_factory=list)
+    valid_json: int = 0
+    schema_ok: int = 0
+    finished: int = 0
+    entries: int = 0
+    facts_true: int = 0
+    with_hallucinated_names: int = 0
+    ts_outside_window: int = 0
+    quotes: int = 0
+    quotes_grounded: int = 0
+    new_tokens: int = 0
+    seconds: float = 0.0
 
-    def __post_init__(self) -> None:
-        self.windows = 0
-        self.valid_json = 0
-        self.schema_ok = 0
-        self.finished = 0
-        self.tally = {"all": scoring.EventTally(self.tol_s), "gold": scoring.EventTally(self.tol_s),
-                      "teacher": scoring.EventTally(self.tol_s)}
-        self.quotes = self.quotes_grounded = 0
-        self.entries = self.entries_with_hallucinated_names = 0
-        self.ts_outside_window = 0
-        self.new_tokens = 0
-        self.seconds = 0.0
-        self.per_game: dict[str, scoring.EventTally] = defaultdict(lambda: scoring.EventTally(self.tol_s))
-        self.per_window: list[tuple[int, int, int]] = []   # (matched, predicted, reference)
-
-    def add(self, pair: dict[str, Any], result: GenerationResult) -> dict[str, Any]:
-        """Score one window; returns the prediction record for predictions.jsonl."""
-        self.windows += 1
-        self.finished += result.finished
-        self.new_tokens += result.n_new_tokens
-        parsed, errors = timeline_from_text(result.text)
-        valid_json = parsed is not None
-        self.valid_json += valid_json
-        ok = valid_json and not errors
+    def add(self, pair: dict[str, Any], text: str, result: GenerationResult | None = None) -> dict[str, Any]:
+        """Score one window's output text; returns its record for predictions.jsonl."""
+        parsed, errors = timeline_from_text(text)
+        self.valid_json += parsed is not None
+        ok = parsed is not None and not errors
         self.schema_ok += ok
-        entries = parsed.get("timeline", []) if ok else []
-        ref = reference(pair)
-        matched, _, _ = self.tally["all"].add(entries, ref)
-        self.per_window.append((matched, len(entries), len(ref)))
-        self.tally[pair["label_source"]].add(entries, ref)
-        self.per_game[pair["game_id"]].add(entries, ref)
-        grounding = pair["grounding"]
-        hallucinated = []
+        if result is not None:
+            self.finished += result.finished
+            self.new_tokens += result.n_new_tokens
+            self.seconds += result.seconds
+        else:
+            self.finished += 1
+        entries = [dict(e) for e in parsed.get("timeline", [])] if ok else []
+        facts = window_facts(pair)
+        names = sorted({n for f in pair["facts"] for n in f["names"]})
+        hallucinated: list[str] = []
         for e in entries:
+            f = scoring.resolve_entry(e, facts, self.tol_s)
+            e["seq"] = f.seq if f is not None else None
             self.entries += 1
-            g = scoring.quote_grounded(e, grounding["comments"])
+            self.facts_true += scoring.facts_true(e, pair["facts"], self.tol_s)
+            bad = scoring.hallucinated_names(e["event"], names)
+            self.with_hallucinated_names += bool(bad)
+            hallucinated += bad
+            self.ts_outside_window += not scoring.ts_in_window(e, pair["window"]["start_s"], pair["window"]["end_s"])
+            g = scoring.quote_grounded(e, pair["grounding"]["comments"])
             if g is not None:
                 self.quotes += 1
                 self.quotes_grounded += g
-            names = scoring.hallucinated_names(e["event"], grounding["names"])
-            self.entries_with_hallucinated_names += bool(names)
-            hallucinated += names
-            self.ts_outside_window += not scoring.ts_in_window(e, pair["window"]["start_s"], pair["window"]["end_s"])
-        return {"id": pair["id"], "game_id": pair["game_id"], "label_source": pair["label_source"],
-                "text": result.text, "valid_json": valid_json, "schema_errors": errors[:5], "finished": result.finished,
-                "n_new_tokens": result.n_new_tokens, "matched": matched, "predicted": len(entries), "reference": len(ref),
+        counts = scoring.score_window(pair["game_id"], entries, pair["reference"], self.tol_s)
+        self.windows.append(counts)
+        return {"id": pair["id"], "game_id": pair["game_id"], "audience": pair["audience"], "text": text,
+                "valid_json": parsed is not None, "schema_errors": errors[:5],
+                "finished": result.finished if result else True, "n_new_tokens": result.n_new_tokens if result else 0,
+                "matched": counts.matched, "predicted": counts.predicted, "reference": counts.reference,
                 "hallucinated_names": hallucinated}
 
     def summary(self) -> dict[str, Any]:
-        n = max(1, self.windows)
-        events = self.tally["all"].summary()
+        n = max(1, len(self.windows))
+        pairs = [p for w in self.windows for p in w.sentiment]
         return {
-            "windows": self.windows,
+            "windows": len(self.windows),
+            "games": len({w.game for w in self.windows}),
             "json_validity": self.valid_json / n,
             "schema_compliance": self.schema_ok / n,
             "finished": self.finished / n,
-            **{k: events[k] for k in ("event_precision", "event_recall", "event_f1", "sentiment_accuracy",
-                                      "sentiment_macro_f1")},
-            "event_f1_ci95": list(scoring.bootstrap_f1_ci(self.per_window)),
+            **scoring.summary(self.windows),
+            "event_f1_ci95": scoring.bootstrap_ci(self.windows, scoring.event_f1),
+            "fact_precision": self.facts_true / self.entries if self.entries else 1.0,
+            "hallucinated_name_rate": self.with_hallucinated_names / self.entries if self.entries else 0.0,
+            "sentiment_macro_f1_ci95": scoring.bootstrap_ci(
+                self.windows, lambda ws: scoring.macro_f1(p for w in ws for p in w.sentiment)) if pairs else [0.0, 0.0],
             "quote_grounding": self.quotes_grounded / self.quotes if self.quotes else 0.0,
             "quotes": self.quotes,
-            "hallucinated_name_rate": self.entries_with_hallucinated_names / self.entries if self.entries else 0.0,
+            "entries": self.entries,
             "ts_outside_window_rate": self.ts_outside_window / self.entries if self.entries else 0.0,
             "tokens_per_s": self.new_tokens / self.seconds if self.seconds else 0.0,
-            "by_label_source": {src: {k: v for k, v in self.tally[src].summary().items()
-                                      if k in ("event_f1", "sentiment_macro_f1", "reference")}
-                                for src in ("gold", "teacher") if self.tally[src].n_ref or self.tally[src].n_pred},
         }
 
 
 def pair_grounding(pair: dict[str, Any]) -> schema.Grounding:
-    """What the pair's window lets a timeline cite (build_sft stores the shown clocks and comments)."""
-    return schema.Grounding.of(pair["grounding"]["clocks"], pair["grounding"]["comments"])
+    """What the pair's window lets a timeline cite (build_sft stores its plays and shown quotes)."""
+    return schema.Grounding.of(pair["grounding"]["plays"])
+
+
+def score_texts(name: str, pairs: list[dict[str, Any]], texts: list[str], tol_s: float,
+                results: list[GenerationResult] | None = None) -> tuple[RunScore, list[dict[str, Any]]]:
+    score = RunScore(tol_s)
+    preds = [{"run": name, **score.add(p, t, r)} for p, t, r in zip(pairs, texts, results or [None] * len(pairs))]
+    return score, preds
+
+
+def progress_line(name: str, s: dict[str, Any]) -> str:
+    return (f"{name}: {s['windows']} windows, event F1 {s['event_f1']:.2f} (ts-only {s['event_f1_ts_only']:.2f}), "
+            f"facts {s['fact_precision']:.0%}, sentiment macro-F1 {s['sentiment_macro_f1']:.2f} "
+            f"({s['sentiment_pairs']} pairs), valid {s['json_validity']:.0%}, {s['tokens_per_s']:.1f} tok/s")
 
 
 def evaluate_model(prefix: str, model: Any, tokenizer: Any, pairs: list[dict[str, Any]], *, tol_s: float,
-                   batch_size: int, free_max_new_tokens: int | None, constrained_max_new_tokens: int | None = None,
+                   batch_size: int, free_max_new_tokens: int | None, free_pairs: list[dict[str, Any]] | None = None,
                    progress: Callable[[str], None] = print) -> dict[str, tuple[RunScore, list[dict[str, Any]]]]:
-    """Generate and score the runs `<prefix>_constrained` and `<prefix>_free` of one model (each
-    prompt's prefill shared by both). Constrained runs are grounded: each window's grammar admits
-    only its shown play clocks as `ts` and its shown comments as `quote`, as the server's are."""
-    constrained, free = generate_constrained_and_free(
-        model, tokenizer, [p["prompt"] for p in pairs], [pair_grounding(p) for p in pairs],
-        free_max_new_tokens=free_max_new_tokens, constrained_max_new_tokens=constrained_max_new_tokens,
-        batch_size=batch_size, progress=True)
+    """Generate and score `<prefix>_constrained` on `pairs` and `<prefix>_free` on `free_pairs`
+    (default: the same; those windows share their prompt prefill between the two)."""
+    free_pairs = pairs if free_pairs is None else free_pairs
+    free_ids = {p["id"] for p in free_pairs}
+    both = [p for p in pairs if p["id"] in free_ids]
+    only = [p for p in pairs if p["id"] not in free_ids]
+    con_b, free_b = generate_constrained_and_free(
+        model, tokenizer, [p["prompt"] for p in both], [pair_grounding(p) for p in both],
+        free_max_new_tokens=free_max_new_tokens, batch_size=batch_size, progress=True) if both else ([], [])
+    con_o = generate_timelines(model, tokenizer, [p["prompt"] for p in only], constrained=True,
+                               groundings=[pair_grounding(p) for p in only], batch_size=batch_size,
+                               progress=True) if only else []
+    by_id = dict(zip([p["id"] for p in both] + [p["id"] for p in only], list(con_b) + list(con_o)))
+    constrained = [by_id[p["id"]] for p in pairs]
+    free_by_id = dict(zip([p["id"] for p in both], free_b))
     runs = {}
-    for name, results in ((f"{prefix}_constrained", constrained), (f"{prefix}_free", free)):
-        score = RunScore(tol_s)
-        score.seconds = sum(r.seconds for r in results)   # each carries its share of its batch's time
-        predictions = [{"run": name, **score.add(p, r)} for p, r in zip(pairs, results)]
-        s = score.summary()
-        progress(f"{name}: {s['windows']} windows, valid {s['json_validity']:.0%}, "
-                 f"schema {s['schema_compliance']:.0%}, event F1 {s['event_f1']:.2f}, "
-                 f"sentiment macro-F1 {s['sentiment_macro_f1']:.2f}, quotes grounded {s['quote_grounding']:.0%}, "
-                 f"{s['tokens_per_s']:.1f} tok/s")
-        runs[name] = (score, predictions)
+    for name, run_pairs, results in ((f"{prefix}_constrained", pairs, constrained),
+                                     (f"{prefix}_free", both, [free_by_id[p["id"]] for p in both])):
+        score, preds = score_texts(name, run_pairs, [r.text for r in results], tol_s, results)
+        progress(progress_line(name, score.summary()))
+        runs[name] = (score, preds)
     return runs

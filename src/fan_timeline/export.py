@@ -9,7 +9,8 @@
       README.md                                                model card: metrics, params, provenance, example
 
 Before anything is written, a parity check: the merged model's constrained greedy outputs on a
-fixed set of test prompts must equal the adapter model's, or the stage fails. Both sides decode
+fixed set of test prompts (each with its window's grammar, as the server decodes) must equal the
+adapter model's, or the stage fails. Both sides decode
 the prompts as one batch (the same padding on both sides, so a difference is the merge's).
 """
 
@@ -58,12 +59,16 @@ def model_card(train_cfg: dict[str, Any], eval_metrics: dict[str, Any], parity: 
     lock, commit = prov["dvc_lock"], prov["git_commit"]
     runs = eval_metrics.get("runs", {})
     rows = "\n".join(
-        f"| {name} | {m['windows']} | {m['json_validity']:.0%} | {m['schema_compliance']:.0%} | {m['event_f1']:.2f}"
-        f"{' ({:.2f}-{:.2f})'.format(*m['event_f1_ci95']) if 'event_f1_ci95' in m else ''} | "
-        f"{m['sentiment_macro_f1']:.2f} | {m['quote_grounding']:.0%} | {m['tokens_per_s']:.1f} |"
+        f"| {name} | {m['windows']} | {m['event_f1']:.2f} ({m['event_f1_ci95'][0]:.2f}-{m['event_f1_ci95'][1]:.2f}) | "
+        f"{m['event_f1_ts_only']:.2f} | {m['fact_precision']:.0%} | {m['hallucinated_name_rate']:.0%} | "
+        f"{m['sentiment_macro_f1']:.2f} ({m['sentiment_pairs']}) | {m['json_validity']:.0%} |"
         for name, m in runs.items())
-    data = "\n".join(f"- `{path}`: {md5}" for stage in ("ingest", "build_sft") for path, md5 in lock.get(stage, {}).items()
-                     if path.startswith("data/"))
+    data = "\n".join(f"- `{path}`: {md5}" for stage in ("ingest", "build_sft")
+                     for path, md5 in lock.get(stage, {}).items() if path.startswith("data/"))
+    header = ("| run | windows | event F1, same play (95% interval, games resampled) | event F1, ts only | "
+              "facts true | hallucinated names | sentiment macro-F1 (pairs) | valid JSON |")
+    parity_line = (f"Parity of this merged model with the adapter model: {parity['equal']}/{parity['prompts']} "
+                   "constrained greedy outputs identical.")
     return f"""# fan-timeline timeline writer
 
 A LoRA fine-tune of `{train_cfg.get('base_model')}` that writes the timeline of one window of a
@@ -88,11 +93,11 @@ llguidance: `fan_timeline.generate.generate_timelines(..., constrained=True)`).
 
 ## Evaluation (held-out test games, metrics/eval.json)
 
-| run | windows | valid JSON | schema | event F1 (95% interval) | sentiment macro-F1 | quotes grounded | tok/s |
+{header}
 |---|---|---|---|---|---|---|---|
 {rows}
 
-Parity of this merged model with the adapter model: {parity['equal']}/{parity['prompts']} constrained greedy outputs identical.
+{parity_line}
 
 ## Training params
 
@@ -129,10 +134,11 @@ def export(adapter_dir: Path, out_dir: Path, test_pairs: list[dict[str, Any]], *
     prompts = [p["prompt"] for p in test_pairs[:parity_prompts]]
     if not prompts:
         raise ValueError("export needs at least one test prompt for the parity check")
+    groundings = [schema.Grounding.of(p["grounding"]["plays"]) for p in test_pairs[:parity_prompts]]
 
     base = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32, use_safetensors=True)
     with_adapter = PeftModel.from_pretrained(base, str(adapter_dir), is_trainable=False).eval()
-    decode = dict(constrained=True, batch_size=len(prompts), max_new_tokens=max_new_tokens)
+    decode = dict(constrained=True, groundings=groundings, batch_size=len(prompts), max_new_tokens=max_new_tokens)
     reference = [r.text for r in generate_timelines(with_adapter, tokenizer, prompts, **decode)]
     merged = with_adapter.merge_and_unload()
 

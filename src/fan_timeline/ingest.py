@@ -19,15 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fan_timeline import schema, sport, tables
-from fan_timeline.align import align_game
+from fan_timeline import schema, sport
 from fan_timeline.config import IngestConfig
-from fan_timeline.readers.comments import read_comments
-from fan_timeline.readers.pbp import read_pbp
-from fan_timeline.tables import Rejections, UnreadableFileError
-
-GAME_JSON_KEYS = {"game_id", "date", "tz", "home", "away", "tipoff_utc", "source", "league"}
-TEAM_KEYS = {"team", "name", "aliases"}
+from fan_timeline.game import GAME_JSON_KEYS, TEAM_KEYS, InputError, RawFile, read_game
+from fan_timeline.tables import Rejections
 
 
 class IngestError(ValueError):
@@ -104,21 +99,28 @@ def discover(raw_dir: str | Path) -> list[GameDir]:
     return games
 
 
-def _check_accounting(source: str, read: int, kept: int, rejected: int) -> None:
-    if read != kept + rejected:  # a reader bug, not bad input: stop loudly
-        raise AssertionError(f"{source}: read {read} != kept {kept} + rejected {rejected}")
+GOLD_EXTRA_KEYS = ("play", "audiences")   # besides schema v1's: the play's source id, per-audience feelings
 
 
-def team_info(meta: dict[str, Any], pbp: tables.PbpResult, side: str) -> dict[str, Any] | None:
-    """A side's team (code, name, aliases): game.json's `home`/`away` entry over what the
-    play-by-play names; a blank name counts as none. None when neither names the team's code
-    (ingest and the server each say so in their own error)."""
-    team = dict(meta.get(side) or {})
-    code = team.get("team") or getattr(pbp, f"{side}_team")
-    if not code:
-        return None
-    name = str(team["name"]).strip() if team.get("name") is not None else ""
-    return {"team": code, "name": name or getattr(pbp, f"{side}_name"), "aliases": list(team.get("aliases") or [])}
+def _gold_errors(item: Any) -> list[str]:
+    """Why a gold entry cannot be used ([] if it can): schema v1 for its own fields, a string
+    `play`, and `audiences` mapping "r/<subreddit>" to a sentiment and an optional quote."""
+    if not isinstance(item, dict):
+        return [f"expected an object, got {type(item).__name__}"]
+    errors = schema.validate_item({k: v for k, v in item.items() if k not in GOLD_EXTRA_KEYS})
+    if "play" in item and not isinstance(item["play"], (str, int)):
+        errors.append("play: expected the play's source id (a string)")
+    audiences = item.get("audiences", {})
+    if not isinstance(audiences, dict):
+        return errors + ["audiences: expected an object of r/<subreddit>: {fan_sentiment, quote}"]
+    for name, feel in audiences.items():
+        if not isinstance(feel, dict):
+            errors.append(f"audiences/{name}: expected an object with fan_sentiment (and quote)")
+            continue
+        errors += [f"audiences/{name}/{e}" for e in
+                   schema.validate_item({"ts": item.get("ts"), "event": item.get("event"), **feel})
+                   if e.split(":")[0] in ("fan_sentiment", "quote", "<item>")]
+    return errors
 
 
 def _read_gold(path: Path, game_id: str, periods: int, rejections: Rejections) -> tuple[list[dict], int]:
@@ -131,7 +133,7 @@ def _read_gold(path: Path, game_id: str, periods: int, rejections: Rejections) -
         raise IngestError(f"{path}: gold file must be an object with a 'timeline' list")
     rows = []
     for i, item in enumerate(obj["timeline"]):
-        errors = schema.validate_item(item)
+        errors = _gold_errors(item)
         if errors:
             rejections.record(path, i, None, "gold_schema", "; ".join(errors), item)
             continue
@@ -140,7 +142,9 @@ def _read_gold(path: Path, game_id: str, periods: int, rejections: Rejections) -
             rejections.record(path, i, "ts", "gold_ts_outside_game", f"period {period} > {periods}", item)
             continue
         rows.append({"game_id": game_id, "game_s": sport.game_seconds(period, clock_s),
-                     **schema.normalise_item(item), "annotator": str(obj.get("annotator", ""))})
+                     **schema.normalise_item(item), "annotator": str(obj.get("annotator", "")),
+                     "play": str(item["play"]) if item.get("play") is not None else None,
+                     "audiences": {k: schema.normalise_item(v) for k, v in item.get("audiences", {}).items()}})
     rows.sort(key=lambda r: r["game_s"])
     return rows, len(obj["timeline"])
 
@@ -155,90 +159,51 @@ class IngestResult:
     metrics: dict[str, Any]
 
 
-def ingest(raw_dir: str | Path, cfg: IngestConfig) -> IngestResult:
+def ingest(raw_dir: str | Path, cfg: IngestConfig, stress_dir: str | Path | None = None) -> IngestResult:
+    """Every game under `raw_dir`, and under `stress_dir` the stress set's (marked `stress`: build_sft
+    puts them in their own split, never in training)."""
     games, plays, comments, gold = [], [], [], []
     rejections = Rejections()
     pbp_counts: dict[str, FormatCounts] = {}
     comment_counts: dict[str, FormatCounts] = {}
     gold_counts = FormatCounts()
     seen_ids: dict[str, Path] = {}
-    for gd in discover(raw_dir):
+    quotes_not_in_comments = 0
+    dirs = ([(gd, False) for gd in discover(raw_dir)]
+            + [(gd, True) for gd in (discover(stress_dir) if stress_dir else [])])
+    for gd, stress in dirs:
         try:
-            pbp = read_pbp(gd.pbp_file.read_bytes(), str(gd.pbp_file))
-        except UnreadableFileError as exc:
-            raise IngestError(str(exc)) from None
-        game_id = str(gd.meta.get("game_id") or pbp.game_id or gd.path.name)
+            g = read_game(RawFile(str(gd.pbp_file), gd.pbp_file.read_bytes()),
+                          [RawFile(str(f), f.read_bytes()) for f in gd.comment_files], gd.meta, cfg,
+                          fallback_id=gd.path.name)
+        except InputError as exc:
+            raise IngestError(f"{gd.path}: {exc.message}") from None
+        game_id = g.row["game_id"]
         if game_id in seen_ids:
             raise IngestError(f"{gd.path}: game id {game_id!r} already used by {seen_ids[game_id]}")
         seen_ids[game_id] = gd.path
-        _check_accounting(str(gd.pbp_file), pbp.read, len(pbp.plays), len(pbp.rejections))
-        pbp_counts.setdefault(pbp.format, FormatCounts()).add(pbp.read, len(pbp.plays), pbp.rejections)
-        rejections.extend(pbp.rejections)
-        if not pbp.plays:
-            raise IngestError(f"{gd.pbp_file}: no usable plays (all {pbp.read} rows rejected; see rejected.jsonl reasons "
-                              f"{pbp.rejections.by_reason()})")
-        for p in pbp.plays:
-            p["game_id"] = game_id
-        teams = {side: team_info(gd.meta, pbp, side) for side in ("home", "away")}
-        for side, team in teams.items():
-            if team is None:
-                raise IngestError(f"{pbp.game_id}: the {side} team is unknown; add game.json "
-                                  f"{{\"{side}\": {{\"team\": ...}}}}")
-
-        raw_comments, formats, per_file = [], [], []
-        for f in gd.comment_files:
-            try:
-                res = read_comments(f.read_bytes(), str(f))
-            except UnreadableFileError as exc:
-                raise IngestError(str(exc)) from None
-            _check_accounting(str(f), res.read, len(res.comments), len(res.rejections))
-            rejections.extend(res.rejections)
-            for c in res.comments:
-                c["_source_format"] = res.format
-                c["_source_file"] = str(f)
-            raw_comments.extend(res.comments)
-            formats.append(res.format)
-            per_file.append((res, f))
-        aligned = align_game(pbp, raw_comments, date=gd.meta.get("date") or pbp.date, tz=gd.meta.get("tz"),
-                             tipoff_utc=gd.meta.get("tipoff_utc"), reaction_lag_s=cfg.reaction_lag_s,
-                             postgame_grace_s=cfg.postgame_grace_s, author_salt=cfg.author_salt, teams=teams)
-        rejections.extend(aligned.rejections)
+        pbp_counts.setdefault(g.pbp.format, FormatCounts()).add(g.pbp.read, len(g.plays), g.pbp.rejections)
+        rejections.extend(g.rejections)
         # per-format comment accounting: reader rejections + alignment rejections of that format's rows
-        align_rejected = Counter(r.get("source_format") for r in aligned.rejections.items)
-        kept_by_format = Counter(r["source_format"] for r in aligned.rows)
-        for res, f in per_file:
+        kept_by_format = Counter(r["source_format"] for r in g.comments)
+        for res in g.comment_files:
             comment_counts.setdefault(res.format, FormatCounts()).add(res.read, 0, res.rejections)
-        for fmt in set(formats):
+        for fmt in {r.format for r in g.comment_files}:
             counts = comment_counts[fmt]
             counts.kept += kept_by_format[fmt]
-            counts.rejected.update(r["reason"] for r in aligned.rejections.items if r.get("source_format") == fmt)
-        _check_accounting(f"{gd.path} comments", sum(r.read for r, _ in per_file), len(aligned.rows),
-                          sum(len(r.rejections) for r, _ in per_file) + sum(align_rejected.values()))
-        for c in aligned.rows:
-            c["game_id"] = game_id
-        comments.extend(aligned.rows)
-        plays.extend(pbp.plays)
-
-        last = pbp.plays[-1]
-        game_gold = []
+            counts.rejected.update(r["reason"] for r in (g.aligned.rejections.items if g.aligned else [])
+                                   if r.get("source_format") == fmt)
+        comments.extend(g.comments)
+        plays.extend(g.plays)
         if gd.gold_file is not None:
-            game_gold, n_read = _read_gold(gd.gold_file, game_id, last["period"], rejections)
+            game_gold, n_read = _read_gold(gd.gold_file, game_id, g.row["periods"], rejections)
             gold_counts.files += 1
             gold_counts.read += n_read
             gold_counts.kept += len(game_gold)
             gold.extend(game_gold)
-        bodies = {c["body"] for c in aligned.rows}
-        games.append({
-            "game_id": game_id, "date": gd.meta.get("date") or pbp.date,
-            "home_team": teams["home"]["team"], "away_team": teams["away"]["team"],
-            "home_name": teams["home"]["name"], "away_name": teams["away"]["name"],
-            "pbp_format": pbp.format, "comment_formats": ",".join(sorted(set(formats))),
-            "tipoff_utc": aligned.alignment.wall_start_utc, "periods": int(last["period"]),
-            "final_home": int(last["score_home"]), "final_away": int(last["score_away"]),
-            "n_plays": len(pbp.plays), "n_comments": len(aligned.rows),
-            "align_method": aligned.alignment.method, "align_error_s": float(aligned.alignment.expected_error_s),
-            "_gold_quotes_ungrounded": sum(1 for g in game_gold if g.get("quote") and g["quote"] not in bodies),
-        })
+            bodies = {c["body"] for c in g.comments}
+            quotes_not_in_comments += sum(1 for e in game_gold if e.get("quote") and e["quote"] not in bodies)
+        games.append({**g.row, "stress": stress})
     gold_counts.rejected.update(r["reason"] for r in rejections.items if r["reason"].startswith("gold_"))
     metrics = {
         "games": len(games),
@@ -247,7 +212,9 @@ def ingest(raw_dir: str | Path, cfg: IngestConfig) -> IngestResult:
         "rejected": len(rejections),
         "pbp": {k: v.as_dict() for k, v in sorted(pbp_counts.items())},
         "comment_files": {k: v.as_dict() for k, v in sorted(comment_counts.items())},
-        "gold": {**gold_counts.as_dict(), "quotes_not_in_comments": sum(g.pop("_gold_quotes_ungrounded") for g in games)},
-        "alignment": {g["game_id"]: {"method": g["align_method"], "expected_error_s": g["align_error_s"]} for g in games},
+        "gold": {**gold_counts.as_dict(), "quotes_not_in_comments": quotes_not_in_comments},
+        "alignment": {g["game_id"]: {"method": g["align_method"], "expected_error_s": g["align_error_s"],
+                                     "reaction_lag_s": g["reaction_lag_s"], "lag_source": g["lag_source"]}
+                      for g in games},
     }
     return IngestResult(games, plays, comments, gold, rejections, metrics)

@@ -1,142 +1,62 @@
-"""The prompt/completion format: the one module that decides what the model reads and writes.
+"""The window text: what the model reads about one window of a game, and what it may answer.
 
-A pair is conversational, in the prompt/completion layout TRL and HF `datasets` understand:
-
-    prompt     = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": <window text>}]
-    completion = [{"role": "assistant", "content": <timeline JSON, schema.dump_timeline form>}]
-
-The text is rendered with the tokenizer's own chat template (so any chat model works as the base),
-and the completion is trained up to and including the template's end-of-turn token.
+The user message (`user_message`) gives the game and the window, whose comments these are, and
+each candidate play (`candidates`, the most telling first) on a line of its own: its clock, its
+fact's sentence, and how its fans reacted, with the reactions shown for it under it. The answer copies `ts` and `event`
+from a line and a quote from under it; constrained decoding holds it to exactly that
+(`schema.grounded_grammar` over the prompt's `grounding`). build_sft, the evaluator and the
+server all prompt here; the chat template around the text is `chat`'s.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from fan_timeline import schema
-
-Messages = list[dict[str, str]]
-
-
-def render_prompt(tokenizer: Any, prompt: Messages) -> str:
-    """Prompt text up to where the assistant starts writing."""
-    return tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
-
-
-@functools.lru_cache(maxsize=8)
-def _end_of_turn(tokenizer: Any) -> tuple[int, str]:
-    probe = "\u2063probe\u2063"
-    text = tokenizer.apply_chat_template(
-        [{"role": "user", "content": "a"}, {"role": "assistant", "content": probe}], tokenize=False)
-    tail = text[text.index(probe) + len(probe):]
-    ids = tokenizer(tail, add_special_tokens=False)["input_ids"]
-    if not ids:
-        if tokenizer.eos_token_id is None:
-            raise ValueError("the chat template ends an assistant turn with nothing and there is no EOS token")
-        return tokenizer.eos_token_id, tokenizer.eos_token
-    return ids[0], tokenizer.convert_ids_to_tokens(ids[0])
-
-
-def end_of_turn_id(tokenizer: Any) -> int:
-    """Token id the chat template closes an assistant turn with (e.g. <|im_end|>)."""
-    return _end_of_turn(tokenizer)[0]
-
-
-def stop_token_ids(tokenizer: Any) -> list[int]:
-    """Ids that end generation: the end-of-turn token and EOS."""
-    ids = [end_of_turn_id(tokenizer)]
-    if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in ids:
-        ids.append(tokenizer.eos_token_id)
-    return ids
-
-
-def encode_pair(tokenizer: Any, prompt: Messages, completion_text: str) -> tuple[list[int], int]:
-    """Token ids of prompt + completion + end-of-turn, and how many leading ids are prompt.
-
-    Only ids from the returned offset on are trained (the completion and its end-of-turn token).
-    """
-    prompt_ids = tokenizer(render_prompt(tokenizer, prompt), add_special_tokens=False)["input_ids"]
-    completion_ids = tokenizer(completion_text, add_special_tokens=False)["input_ids"]
-    return prompt_ids + completion_ids + [end_of_turn_id(tokenizer)], len(prompt_ids)
-
+from fan_timeline.candidates import Candidate
+from fan_timeline.chat import Messages, count_tokens
 
 # --- window text ---------------------------------------------------------------------------------
 SYSTEM = (
-    "List the moments that mattered as JSON, at most 3, in game order: ts (a play's clock), event "
-    "(what happened, player and score), fan_sentiment (positive/negative/mixed/neutral), quote "
-    "(a fan comment copied exactly). Empty list if nothing mattered."
+    "Pick the plays that mattered, at most 3, in the order listed: ts and event copied from the play's line, "
+    "fan_sentiment (positive/negative/mixed/neutral) of these fans, a quote copied from a comment under it. "
+    "Empty list if none mattered."
 )
 
-# Plays the compact listing leaves out: they carry no story and cost tokens.
-SILENT_EVENTS = frozenset({"substitution", "other", "rebound", "jump_ball", "period_start", "timeout", "violation",
-                           "foul"})
+
+def _team_counts(c: Candidate) -> str:
+    """"CLE 40, CHI 6, ? 12": a play's reacting comments by the team their author supports."""
+    return ", ".join(f"{team} {n}" for team, n in sorted(c.by_team.items(),
+                                                          key=lambda kv: (kv[0] == "?", -kv[1], kv[0])))
 
 
-def shown_in_prompt(play: dict[str, Any]) -> bool:
-    """Whether the compact listing shows a play: scores, blocks, steals and period ends tell the
-    story; plain misses, turnovers without a steal, rebounds, fouls, substitutions don't."""
-    if play["event_type"] in SILENT_EVENTS:
-        return False
-    if play["event_type"] in ("missed_shot", "turnover"):
-        return bool(play.get("player2"))
-    return True
-
-_SHOT_WORDS = ("dunk", "alley", "layup", "hook", "fadeaway", "tip", "putback", "floater", "bank")
+# How loud a play's fans got against their usual pace (its reaction's ratio), in words a small
+# model reads more easily than a decimal: (least ratio, word).
+LOUDNESS = ((6.0, "erupt"), (3.0, "loud"), (1.5, "some noise"), (0.0, "quiet"))
 
 
-def _shot_word(text: str) -> str:
-    low = text.lower()
-    return next((w for w in _SHOT_WORDS if w in low), "")
+def loudness(ratio: float) -> str:
+    return next(word for least, word in LOUDNESS if ratio >= least)
 
 
-def surname(name: str | None) -> str:
-    """"Ismael Ivanov" and "I. Ivanov" (formats differ) both become "Ivanov"."""
-    words = name.split() if name else []
-    return words[-1] if words else ""
+def play_line(c: Candidate, team_audience: bool = False) -> str:
+    """One candidate play: its clock, its fact's sentence and its fans' reaction (how loud against
+    their usual pace, how many comments in the seconds after it, by the team their authors support;
+    a team's own subreddit is all one team's, so it does not say).
 
-
-def play_line(play: dict[str, Any]) -> str:
-    """One play as a compact line, the same for every source format.
-
-    "Q4 01:48 HAR Okafor 3pt make (ast Ito) 101-98" — surnames, the score (home-away) only on
-    scoring plays.
+    "Q4 02:41 Mitchell hits a three, CLE lead 131-126 | fans erupt: 58 comments, CLE 40, CHI 6, ? 12"
     """
-    et = play["event_type"]
-    who = " ".join(x for x in (play.get("team"), surname(play.get("player"))) if x)
-    p2 = surname(play.get("player2"))
-    shot = _shot_word(str(play.get("text") or ""))
-    if et == "made_shot":
-        what = f"{play['points']}pt make" + (f" {shot}" if shot else "") + (f" (ast {p2})" if p2 else "")
-    elif et == "missed_shot":
-        what = "miss" + (f" {shot}" if shot else "") + (f" (blk {p2})" if p2 else "")
-    elif et == "free_throw_made":
-        what = "FT make"
-    elif et == "free_throw_missed":
-        what = "FT miss"
-    elif et in ("steal", "block"):
-        what = et + (f" on {p2}" if p2 else "")
-    elif et == "turnover":
-        what = "turnover" + (f" (stl {p2})" if p2 else "")
-    elif et == "foul":
-        what = "foul" + (f" on {p2}" if p2 else "")
-    elif et == "period_end":
-        what = f"end of {play['clock'].split()[0]}"
-    else:
-        what = et.replace("_", " ")
-    line = f"{play['clock']} {who} {what}".replace("  ", " ")
-    if play.get("points"):
-        line += f" {play['score_home']}-{play['score_away']}"
-    return line
+    teams = f", {_team_counts(c)}" if c.count and not team_audience else ""
+    return f"{c.fact.clock} {c.fact.text} | fans {loudness(c.ratio)}: {c.count} comments{teams}"
 
 
 def comment_line(comment: dict[str, Any]) -> str:
-    """`> HAR fan: OKAFOR WITH THE SWAT` — the fan's team (from flair, "?" if none) and the text."""
-    team = comment.get("flair_team") or "?"
+    """`> CLE: MITCHELL IS HIM`: the fan's team (flair or subreddit, "?" if unknown) and the text."""
+    team = comment.get("fan_team") or "?"
     body = " ".join(str(comment["body"]).split())
-    return f"> {team} fan: {body}"
+    return f"> {team}: {body}"
 
 
 _CONTROL_TOKEN = re.compile(r"<\|([^|<>\s]{0,40})\|>")
@@ -148,83 +68,76 @@ def defang(text: str) -> str:
     return _CONTROL_TOKEN.sub(r"<\1>", text)
 
 
-def user_message(game: dict[str, Any], window: dict[str, Any], plays: list[dict[str, Any]],
-                 comments: list[dict[str, Any]]) -> str:
-    """The window as text: a header, then plays in game order with the fan comments that react
-    to each play right under it (a comment sits after the last play at or before the game time it
-    is aligned to, so its position is its time relative to the plays)."""
+def audience_team(audience: str, teams: dict[str, str]) -> str | None:
+    """The team whose own subreddit the audience is, else None (a league thread)."""
+    return next((code for code, sub in teams.items() if sub == audience), None)
+
+
+def audience_line(audience: str, teams: dict[str, str], n_comments: int) -> str:
+    """Whose comments these are: a team's own subreddit says so, a league thread's flair does."""
+    team = audience_team(audience, teams)
+    who = f"all {team} fans" if team else "fan's team by flair"
+    return f"{n_comments} comments in {audience} ({who})."
+
+
+def user_message(game: dict[str, Any], window: dict[str, Any], audience: str, candidates: list[Candidate],
+                 shown: dict[int, list[dict[str, Any]]], n_comments: int, team_audiences: dict[str, str]) -> str:
+    """The window as text: the game and window, whose comments these are, then each candidate play
+    with its reaction and, under it, the reactions shown for it (`shown`: seq -> comments)."""
     home, away = game["home_team"], game["away_team"]
-    names = "".join(f", {code} = {name}" for code, name in ((away, game.get("away_name")), (home, game.get("home_name")))
-                    if name)
-    lines = [f"{away} at {home}{names}. {window['start']} to {window['end']}, "
-             f"score {home} {window['score_home']}-{window['score_away']} {away} at start"]
-    shown = [p for p in plays if shown_in_prompt(p)]
-    pending = sorted(comments, key=lambda c: (c["game_s"], c["created_utc"], c["comment_id"]))
-    before = [c for c in pending if not shown or c["game_s"] < shown[0]["game_s"]]
-    lines += [comment_line(c) for c in before]
-    i = len(before)
-    for k, p in enumerate(shown):
-        lines.append(play_line(p))
-        nxt = shown[k + 1]["game_s"] if k + 1 < len(shown) else float("inf")
-        while i < len(pending) and pending[i]["game_s"] < nxt:
-            lines.append(comment_line(pending[i]))
-            i += 1
+    lines = [f"{away} at {home}, {window['start']} to {window['end']}, {home} {window['score_home']}-"
+             f"{window['score_away']} at the start.", audience_line(audience, team_audiences, n_comments)]
+    own = audience_team(audience, team_audiences) is not None
+    for c in candidates:
+        lines.append(play_line(c, own))
+        lines += [comment_line(r) for r in shown.get(c.fact.seq, [])]
+    if not candidates:
+        lines.append("No scores, blocks or steals in this window.")
     return defang("\n".join(lines))
-
-
-def prompt_messages(game: dict[str, Any], window: dict[str, Any], plays: list[dict[str, Any]],
-                    comments: list[dict[str, Any]]) -> Messages:
-    return [{"role": "system", "content": SYSTEM},
-            {"role": "user", "content": user_message(game, window, plays, comments)}]
-
-
-def count_tokens(tokenizer: Any, prompt: Messages) -> int:
-    return len(tokenizer(render_prompt(tokenizer, prompt), add_special_tokens=False)["input_ids"])
 
 
 @dataclass(frozen=True)
 class WindowPrompt:
-    """One window's prompt as build_sft, the evaluator and the server all make it."""
+    """One window's prompt for one audience, as build_sft, the evaluator and the server all make it."""
 
     messages: Messages
-    shown_comments: list[dict[str, Any]]   # clock order
-    comments_trimmed: int                  # ranked comments left out to fit the token budget
+    candidates: list[Candidate]
+    shown: dict[int, list[dict[str, Any]]]     # seq -> reactions shown under that play
+    comments_trimmed: int                      # shown reactions left out to fit the token budget
     n_tokens: int
-    grounding: schema.Grounding            # the play clocks and comment bodies the answer may cite
+    grounding: schema.Grounding                # the plays (ts, event, quotes) the answer may cite
+
+    @property
+    def shown_comments(self) -> list[dict[str, Any]]:
+        return [r for c in self.candidates for r in self.shown.get(c.fact.seq, [])]
 
 
-def window_prompt(tokenizer: Any, game: dict[str, Any], window: dict[str, Any], plays: list[dict[str, Any]],
-                  ranked_comments: list[dict[str, Any]], max_tokens: int) -> WindowPrompt:
-    """`fit_prompt` plus the window's grounding (the clocks of the plays shown, the comments shown)."""
-    messages, shown, trimmed, n = fit_prompt(tokenizer, game, window, plays, ranked_comments, max_tokens)
-    bodies = [str(c["body"]) for c in shown]
-    grounding = schema.Grounding.of([p["clock"] for p in plays if shown_in_prompt(p)],
-                                    [b for b in bodies if defang(b) == b])   # quotable as shown
-    return WindowPrompt(messages, shown, trimmed, n, grounding)
+def window_prompt(tokenizer: Any, game: dict[str, Any], window: dict[str, Any], audience: str,
+                  candidates: list[Candidate], n_comments: int, team_audiences: dict[str, str],
+                  max_tokens: int) -> WindowPrompt:
+    """The prompt of one window and audience within `max_tokens`, and its grounding.
 
-
-def fit_prompt(tokenizer: Any, game: dict[str, Any], window: dict[str, Any], plays: list[dict[str, Any]],
-               ranked_comments: list[dict[str, Any]], max_tokens: int) -> tuple[Messages, list[dict[str, Any]], int, int]:
-    """The prompt with as many of the ranked comments as fit in `max_tokens`.
-
-    Comments are dropped from the least relevant end; plays are never dropped. Returns
-    (messages, comments shown in clock order, comments trimmed, prompt tokens). The prompt may
-    still exceed the budget when the plays alone do; callers count that.
+    Reactions are dropped to fit, from the least important candidate's last one up; plays never
+    are (the prompt may still exceed the budget when the plays alone do; callers count that).
     """
-    def build(keep: int) -> tuple[Messages, list[dict[str, Any]], int]:
-        shown = sorted(ranked_comments[:keep], key=lambda c: (c["game_s"], c["created_utc"], c["comment_id"]))
-        messages = prompt_messages(game, window, plays, shown)
-        return messages, shown, count_tokens(tokenizer, messages)
+    shown = {c.fact.seq: list(c.shown) for c in candidates}
 
-    full = build(len(ranked_comments))
-    if full[2] <= max_tokens:
-        return full[0], full[1], 0, full[2]
-    lo, hi = 0, len(ranked_comments) - 1  # largest keep that fits lies in [lo, hi]; 0 always "fits"
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if build(mid)[2] <= max_tokens:
-            lo = mid
-        else:
-            hi = mid - 1
-    messages, shown, n = build(lo)
-    return messages, shown, len(ranked_comments) - lo, n
+    def build() -> tuple[Messages, int]:
+        messages = [{"role": "system", "content": SYSTEM},
+                    {"role": "user", "content": user_message(game, window, audience, candidates, shown, n_comments,
+                                                             team_audiences)}]
+        return messages, count_tokens(tokenizer, messages)
+
+    messages, n = build()
+    trimmed = 0
+    order = sorted(candidates, key=lambda c: (c.score, -c.fact.seq))   # least important first
+    while n > max_tokens and any(shown.values()):
+        victim = next(c for c in order if shown[c.fact.seq])
+        shown[victim.fact.seq].pop()
+        trimmed += 1
+        messages, n = build()
+    grounding = schema.Grounding.of([
+        (c.fact.clock, c.fact.text,
+         [str(r["body"]) for r in shown[c.fact.seq] if defang(str(r["body"])) == str(r["body"])], c.feeling)
+        for c in candidates])   # quotable as shown: a defanged comment is not verbatim any more
+    return WindowPrompt(messages, candidates, shown, trimmed, n, grounding)

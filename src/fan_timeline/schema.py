@@ -8,13 +8,12 @@ the constrained decoder compiles the file itself.
 
 from __future__ import annotations
 
-import copy
 import functools
 import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import jsonschema
 
@@ -139,41 +138,99 @@ def _item_pattern(key: str) -> re.Pattern[str]:
 
 
 @dataclass(frozen=True)
-class Grounding:
-    """What one window's timeline may cite: the clocks of the plays its prompt shows and the
-    comments it shows. Constrained decoding with `grounded_schema` keeps every `ts` on a shown
-    play and every `quote` verbatim from a shown comment."""
+class GroundedPlay:
+    """One play a window shows: the `ts` and the `event` an entry about it must have (its fact's
+    sentence), the comments it may quote (the reactions shown under it), and its `feeling` when
+    that is fixed (the audience's vote; None: any of SENTIMENTS)."""
 
-    clocks: tuple[str, ...]
-    quotes: tuple[str, ...]
+    ts: str
+    event: str
+    quotes: tuple[str, ...] = ()
+    feeling: str | None = None
+
+
+@dataclass(frozen=True)
+class Grounding:
+    """What one window's timeline may say: its plays, in the order the prompt lists them.
+    Constrained decoding with `grounded_grammar` writes entries about these plays only, each with
+    its own `ts` and `event` and a quote from its own reactions, in that order, each play at most
+    once."""
+
+    plays: tuple[GroundedPlay, ...]
 
     @classmethod
-    def of(cls, clocks: list[str] | tuple[str, ...], quotes: list[str] | tuple[str, ...]) -> Grounding:
-        """Distinct values in first-seen order, keeping only those the schema admits as they are."""
-        ts = _item_pattern("ts")
-        return cls(tuple(dict.fromkeys(c for c in clocks if ts.search(c))),
-                   tuple(dict.fromkeys(q for q in quotes if quote_ok(q))))
+    def of(cls, plays: Sequence[Sequence[Any]]) -> Grounding:
+        """From (ts, event, quotes[, feeling]) per play, keeping what the schema admits as it is (a
+        ts of the pattern, an event of the alphabet and length, quotable comments, a feeling of
+        SENTIMENTS), each play once."""
+        ts_re, event_re = _item_pattern("ts"), _item_pattern("event")
+        out, seen = [], set()
+        for ts, event, quotes, *feeling in plays:
+            if (ts, event) in seen or not ts_re.search(ts) or not event_re.search(event):
+                continue
+            seen.add((ts, event))
+            fixed = feeling[0] if feeling and feeling[0] in SENTIMENTS else None
+            out.append(GroundedPlay(ts, event, tuple(dict.fromkeys(q for q in quotes if quote_ok(q))), fixed))
+        return cls(tuple(out))
+
+    def as_rows(self) -> list[list[Any]]:
+        """The plays as JSON rows (ts, event, quotes, feeling): what `of` reads back."""
+        return [[g.ts, g.event, list(g.quotes), g.feeling] for g in self.plays]
 
 
-def grounded_schema(grounding: Grounding) -> dict[str, Any]:
-    """The timeline schema narrowed to one window: `ts` an enum of its play clocks, `quote` an enum
-    of its comments (no quote property when it shows none, no entries when it shows no play).
+def _lark_literal(text: str) -> str:
+    """A lark string literal matching exactly `text` (lark literals take JSON's escapes)."""
+    return json.dumps(text, ensure_ascii=False)
 
-    Every enum value satisfies the base schema's pattern, so an output of the narrowed schema is
-    valid against the base schema and `max_output_bytes` still bounds it.
+
+def _entry_prefix(play: GroundedPlay) -> str:
+    return ('{"ts":' + json.dumps(play.ts, ensure_ascii=False)
+            + ',"event":' + json.dumps(play.event, ensure_ascii=False)
+            + ',"fan_sentiment":')
+
+
+def grounded_grammar(grounding: Grounding) -> str:
+    """The llguidance (lark) grammar of one window's timelines: the compact JSON `dump_timeline`
+    writes, with up to `max_items()` entries about distinct plays of `grounding`, in its order (the
+    prompt's: the most telling first),
+    each `{"ts":<its ts>,"event":<its event>,"fan_sentiment":<its feeling, or one of SENTIMENTS>}`
+    with, when the play has shown reactions, an optional `"quote":<one of them>` before the closing
+    brace.
+
+    Every output is valid against the schema file (each value satisfies its pattern) and
+    `grounded_max_bytes` bounds it.
     """
-    narrowed = copy.deepcopy(load_schema())
-    timeline = narrowed["properties"]["timeline"]
-    props = timeline["items"]["properties"]
-    if grounding.clocks:
-        props["ts"] = {"description": props["ts"]["description"], "enum": list(grounding.clocks)}
-    else:
-        timeline["maxItems"] = 0
-    if grounding.quotes:
-        props["quote"] = {"description": props["quote"]["description"], "enum": list(grounding.quotes)}
-    else:
-        del props["quote"]
-    return narrowed
+    n, k = len(grounding.plays), max_items()
+    lines = ["start: " + _lark_literal('{"timeline":[') + (" entries?" if n else "") + " " + _lark_literal("]}")]
+    if n:
+        lines.append("entries: " + " | ".join(f"e{i} r{i}_{k - 1}" for i in range(n)))
+        if any(p.feeling is None for p in grounding.plays):
+            lines.append("sentiment: " + " | ".join(_lark_literal(json.dumps(s)) for s in SENTIMENTS))
+        quote_key, close, comma = _lark_literal(',"quote":'), _lark_literal("}"), _lark_literal(",")
+        for i, play in enumerate(grounding.plays):
+            quote = ""
+            if play.quotes:
+                options = " | ".join(_lark_literal(json.dumps(q, ensure_ascii=False)) for q in play.quotes)
+                lines.append(f"q{i}: {quote_key} ({options})")
+                quote = f" q{i}?"
+            feeling = _lark_literal(json.dumps(play.feeling)) if play.feeling else "sentiment"
+            lines.append(f"e{i}: {_lark_literal(_entry_prefix(play))} {feeling}{quote} {close}")
+            for left in range(k):
+                later = [f"{comma} e{j} r{j}_{left - 1}" for j in range(i + 1, n)] if left else []
+                lines.append(f"r{i}_{left}: " + ("(" + " | ".join(later) + ")?" if later else '""'))
+    return "\n".join(lines) + "\n"
+
+
+def grounded_max_bytes(grounding: Grounding) -> int:
+    """Bytes of the longest output `grounded_grammar(grounding)` admits (so a budget of this many
+    new tokens plus the end-of-turn token always lets it close: every token is at least a byte)."""
+    longest_sentiment = max(len(json.dumps(s)) for s in SENTIMENTS)
+    entries = sorted((len(_entry_prefix(p).encode()) + 1
+                      + (len(json.dumps(p.feeling)) if p.feeling else longest_sentiment)
+                      + (max(len((',"quote":' + json.dumps(q, ensure_ascii=False)).encode()) for q in p.quotes)
+                         if p.quotes else 0)
+                      for p in grounding.plays), reverse=True)[:max_items()]
+    return len('{"timeline":[]}') + sum(entries) + max(0, len(entries) - 1)
 
 
 def quote_ok(text: str) -> bool:

@@ -1,36 +1,85 @@
-"""Timeline quality metrics (DESIGN.md §4), on plain Python values so they are easy to test.
+"""Timeline quality metrics, on plain Python values so they are easy to test.
 
-Events match by game time: a predicted entry matches a reference entry whose `ts` lies within
-`tol_s` seconds of game clock, each reference matched at most once (greedy by closest time).
+What a reader checks, in this order:
+
+- **the moments**: play-matched event precision/recall/F1. A predicted entry matches a reference
+  moment only when it is about the same play (`resolve_entry`: the fact at its clock whose sentence
+  it is, or whose player it names) and its `ts` is within `tol_s` game seconds; each side used once,
+  closest first. A near timestamp on the wrong play is no match. The ts-only F1 (the old, lenient
+  matching, which a fixed grid of timestamps scores well on) is kept beside it, named so.
+- **the facts**: an entry's facts are true when every name and score its event states appears in
+  the plays within `tol_s` of its `ts` (`facts_true`); `hallucinated_names` lists the others.
+- **the feeling**: sentiment accuracy and macro-F1 over the play-matched pairs, with their count.
+
+Intervals resample games, not windows (a game's windows share teams, threads and a reaction lag):
+`bootstrap_ci` for one run, `paired_bootstrap_difference` for two runs over the same windows.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
 
 from fan_timeline import sport
+from fan_timeline.facts import Fact, ascii_text
 from fan_timeline.schema import SENTIMENTS
 
 
-def _game_s(entry: dict[str, Any]) -> float | None:
+def entry_seconds(entry: dict[str, Any]) -> float | None:
     try:
         return sport.label_to_game_seconds(str(entry.get("ts", "")))
     except ValueError:
         return None
 
 
-def match_events(pred: list[dict[str, Any]], ref: list[dict[str, Any]], tol_s: float) -> list[tuple[int, int]]:
-    """Pairs (pred index, ref index), closest first, each side used at most once."""
+_CAP_WORD = re.compile(r"\b[A-Z][a-zA-Z'\-.]{1,}\b")
+_SCORE = re.compile(r"\b\d+-\d+\b")
+# Capitalised words that are ordinary English in event sentences, not names.
+COMMON_WORDS = frozenset("""End Start Tied Tie The And With From After Before Lead Leads Game Run
+Free Throw Throws Three Dunk Dunks Block Blocks Steal Steals Layup Jumper Foul Timeout Overtime
+Quarter Half Buzzer Score Scores Points Makes Misses Hits Ties Takes Clutch Answer Answers Big
+Huge Late Early First Second Third Fourth And-one Alley-oop Fast Break Final OT Q1 Q2 Q3 Q4 OT1 OT2
+OT3 OT4 Jr. Sr. II III IV""".split())
+
+
+def names_in(text: str) -> list[str]:
+    """The name-like words of an event: capitalised words that are not ordinary English."""
+    return [w for w in _CAP_WORD.findall(text) if w not in COMMON_WORDS]
+
+
+def resolve_entry(entry: dict[str, Any], facts: Sequence[Fact], tol_s: float = 0.0) -> Fact | None:
+    """The play an entry is about: the fact at its clock with its very sentence; else, among the
+    facts within `tol_s` of its clock, the closest one whose player it names; else None."""
+    t = entry_seconds(entry)
+    if t is None:
+        return None
+    event = str(entry.get("event", ""))
+    for f in facts:
+        if f.clock == entry.get("ts") and f.text == event:
+            return f
+    words = {ascii_text(w).lower() for w in re.split(r"[\s,]+", event) if w}
+    near = sorted((abs(f.game_s - t), f.seq, f) for f in facts if abs(f.game_s - t) <= tol_s)
+    for _, _, f in near:
+        if f.names and all(part.lower() in words for part in f.names[0].split()):
+            return f
+    return None
+
+
+def match_events(pred: list[dict[str, Any]], ref: list[dict[str, Any]], tol_s: float,
+                 same_play: bool = True) -> list[tuple[int, int]]:
+    """Pairs (pred index, ref index), closest first, each side used at most once. With `same_play`
+    both entries must carry the same `seq` (the play they are about); without, time alone decides."""
     cands = []
     for i, p in enumerate(pred):
-        tp = _game_s(p)
-        if tp is None:
+        tp = entry_seconds(p)
+        if tp is None or (same_play and p.get("seq") is None):
             continue
         for j, r in enumerate(ref):
-            tr = _game_s(r)
-            if tr is not None and abs(tp - tr) <= tol_s:
+            tr = entry_seconds(r)
+            if tr is not None and abs(tp - tr) <= tol_s and (not same_play or p.get("seq") == r.get("seq")):
                 cands.append((abs(tp - tr), i, j))
     used_p, used_r, pairs = set(), set(), []
     for _, i, j in sorted(cands):
@@ -49,45 +98,26 @@ def prf(tp: int, n_pred: int, n_ref: int) -> dict[str, float]:
     return {"precision": precision, "recall": recall, "f1": f1}
 
 
-def _resampled_f1(windows: list[tuple[int, int, int]], picks: Any) -> Any:
-    """Event F1 of each resample (a row of window indices) from per-window (matched, predicted, reference)."""
-    import numpy as np
-
-    counts = np.asarray(windows, dtype=np.int64)
-    matched, pred, ref = (counts[:, k][picks].sum(axis=1) for k in range(3))
-    total = pred + ref
-    return np.where(total > 0, 2 * matched / np.maximum(total, 1), 1.0)   # empty vs empty: perfect
-
-
-def bootstrap_f1_ci(windows: list[tuple[int, int, int]], *, n: int = 2000, seed: int = 0,
-                    level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap interval of event F1 from per-window (matched, predicted, reference)
-    counts, windows resampled with replacement: how far the F1 of a few dozen windows could move
-    on other windows like them. Seeded, so a rerun reports the same interval."""
-    import numpy as np
-
-    if not windows:
-        return 0.0, 0.0
-    picks = np.random.default_rng(seed).integers(0, len(windows), size=(n, len(windows)))
-    lo, hi = np.quantile(_resampled_f1(windows, picks), [(1 - level) / 2, (1 + level) / 2])
-    return float(lo), float(hi)
+def facts_true(entry: dict[str, Any], words: Iterable[dict[str, Any]], tol_s: float) -> bool:
+    """Whether every name and score the entry's event states appears in the plays within `tol_s`
+    of its ts (`words`: per play its game second `t`, its `names` and `scores`, as build_sft
+    stores them)."""
+    t = entry_seconds(entry)
+    if t is None:
+        return False
+    near = [w for w in words if abs(w["t"] - t) <= tol_s]
+    names = {ascii_text(n).lower().rstrip(".") for w in near for n in w["names"]}
+    scores = {s for w in near for s in w["scores"]}
+    event = str(entry.get("event", ""))
+    return all(ascii_text(n).lower().rstrip(".") in names for n in names_in(event)) and \
+        all(s in scores for s in _SCORE.findall(event))
 
 
-def paired_bootstrap_f1_difference(a: list[tuple[int, int, int]], b: list[tuple[int, int, int]], *, n: int = 2000,
-                                   seed: int = 0, level: float = 0.95) -> tuple[float, float]:
-    """Interval of F1(a) - F1(b) for two runs over the same windows (a[i] and b[i] are one window),
-    both resampled with the same window indices. An interval above 0 says a beats b beyond what
-    the choice of windows explains."""
-    import numpy as np
-
-    if len(a) != len(b):
-        raise ValueError(f"paired runs need the same windows: {len(a)} vs {len(b)}")
-    if not a:
-        return 0.0, 0.0
-    picks = np.random.default_rng(seed).integers(0, len(a), size=(n, len(a)))
-    diff = _resampled_f1(a, picks) - _resampled_f1(b, picks)
-    lo, hi = np.quantile(diff, [(1 - level) / 2, (1 + level) / 2])
-    return float(lo), float(hi)
+def hallucinated_names(event: str, allowed: Iterable[str]) -> list[str]:
+    """Name-like words in `event` that are none of the `allowed` names (players, teams of the input)."""
+    ok = {ascii_text(w).lower().rstrip(".") for name in allowed for w in re.split(r"[\s\-.]+", str(name)) if w}
+    return [w for w in names_in(event)
+            if not all(part.lower().rstrip(".") in ok for part in re.split(r"[\-]", ascii_text(w)) if part)]
 
 
 def macro_f1(pairs: Iterable[tuple[str, str]], labels: Iterable[str] = SENTIMENTS) -> float:
@@ -105,37 +135,6 @@ def macro_f1(pairs: Iterable[tuple[str, str]], labels: Iterable[str] = SENTIMENT
     return sum(scores) / len(scores)
 
 
-@dataclass
-class EventTally:
-    """Accumulates event matching and sentiment agreement over many windows."""
-
-    tol_s: float
-    tp: int = 0
-    n_pred: int = 0
-    n_ref: int = 0
-    sentiment_pairs: list[tuple[str, str]] = field(default_factory=list)   # (pred, ref) on matches
-
-    def add(self, pred: list[dict[str, Any]], ref: list[dict[str, Any]]) -> tuple[int, int, int]:
-        pairs = match_events(pred, ref, self.tol_s)
-        self.tp += len(pairs)
-        self.n_pred += len(pred)
-        self.n_ref += len(ref)
-        self.sentiment_pairs += [(str(pred[i].get("fan_sentiment")), str(ref[j].get("fan_sentiment"))) for i, j in pairs]
-        return len(pairs), len(pred), len(ref)
-
-    def merge(self, other: EventTally) -> None:
-        self.tp += other.tp
-        self.n_pred += other.n_pred
-        self.n_ref += other.n_ref
-        self.sentiment_pairs += other.sentiment_pairs
-
-    def summary(self) -> dict[str, Any]:
-        acc = (sum(p == r for p, r in self.sentiment_pairs) / len(self.sentiment_pairs)) if self.sentiment_pairs else 0.0
-        return {**{f"event_{k}": v for k, v in prf(self.tp, self.n_pred, self.n_ref).items()},
-                "matched": self.tp, "predicted": self.n_pred, "reference": self.n_ref,
-                "sentiment_accuracy": acc, "sentiment_macro_f1": macro_f1(self.sentiment_pairs)}
-
-
 def sentiment_confusion(pairs: Iterable[tuple[str, str]]) -> dict[str, dict[str, int]]:
     """{reference: {predicted: count}} over the four sentiments."""
     table = {r: {p: 0 for p in SENTIMENTS} for r in SENTIMENTS}
@@ -143,6 +142,75 @@ def sentiment_confusion(pairs: Iterable[tuple[str, str]]) -> dict[str, dict[str,
         if r in table and p in table[r]:
             table[r][p] += 1
     return table
+
+
+@dataclass
+class WindowCounts:
+    """One window's tallies, what the game-resampling intervals need."""
+
+    game: str
+    matched: int              # play-matched
+    predicted: int
+    reference: int
+    ts_matched: int           # ts-only
+    sentiment: list[tuple[str, str]] = field(default_factory=list)   # (pred, ref) on play-matched pairs
+
+
+def score_window(game: str, pred: list[dict[str, Any]], ref: list[dict[str, Any]], tol_s: float) -> WindowCounts:
+    """`pred` entries carry the `seq` of the play they are about (None if none), `ref` entries too."""
+    pairs = match_events(pred, ref, tol_s)
+    return WindowCounts(game, len(pairs), len(pred), len(ref), len(match_events(pred, ref, tol_s, same_play=False)),
+                        [(str(pred[i].get("fan_sentiment")), str(ref[j].get("fan_sentiment"))) for i, j in pairs])
+
+
+def event_f1(windows: Sequence[WindowCounts], ts_only: bool = False) -> float:
+    m = sum(w.ts_matched if ts_only else w.matched for w in windows)
+    return prf(m, sum(w.predicted for w in windows), sum(w.reference for w in windows))["f1"]
+
+
+def summary(windows: Sequence[WindowCounts]) -> dict[str, Any]:
+    """Event P/R/F1 (play-matched and ts-only), sentiment over the play-matched pairs."""
+    m, n_pred, n_ref = (sum(getattr(w, k) for w in windows) for k in ("matched", "predicted", "reference"))
+    pairs = [p for w in windows for p in w.sentiment]
+    return {**{f"event_{k}": v for k, v in prf(m, n_pred, n_ref).items()},
+            "event_f1_ts_only": event_f1(windows, ts_only=True),
+            "matched": m, "predicted": n_pred, "reference": n_ref,
+            "sentiment_pairs": len(pairs),
+            "sentiment_accuracy": sum(p == r for p, r in pairs) / len(pairs) if pairs else 0.0,
+            "sentiment_macro_f1": macro_f1(pairs)}
+
+
+def _game_resamples(windows: Sequence[WindowCounts], n: int, seed: int) -> list[list[int]]:
+    """`n` resamples of the games (with replacement), each as the list of its windows' indexes."""
+    games = sorted({w.game for w in windows})
+    by_game = {g: [i for i, w in enumerate(windows) if w.game == g] for g in games}
+    rng = np.random.default_rng(seed)
+    return [[i for k in rng.integers(0, len(games), size=len(games)) for i in by_game[games[k]]] for _ in range(n)]
+
+
+def bootstrap_ci(windows: Sequence[WindowCounts], stat: Callable[[list[WindowCounts]], float], *, n: int = 2000,
+                 seed: int = 0, level: float = 0.95) -> list[float]:
+    """Percentile interval of `stat` over resamples of the games: how far a figure could move on
+    other games like these. Seeded, so a rerun reports the same interval."""
+    if not windows:
+        return [0.0, 0.0]
+    values = [stat([windows[i] for i in pick]) for pick in _game_resamples(windows, n, seed)]
+    lo, hi = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
+    return [float(lo), float(hi)]
+
+
+def paired_bootstrap_difference(a: Sequence[WindowCounts], b: Sequence[WindowCounts],
+                                stat: Callable[[list[WindowCounts]], float], *, n: int = 2000, seed: int = 0,
+                                level: float = 0.95) -> list[float]:
+    """Interval of stat(a) - stat(b) for two runs over the same windows (a[i] and b[i] are one
+    window), both resampled with the same games. Above 0: a beats b beyond the luck of the games."""
+    if len(a) != len(b) or any(x.game != y.game for x, y in zip(a, b)):
+        raise ValueError(f"paired runs need the same windows: {len(a)} vs {len(b)}")
+    if not a:
+        return [0.0, 0.0]
+    diffs = [stat([a[i] for i in pick]) - stat([b[i] for i in pick]) for pick in _game_resamples(a, n, seed)]
+    lo, hi = np.quantile(diffs, [(1 - level) / 2, (1 + level) / 2])
+    return [float(lo), float(hi)]
 
 
 def quote_grounded(entry: dict[str, Any], comments: Iterable[str]) -> bool | None:
@@ -153,23 +221,6 @@ def quote_grounded(entry: dict[str, Any], comments: Iterable[str]) -> bool | Non
     return any(quote in body for body in comments)
 
 
-_CAP_WORD = re.compile(r"\b[A-Z][a-zA-Z'\-]{2,}\b")
-# Capitalised words that are ordinary English in event sentences, not names.
-COMMON_WORDS = frozenset("""End Start Tied Tie The And With From After Before Lead Leads Game Run
-Free Throw Throws Three Dunk Dunks Block Blocks Steal Steals Layup Jumper Foul Timeout Overtime
-Quarter Half Buzzer Score Scores Points Makes Misses Hits Ties Takes Clutch Answer Answers Big
-Huge Late Early First Second Third Fourth And-one Alley-oop Fast Break OT Q1 Q2 Q3 Q4""".split())
-
-
-def hallucinated_names(event: str, allowed: Iterable[str]) -> list[str]:
-    """Capitalised words in `event` that are neither in the input's names nor common words.
-
-    `allowed` holds the player names, team codes and team names of the window's plays.
-    """
-    ok = {w.lower() for name in allowed for w in re.split(r"[\s\-]+", str(name)) if w}
-    return [w for w in _CAP_WORD.findall(event) if w.lower() not in ok and w not in COMMON_WORDS]
-
-
 def ts_in_window(entry: dict[str, Any], start_s: float, end_s: float) -> bool:
-    t = _game_s(entry)
+    t = entry_seconds(entry)
     return t is not None and start_s <= t <= end_s

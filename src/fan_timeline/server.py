@@ -60,10 +60,8 @@ CLOCK_PATTERN = r"^(Q[1-4]|OT[1-9]) \d{1,2}:[0-5]\d$"
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
 
-PbpFormat = Literal["stats_v2", "stats_v3", "cdn_live", "espn"]
-CommentFormat = Literal["reddit_ndjson", "reddit_listing", "scraper_csv"]
-assert set(PbpFormat.__args__) == set(tables.PBP_FORMATS)          # type: ignore[attr-defined]
-assert set(CommentFormat.__args__) == set(tables.COMMENT_FORMATS)  # type: ignore[attr-defined]
+PbpFormat = Literal[tables.PBP_FORMATS]            # type: ignore[valid-type]
+CommentFormat = Literal[tables.COMMENT_FORMATS]    # type: ignore[valid-type]
 
 
 # --------------------------------------------------------------------------------------------
@@ -78,6 +76,7 @@ class TeamIn(_Strict):
     team: str = Field(pattern=r"^[A-Za-z0-9]{1,6}$", description="Tricode, e.g. HAR")
     name: str | None = Field(None, max_length=80, description="e.g. Harbor Herons")
     aliases: list[Annotated[str, Field(max_length=80)]] = Field(default_factory=list, max_length=20)
+    subreddit: str | None = Field(None, max_length=80, description="the team's own subreddit, e.g. clevelandcavs")
 
 
 class GameIn(_Strict):
@@ -157,7 +156,15 @@ class GameRequest(_Strict):
         return self
 
 
-class TimelineRequest(GameRequest):
+AUDIENCE_FIELD = Field(None, max_length=120, description='whose comments: "r/<subreddit>" (see /v1/windows '
+                                                       '`audiences`); leave out for the largest')
+
+
+class WindowsRequest(GameRequest):
+    audience: str | None = AUDIENCE_FIELD
+
+
+class TimelineRequest(WindowsRequest):
     windows: list[Annotated[int, Field(ge=0)]] | None = Field(
         None, min_length=1, max_length=MAX_WINDOWS, description="window indexes to generate (see /v1/windows); "
                                                                 "leave out for the whole game")
@@ -194,7 +201,8 @@ class Alignment(BaseModel):
     method: str | None = Field(description="per_play_utc, minute_stamps, period_anchors, interpolated; "
                                            "given (canonical); null without comments")
     expected_error_s: float | None = Field(description="expected wall-clock error of the alignment")
-    reaction_lag_s: float | None
+    reaction_lag_s: float | None = Field(description="wall seconds from a play to its fans' comment peak")
+    lag_source: str | None = Field(description="estimated (from this game's comments), default or param")
     tipoff_utc: str | None
     note: str | None
 
@@ -232,12 +240,12 @@ class WindowOut(BaseModel):
     end_s: float
     score_home: int
     score_away: int
+    audience: str
     plays: int
-    plays_shown: int
-    comments: int = Field(description="comments aligned into the window")
-    comments_ranked: int = Field(description="the most relevant (build_sft.max_comments), duplicates shown once")
-    comments_shown: int = Field(description="ranked comments that fit the prompt's token budget")
-    comments_trimmed: int
+    candidates: int = Field(description="candidate plays the prompt shows (build_sft.max_candidates)")
+    comments: int = Field(description="the audience's comments aligned into the window")
+    comments_shown: int = Field(description="reactions shown under the candidates (the quotes an answer may use)")
+    comments_trimmed: int = Field(description="shown reactions left out to fit the prompt's token budget")
     prompt_tokens: int
     over_budget: bool
 
@@ -253,9 +261,8 @@ class GeneratedWindow(WindowOut):
 
 
 class Trimmed(BaseModel):
-    comments_trimmed: int = Field(description="ranked comments left out to fit the prompt budget")
+    comments_trimmed: int = Field(description="shown reactions left out to fit the prompt budget")
     windows_trimmed: int
-    comments_not_ranked: int = Field(description="aligned comments beyond build_sft.max_comments per window")
     prompts_over_budget: int
 
 
@@ -264,9 +271,16 @@ class ParamsOut(BaseModel):
     warning: str | None
     window_s: float
     overlap_s: float
-    max_comments: int
+    max_candidates: int
+    max_shown: int
     max_prompt_tokens: int
-    reaction_lag_s: float
+    reaction_lag_s: float | str
+
+
+class AudienceOut(BaseModel):
+    audience: str = Field(description='"r/<subreddit>" (or "comments" when the files name none)')
+    team: str | None = Field(description="the team whose own subreddit it is; null for a league thread")
+    comments: int
 
 
 class ScorePoint(BaseModel):
@@ -300,6 +314,8 @@ class WindowsResponse(BaseModel):
     game: GameOut
     input: InputReport
     params: ParamsOut
+    audience: str = Field(description="the audience these windows' prompts show")
+    audiences: list[AudienceOut]
     windows: list[WindowOut]
     trimmed: Trimmed
     series: Series
@@ -307,6 +323,8 @@ class WindowsResponse(BaseModel):
 
 class TimelineResponse(BaseModel):
     timeline: list[TimelineEntry] = Field(description="the game's moments in game order, from the windows generated")
+    audience: str = Field(description="whose feeling fan_sentiment is: the audience whose comments were read")
+    audiences: list[AudienceOut]
     game: GameOut
     input: InputReport
     params: ParamsOut
@@ -327,7 +345,8 @@ class JSON(JSONResponse):
     that cannot be encoded must not turn an answer into a 500."""
 
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8", "replace")
+        return json.dumps(content, ensure_ascii=False, allow_nan=False,
+                          separators=(",", ":")).encode("utf-8", "replace")
 
 
 def _error(status: int, loc: list[Any], msg: str, type_: str) -> JSONResponse:
@@ -508,10 +527,11 @@ def create_app(service: TimelineService, *, max_queue: int = 8, api_key: str | N
             errors.append({"loc": list(e.get("loc", ())), "msg": msg, "type": e.get("type", "")})
         return JSON(status_code=422, content={"detail": jsonable_encoder(errors)})
 
-    async def run_generation(game: GameInput, windows: list[int] | None) -> dict[str, Any]:
-        indexes = service.select(game, windows)          # a bad index is a 422 before any queueing
+    async def run_generation(game: GameInput, windows: list[int] | None, audience: str | None) -> dict[str, Any]:
+        audience = game.audience(audience)                # a bad audience or index is a 422 before any queueing
+        indexes = service.select(game, windows, audience)
         try:
-            future = queue.submit(lambda: service.timeline(game, indexes).as_dict())
+            future = queue.submit(lambda: service.timeline(game, indexes, audience).as_dict())
         except QueueFull as exc:
             raise HTTPException(503, detail=f"busy: {exc}", headers={"Retry-After": str(exc.retry_after_s)}) from None
         return await asyncio.wrap_future(future)
@@ -527,7 +547,7 @@ def create_app(service: TimelineService, *, max_queue: int = 8, api_key: str | N
         (detected, or named by `format`) or canonical rows. Windowed exactly as build_sft windows
         training games; each window decoded with the schema as a grammar."""
         game = await run_in_threadpool(_prepare, service, req)
-        return await run_generation(game, req.windows)
+        return await run_generation(game, req.windows, req.audience)
 
     @app.post("/v1/timeline/upload", response_model=TimelineResponse, dependencies=[Depends(require_key)],
               responses={401: {"description": "API key missing or wrong"}, 413: {"description": "body too large"},
@@ -539,6 +559,7 @@ def create_app(service: TimelineService, *, max_queue: int = 8, api_key: str | N
         pbp_format: Annotated[PbpFormat | None, Form()] = None,
         comment_format: Annotated[CommentFormat | None, Form(description="for every comment file")] = None,
         windows: Annotated[str | None, Form(description="comma-separated window indexes, e.g. 0,3")] = None,
+        audience: Annotated[str | None, Form(max_length=120, description='whose comments, e.g. "r/nba"')] = None,
     ) -> dict[str, Any]:
         """The same as /v1/timeline from multipart form files, for curl."""
         try:
@@ -560,13 +581,14 @@ def create_app(service: TimelineService, *, max_queue: int = 8, api_key: str | N
         except InputError as exc:   # the form names the comment files' field `comments`
             loc = ("comments", *exc.loc[1:]) if exc.loc[:1] == ("comment_files",) else exc.loc
             raise InputError(loc, exc.message) from None
-        return await run_generation(prepared, chosen)
+        return await run_generation(prepared, chosen, audience)
 
     @app.post("/v1/windows", response_model=WindowsResponse, dependencies=[Depends(require_key)])
-    async def windows(req: GameRequest) -> dict[str, Any]:
-        """The game read, aligned and cut into windows with their prompts' sizes; no generation."""
+    async def windows(req: WindowsRequest) -> dict[str, Any]:
+        """The game read, aligned and cut into windows with their prompts' sizes, for one audience
+        (and the list of them); no generation."""
         game = await run_in_threadpool(_prepare, service, req)
-        return game.as_dict(service.params)
+        return game.as_dict(service.params, req.audience)
 
     @app.get("/v1/samples", dependencies=[Depends(require_key)])
     async def sample_list() -> list[dict[str, Any]]:
@@ -630,7 +652,8 @@ def _docs_page() -> HTMLResponse:
 
         return get_swagger_ui_html(openapi_url="/openapi.json", title="fan-timeline API",
                                    swagger_js_url="/docs-assets/swagger-ui-bundle.js",
-                                   swagger_css_url="/docs-assets/swagger-ui.css", swagger_favicon_url="/static/icon.svg")
+                                   swagger_css_url="/docs-assets/swagger-ui.css",
+                                   swagger_favicon_url="/static/icon.svg")
     return HTMLResponse((WEB_DIR / "docs.html").read_text(encoding="utf-8"), headers={"Content-Security-Policy": CSP})
 
 

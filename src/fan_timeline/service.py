@@ -7,13 +7,14 @@
     result = service.timeline(game)                  # every window; service.timeline(game, [3]) one
     print(json.dumps(result.as_dict()))
 
-A game takes the path the training games took: the readers (`readers/`, format detected or
-named), `align.align_game` with the `ingest` params, `windows.make_windows` and
-`prompt.window_prompt` with the `build_sft` params, then grounded constrained decoding
-(`generate.generate_timelines`: every `ts` a shown play's clock, every `quote` a shown comment).
-Each window's output is schema-valid; the game's timeline is the windows' entries in game order,
-an entry whose `ts` an earlier window already reported dropped (neighbouring windows share their
-boundary plays).
+A game takes the path the training games took: `game.read_game` (the readers, alignment and the
+reaction lag, with the `ingest` params), `windows.plan_game` (windows, audiences, candidate plays
+and prompts, with the `build_sft` params), then grounded constrained decoding
+(`generate.generate_timelines`: every entry about a play the window shows, with that play's own
+ts and fact sentence and a quote shown under it). A timeline is one audience's (a subreddit's
+comments: the league thread's by default, the largest; or a team's own, whose feeling is that
+team's fans'); its entries are the windows' in game order, an entry about a play an earlier window
+already reported dropped.
 
 Which params were used, and where they came from, is part of every answer (`pipeline_params`):
 an explicit params file, else the ones the export recorded in provenance.json (those its
@@ -27,7 +28,6 @@ import hashlib
 import json
 import logging
 import math
-import re
 import threading
 import time
 from collections import Counter, deque
@@ -37,38 +37,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
-from fan_timeline import __version__, config, prompt, schema, sport, tables
-from fan_timeline.align import align_game
-from fan_timeline.ingest import team_info
+from fan_timeline import __version__, config, schema, sport, tables
+from fan_timeline.candidates import NO_SUBREDDIT, audience_of
 from fan_timeline.config import BuildSftConfig, ConfigError, IngestConfig
+from fan_timeline.game import GameRead, InputError, RawFile, raw_file_from_text, read_game
 from fan_timeline.model import file_sha256
-from fan_timeline.readers.comments import read_comments
-from fan_timeline.readers.pbp import read_pbp
-from fan_timeline.tables import UnreadableFileError
-from fan_timeline.windows import Window, make_windows
+from fan_timeline.windows import WindowPlan, plan_game
+
+__all__ = ["InputError", "RawFile", "raw_file_from_text", "TimelineService", "GameInput", "GenerationQueue"]
 
 log = logging.getLogger("fan_timeline.service")
 
-_GAME_KEY_RE = re.compile(r'game\.json "(\w+)"')
 MAX_REJECTIONS_REPORTED = 50   # rejected rows listed in a report (all are counted)
 VOLUME_BIN_S = 60.0            # game seconds per bar of the comment-volume series
-
-
-class InputError(ValueError):
-    """Bad input a user can fix: `loc` says where (("pbp",), ("comment_files", 1), ("plays", 3, "clock"))."""
-
-    def __init__(self, loc: Sequence[str | int], message: str):
-        super().__init__(message)
-        self.loc = tuple(loc)
-        self.message = message
-
-    def where(self) -> str:
-        """`comment_files[1]`, `plays[3].clock`: the location as a user reads it."""
-        out = ""
-        for part in self.loc:
-            out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-        return out or "input"
 
 
 # --------------------------------------------------------------------------------------------
@@ -147,91 +128,85 @@ def model_info(name: str, path: str, prov: dict[str, Any]) -> dict[str, Any]:
 # A game, read and windowed
 
 
-@dataclass(frozen=True)
-class RawFile:
-    """One raw input file: its name (shown in messages), its bytes, and its format if named."""
-
-    name: str
-    data: bytes
-    format: str | None = None
-
-
-def raw_file_from_text(name: str, content: str, encoding: str = "text", fmt: str | None = None) -> RawFile:
-    """A RawFile from JSON-transported content: UTF-8 text, or base64 for binary (.zst) files."""
-    if encoding == "base64":
-        try:
-            data = base64.b64decode(content, validate=True)
-        except (ValueError, TypeError) as exc:
-            raise ValueError(f"{name}: content is not valid base64 ({exc})") from None
-    else:
-        data = content.encode("utf-8")
-    return RawFile(name, data, fmt)
-
-
-@dataclass
-class WindowPlan:
-    """One window of a game and the prompt the model gets for it."""
-
-    window: Window
-    prompt: prompt.WindowPrompt
-    budget: int                       # build_sft.max_prompt_tokens
-
-    def info(self) -> dict[str, Any]:
-        w = self.window
-        return {**w.info(), "plays": len(w.plays), "plays_shown": sum(map(prompt.shown_in_prompt, w.plays)),
-                "comments": len(w.all_comments), "comments_ranked": len(w.comments),
-                "comments_shown": len(self.prompt.shown_comments), "comments_trimmed": self.prompt.comments_trimmed,
-                "prompt_tokens": self.prompt.n_tokens, "over_budget": self.prompt.n_tokens > self.budget}
-
-
 @dataclass
 class GameInput:
-    """A game read from raw files or canonical rows, cut into windows with their prompts."""
+    """A game read from raw files or canonical rows, cut into windows with their prompts, for
+    every audience."""
 
     game: dict[str, Any]              # game_id, teams, date, periods, final score, counts
     plays: list[dict[str, Any]]       # tables.PLAY_COLUMNS rows
     comments: list[dict[str, Any]]    # tables.COMMENT_COLUMNS rows (aligned)
     report: dict[str, Any]            # how the input was read and aligned (see read_raw)
-    windows: list[WindowPlan] = field(default_factory=list)
+    plans: list[WindowPlan] = field(default_factory=list)   # window, then audience
 
-    def series(self) -> dict[str, Any]:
-        """What a picture of the game needs: the score after each scoring play, comments per minute."""
+    @property
+    def audiences(self) -> list[str]:
+        """The game's audiences, largest first (the default one first)."""
+        return list(dict.fromkeys(p.audience for p in self.plans))
+
+    def audience_info(self) -> list[dict[str, Any]]:
+        teams = {aud: team for aud, team in json.loads(self.game.get("audiences") or "{}").items()}
+        counts = Counter(p.audience for p in self.plans for _ in range(p.comments))
+        return [{"audience": a, "team": teams.get(a), "comments": counts.get(a, 0)} for a in self.audiences]
+
+    def windows(self, audience: str | None = None) -> list[WindowPlan]:
+        """One audience's plans in window order (default: the largest audience's)."""
+        aud = self.audience(audience)
+        return [p for p in self.plans if p.audience == aud]
+
+    def audience(self, audience: str | None) -> str:
+        """`audience` checked (InputError names the ones there are), or the default."""
+        if audience is None:
+            return self.audiences[0] if self.plans else NO_SUBREDDIT
+        if audience not in self.audiences:
+            raise InputError(("audience",), f"no audience {audience!r} in this game; there are "
+                                            f"{', '.join(self.audiences) or 'none'}")
+        return audience
+
+    def series(self, audience: str | None = None) -> dict[str, Any]:
+        """What a picture of the game needs: the score after each scoring play, the audience's
+        comments per minute."""
+        aud = self.audience(audience)
         end_s = sport.game_seconds(self.game["periods"], 0)   # aligned comments never lie past the final play
         score = [{"game_s": 0.0, "home": 0, "away": 0}]
         for p in self.plays:
             if p.get("points"):
                 score.append({"game_s": float(p["game_s"]), "home": int(p["score_home"]), "away": int(p["score_away"])})
         n_bins = max(1, math.ceil(end_s / VOLUME_BIN_S))
-        counts = Counter(min(n_bins - 1, int(c["game_s"] // VOLUME_BIN_S)) for c in self.comments)
+        counts = Counter(min(n_bins - 1, int(c["game_s"] // VOLUME_BIN_S)) for c in self.comments
+                         if audience_of(c) == aud)
         volume = [{"start_s": i * VOLUME_BIN_S, "end_s": min(end_s, (i + 1) * VOLUME_BIN_S), "count": counts.get(i, 0)}
                   for i in range(n_bins)]
         periods = [{"period": p, "label": sport.period_name(p),
-                    "start_s": sport.game_seconds(p, sport.period_length_s(p))} for p in range(1, self.game["periods"] + 1)]
+                    "start_s": sport.game_seconds(p, sport.period_length_s(p))}
+                   for p in range(1, self.game["periods"] + 1)]
         return {"end_s": float(end_s), "score": score, "volume": volume, "periods": periods}
 
-    def trimmed(self, indexes: Sequence[int] | None = None) -> dict[str, int]:
-        """What the prompts of these windows (default all) left out."""
-        plans = self.windows if indexes is None else [self.windows[i] for i in indexes]
+    @staticmethod
+    def trimmed(plans: Sequence[WindowPlan]) -> dict[str, int]:
+        """What the prompts of these plans left out."""
         return {"comments_trimmed": sum(p.prompt.comments_trimmed for p in plans),
                 "windows_trimmed": sum(p.prompt.comments_trimmed > 0 for p in plans),
-                "comments_not_ranked": sum(len(p.window.all_comments) - len(p.window.comments) for p in plans),
                 "prompts_over_budget": sum(p.prompt.n_tokens > p.budget for p in plans)}
 
-    def as_dict(self, params: PipelineParams) -> dict[str, Any]:
+    def as_dict(self, params: PipelineParams, audience: str | None = None) -> dict[str, Any]:
         """The game as the API's /v1/windows answers it."""
+        plans = self.windows(audience)
         return {"game": self.game, "input": self.report, "params": params_summary(params),
-                "windows": [p.info() for p in self.windows], "trimmed": self.trimmed(), "series": self.series()}
+                "audience": self.audience(audience), "audiences": self.audience_info(),
+                "windows": [p.info() for p in plans], "trimmed": self.trimmed(plans), "series": self.series(audience)}
 
 
 def params_summary(params: PipelineParams) -> dict[str, Any]:
-    return {"source": params.source, "warning": params.warning or None,
-            "window_s": params.build_sft.window_s, "overlap_s": params.build_sft.overlap_s,
-            "max_comments": params.build_sft.max_comments, "max_prompt_tokens": params.build_sft.max_prompt_tokens,
-            "reaction_lag_s": params.ingest.reaction_lag_s}
+    b = params.build_sft
+    return {"source": params.source, "warning": params.warning or None, "window_s": b.window_s,
+            "overlap_s": b.overlap_s, "max_candidates": b.max_candidates, "max_shown": b.max_shown,
+            "max_prompt_tokens": b.max_prompt_tokens, "reaction_lag_s": params.ingest.reaction_lag_s}
 
 
 def _rows_report(read: int, kept: int, reasons: Counter) -> dict[str, Any]:
-    return {"read": read, "kept": kept, "rejected": sum(reasons.values()), "rejected_by_reason": dict(sorted(reasons.items()))}
+    return {"read": read, "kept": kept, "rejected": sum(reasons.values()),
+            "rejected_by_reason": dict(sorted(reasons.items()))}
 
 
 def _text_or_none(value: Any) -> str | None:
@@ -240,22 +215,27 @@ def _text_or_none(value: Any) -> str | None:
     return (str(value).strip() or None) if value is not None else None
 
 
-def _team(meta: dict[str, Any], pbp: tables.PbpResult, side: str, pbp_name: str) -> dict[str, Any]:
-    team = team_info(meta, pbp, side)
-    if team is None:
-        raise InputError(("game", side), f"the {side} team is unknown: {pbp_name} does not name it; "
-                                         f"give game.{side}.team (a tricode like \"HAR\")")
-    return team
-
-
-def _game_row(game_id: str, teams: dict[str, dict[str, Any]], date: str | None, plays: list[dict[str, Any]],
-              n_comments: int) -> dict[str, Any]:
-    last = plays[-1]
-    return {"game_id": game_id, "date": date,
-            "home_team": teams["home"]["team"], "away_team": teams["away"]["team"],
-            "home_name": teams["home"].get("name"), "away_name": teams["away"].get("name"),
-            "periods": int(max(p["period"] for p in plays)), "final_home": int(last["score_home"]),
-            "final_away": int(last["score_away"]), "n_plays": len(plays), "n_comments": n_comments}
+def _raw_report(g: GameRead, cfg: IngestConfig) -> dict[str, Any]:
+    """How a raw game was read and aligned, and the first rows that were not kept."""
+    row = g.row
+    if g.aligned is None:
+        alignment = {"method": None, "expected_error_s": None, "reaction_lag_s": None, "lag_source": None,
+                     "tipoff_utc": None, "note": "no comments to align"}
+    else:
+        alignment = {"method": row["align_method"], "expected_error_s": row["align_error_s"],
+                     "reaction_lag_s": row["reaction_lag_s"], "lag_source": row["lag_source"],
+                     "tipoff_utc": row["tipoff_utc"], "note": None}
+    comment_rejections = [r for res in g.comment_files for r in res.rejections.items] + \
+        (g.aligned.rejections.items if g.aligned else [])
+    return {
+        "kind": "raw", "pbp_format": g.pbp.format, "comment_formats": [r.format for r in g.comment_files],
+        "alignment": alignment,
+        "plays": _rows_report(g.pbp.read, len(g.plays), Counter(r["reason"] for r in g.pbp.rejections.items)),
+        "comments": _rows_report(sum(r.read for r in g.comment_files), len(g.comments),
+                                 Counter(r["reason"] for r in comment_rejections)),
+        "rejected": [{k: r.get(k) for k in ("file", "row", "field", "reason", "detail")}
+                     for r in g.rejections.items[:MAX_REJECTIONS_REPORTED]],
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -279,24 +259,19 @@ class WindowResult:
 
 
 def merge_windows(results: Sequence[WindowResult]) -> tuple[list[dict[str, Any]], int]:
-    """One game timeline from the windows' outputs, in game order. Dropped: an entry whose `ts` an
-    earlier window already reported (windows share their boundary plays, overlapping windows
-    more), and an exact repeat of an entry of the same window (small models loop). Returns
-    (entries, entries dropped)."""
+    """One game timeline from the windows' outputs, in game order. Dropped: an entry about a play
+    (its ts and event) an earlier window already reported (overlapping windows share plays).
+    Returns (entries, entries dropped)."""
     merged: list[tuple[float, int, int, dict[str, Any]]] = []
-    seen_ts: set[str] = set()
+    seen: set[tuple[str, str]] = set()
     dropped = 0
     for r in sorted(results, key=lambda r: r.plan.window.index):
-        own_ts: set[str] = set()
-        own: list[dict[str, Any]] = []
         for k, e in enumerate(r.entries):
-            if e["ts"] in seen_ts or e in own:
+            if (e["ts"], e["event"]) in seen:
                 dropped += 1
                 continue
-            own.append(e)
-            own_ts.add(e["ts"])
+            seen.add((e["ts"], e["event"]))
             merged.append((sport.label_to_game_seconds(e["ts"]), r.plan.window.index, k, e))
-        seen_ts |= own_ts
     merged.sort(key=lambda m: m[:3])
     return [m[3] for m in merged], dropped
 
@@ -304,6 +279,7 @@ def merge_windows(results: Sequence[WindowResult]) -> tuple[list[dict[str, Any]]
 @dataclass
 class TimelineResult:
     game: GameInput
+    audience: str
     windows: list[WindowResult]
     params: PipelineParams
     model: dict[str, Any]
@@ -314,14 +290,16 @@ class TimelineResult:
         new_tokens = sum(r.n_new_tokens for r in self.windows)
         return {
             "timeline": entries,
+            "audience": self.audience,
+            "audiences": self.game.audience_info(),
             "game": self.game.game,
             "input": self.game.report,
             "params": params_summary(self.params),
             "windows": [r.as_dict() for r in self.windows],
-            "windows_total": len(self.game.windows),
+            "windows_total": len(self.game.windows(self.audience)),
             "merge": {"entries_from_windows": sum(len(r.entries) for r in self.windows), "duplicates_dropped": dropped},
-            "trimmed": self.game.trimmed([r.plan.window.index for r in self.windows]),
-            "series": self.game.series(),
+            "trimmed": self.game.trimmed([r.plan for r in self.windows]),
+            "series": self.game.series(self.audience),
             "generation": {"model": self.model.get("model"), "schema_version": schema.SCHEMA_VERSION,
                            "constrained": True, "grounded": True, "seconds": round(self.seconds, 3),
                            "new_tokens": new_tokens,
@@ -370,88 +348,17 @@ class TimelineService:
 
     # ---- reading ------------------------------------------------------------------------------
 
-    def read_raw(self, pbp: RawFile, comment_files: Sequence[RawFile] = (), meta: dict[str, Any] | None = None) -> GameInput:
-        """A game from raw files in any format ingest reads; `meta` has game.json's keys.
+    def read_raw(self, pbp: RawFile, comment_files: Sequence[RawFile] = (),
+                 meta: dict[str, Any] | None = None) -> GameInput:
+        """A game from raw files in any format ingest reads, read by the code ingest runs
+        (`game.read_game`); `meta` has game.json's keys.
 
         Raises InputError naming the file (and row/field where a reader says) when the input
         cannot be used. Rows that cannot be kept are counted and listed in the report, as ingest
         writes them to rejected.jsonl.
         """
-        meta = dict(meta or {})
-        cfg = self.params.ingest
-        try:
-            pbp_res = read_pbp(pbp.data, pbp.name, pbp.format)
-        except UnreadableFileError as exc:
-            raise InputError(("pbp",), str(exc)) from None
-        except ValueError as exc:     # an unknown format name
-            raise InputError(("pbp", "format"), str(exc)) from None
-        except Exception as exc:      # a reader that trips over odd input: still the input's problem
-            log.exception("reading %s", pbp.name)
-            raise InputError(("pbp",), f"{pbp.name}: could not be read ({type(exc).__name__}: {exc})") from None
-        if not pbp_res.plays:
-            raise InputError(("pbp",), f"{pbp.name}: no usable plays (all {pbp_res.read} rows rejected: "
-                                       f"{pbp_res.rejections.by_reason()})")
-        game_id = str(meta.get("game_id") or pbp_res.game_id or Path(pbp.name).stem)
-        for p in pbp_res.plays:
-            p["game_id"] = game_id
-        teams = {side: _team(meta, pbp_res, side, pbp.name) for side in ("home", "away")}
-
-        raw_comments: list[dict[str, Any]] = []
-        formats: list[str] = []
-        read_counts = 0
-        reader_rejections = tables.Rejections()
-        for i, f in enumerate(comment_files):
-            try:
-                res = read_comments(f.data, f.name, f.format)
-            except UnreadableFileError as exc:
-                raise InputError(("comment_files", i), str(exc)) from None
-            except ValueError as exc:
-                raise InputError(("comment_files", i, "format"), str(exc)) from None
-            except Exception as exc:
-                log.exception("reading %s", f.name)
-                raise InputError(("comment_files", i), f"{f.name}: could not be read ({type(exc).__name__}: {exc})") from None
-            for c in res.comments:
-                c["_source_format"] = res.format
-                c["_source_file"] = f.name
-            raw_comments.extend(res.comments)
-            formats.append(res.format)
-            read_counts += res.read
-            reader_rejections.extend(res.rejections)
-
-        date = meta.get("date") or pbp_res.date
-        alignment: dict[str, Any] = {"method": None, "expected_error_s": None, "reaction_lag_s": cfg.reaction_lag_s,
-                                     "tipoff_utc": None, "note": "no comments to align"}
-        rows: list[dict[str, Any]] = []
-        align_rejections = tables.Rejections()
-        if raw_comments:
-            try:
-                aligned = align_game(pbp_res, raw_comments, date=date, tz=meta.get("tz"),
-                                     tipoff_utc=meta.get("tipoff_utc"), reaction_lag_s=cfg.reaction_lag_s,
-                                     postgame_grace_s=cfg.postgame_grace_s, author_salt=cfg.author_salt, teams=teams)
-            except ValueError as exc:   # align names the game.json key it needs ("tz", "date", "tipoff_utc")
-                key = _GAME_KEY_RE.search(str(exc))
-                raise InputError(("game", key.group(1)) if key else ("game",),
-                                 f"the comments cannot be aligned to the game clock: {exc}") from None
-            rows, align_rejections = aligned.rows, aligned.rejections
-            for c in rows:
-                c["game_id"] = game_id
-            alignment = {"method": aligned.alignment.method, "expected_error_s": aligned.alignment.expected_error_s,
-                         "reaction_lag_s": cfg.reaction_lag_s, "tipoff_utc": aligned.alignment.wall_start_utc,
-                         "note": None}
-        rejected = pbp_res.rejections.items + reader_rejections.items + align_rejections.items
-        report = {
-            "kind": "raw",
-            "pbp_format": pbp_res.format,
-            "comment_formats": formats,
-            "alignment": alignment,
-            "plays": _rows_report(pbp_res.read, len(pbp_res.plays), Counter(r["reason"] for r in pbp_res.rejections.items)),
-            "comments": _rows_report(read_counts, len(rows),
-                                     Counter(r["reason"] for r in reader_rejections.items + align_rejections.items)),
-            "rejected": [{k: r.get(k) for k in ("file", "row", "field", "reason", "detail")}
-                         for r in rejected[:MAX_REJECTIONS_REPORTED]],
-        }
-        game = _game_row(game_id, teams, date, pbp_res.plays, len(rows))
-        return self._windowed(GameInput(game, pbp_res.plays, rows, report))
+        g = read_game(pbp, comment_files, dict(meta or {}), self.params.ingest, fallback_id=Path(pbp.name).stem)
+        return self._windowed(GameInput(g.row, g.plays, g.comments, _raw_report(g, self.params.ingest)))
 
     def read_canonical(self, meta: dict[str, Any], plays: Sequence[dict[str, Any]],
                        comments: Sequence[dict[str, Any]] = ()) -> GameInput:
@@ -490,7 +397,8 @@ class TimelineService:
                    "team": _text_or_none(p.get("team")), "player": _text_or_none(p.get("player")),
                    "player2": _text_or_none(p.get("player2")),
                    "event_type": p["event_type"], "points": int(p.get("points") or 0),
-                   "score_home": int(p["score_home"]), "score_away": int(p["score_away"]), "text": p.get("text") or ""}
+                   "score_home": int(p["score_home"]), "score_away": int(p["score_away"]), "text": p.get("text") or "",
+                   "wall_s": None}
             assert tuple(row) == tables.PLAY_COLUMNS
             rows.append(row)
         crows = []
@@ -499,51 +407,59 @@ class TimelineService:
                 period, clock_s = sport.parse_clock_label(str(c["clock"]))
             except ValueError as exc:
                 raise InputError(("comments", i, "clock"), str(exc)) from None
+            team = _text_or_none(c.get("flair_team"))
             crows.append({
                 "game_id": game_id, "comment_id": str(c.get("comment_id") or f"c{i}"), "thread_id": None,
-                "parent_id": c.get("parent_id"), "author": "", "flair": None, "flair_team": _text_or_none(c.get("flair_team")),
+                "parent_id": c.get("parent_id"), "author": "", "flair": None, "flair_team": team,
                 "body": str(c["body"]), "created_utc": str(c.get("created_utc") or ""), "score": c.get("score"),
                 "edited": False, "game_s": sport.game_seconds(period, clock_s), "period": period,
-                "clock": sport.clock_label(period, clock_s), "source_format": "canonical"})
+                "clock": sport.clock_label(period, clock_s), "source_format": "canonical", "subreddit": None,
+                "fan_team": team})
+            assert tuple(crows[-1]) == tables.COMMENT_COLUMNS
         report = {
             "kind": "canonical", "pbp_format": None, "comment_formats": [],
-            "alignment": {"method": "given", "expected_error_s": None, "reaction_lag_s": None, "tipoff_utc": None,
-                          "note": "canonical comments carry the game clock they react to"},
+            "alignment": {"method": "given", "expected_error_s": None, "reaction_lag_s": None, "lag_source": None,
+                          "tipoff_utc": None, "note": "canonical comments carry the game clock they react to"},
             "plays": _rows_report(len(rows), len(rows), Counter()),
             "comments": _rows_report(len(crows), len(crows), Counter()),
             "rejected": [],
         }
-        return self._windowed(GameInput(_game_row(game_id, teams, meta.get("date"), rows, len(crows)),
-                                        rows, crows, report))
+        last = rows[-1]
+        game = {"game_id": game_id, "date": meta.get("date"), "home_team": teams["home"]["team"],
+                "away_team": teams["away"]["team"], "home_name": teams["home"]["name"],
+                "away_name": teams["away"]["name"], "periods": int(max(p["period"] for p in rows)),
+                "final_home": int(last["score_home"]), "final_away": int(last["score_away"]), "n_plays": len(rows),
+                "n_comments": len(crows), "reaction_lag_s": None, "audiences": "{}"}
+        return self._windowed(GameInput(game, rows, crows, report))
 
     def _windowed(self, game: GameInput) -> GameInput:
-        """Cut the game into windows and prompt each, exactly as build_sft does."""
-        cfg = self.params.build_sft
-        for w in make_windows(game.plays, game.comments, window_s=cfg.window_s, overlap_s=cfg.overlap_s,
-                              max_comments=cfg.max_comments):
-            wp = prompt.window_prompt(self.tokenizer, game.game, w.info(), w.plays, w.comments, cfg.max_prompt_tokens)
-            game.windows.append(WindowPlan(w, wp, cfg.max_prompt_tokens))
+        """Cut the game into windows and prompt each for each audience, exactly as build_sft does."""
+        game.plans = plan_game(game.game, game.plays, game.comments, self.tokenizer, self.params.build_sft)
         return game
 
     # ---- generation ---------------------------------------------------------------------------
 
-    def select(self, game: GameInput, windows: Sequence[int] | None) -> list[int]:
+    def select(self, game: GameInput, windows: Sequence[int] | None, audience: str | None = None) -> list[int]:
         """Window indexes to generate (default all), checked; InputError names a bad one."""
-        n = len(game.windows)
+        n = len(game.windows(audience))
         if windows is None:
             return list(range(n))
         if not windows:
-            raise InputError(("windows",), f"no window chosen; leave `windows` out for all {n}, or give indexes 0..{n - 1}")
+            raise InputError(("windows",), f"no window chosen; leave `windows` out for all {n}, "
+                                           f"or give indexes 0..{n - 1}")
         for k, i in enumerate(windows):
             if not 0 <= i < n:
                 raise InputError(("windows", k), f"window {i} does not exist: this game has {n} windows (0..{n - 1})")
         return sorted(set(windows))
 
-    def timeline(self, game: GameInput, windows: Sequence[int] | None = None, *, progress: bool = False) -> TimelineResult:
-        """Generate the chosen windows (default all) in batches and merge them into one timeline."""
+    def timeline(self, game: GameInput, windows: Sequence[int] | None = None, audience: str | None = None, *,
+                 progress: bool = False) -> TimelineResult:
+        """Generate the chosen windows (default all) of one audience (default the largest) in
+        batches and merge them into one timeline."""
         from fan_timeline.generate import generate_timelines, timeline_from_text
 
-        plans = [game.windows[i] for i in self.select(game, windows)]
+        aud = game.audience(audience)
+        plans = [game.windows(aud)[i] for i in self.select(game, windows, aud)]
         with self._lock:
             t0 = time.perf_counter()
             results = generate_timelines(
@@ -557,9 +473,10 @@ class TimelineService:
                 errors = errors + ["output was cut at the token budget"]
             if errors:   # constrained decoding guarantees validity: this is a bug, reported, never served as valid
                 log.error("window %d: invalid constrained output %r: %s", plan.window.index, r.text, errors)
-            entries = [schema.normalise_item(e) for e in parsed["timeline"]] if parsed is not None and not errors else []
+            entries = ([schema.normalise_item(e) for e in parsed["timeline"]]
+                       if parsed is not None and not errors else [])
             out.append(WindowResult(plan, r.text, entries, errors, r.n_new_tokens, r.finished, r.seconds))
-        return TimelineResult(game, out, self.params, self.info, seconds)
+        return TimelineResult(game, aud, out, self.params, self.info, seconds)
 
 
 # --------------------------------------------------------------------------------------------
@@ -628,7 +545,8 @@ class GenerationQueue:
     def stats(self) -> dict[str, Any]:
         with self._cv:
             return {"running": int(self._running), "waiting": len(self._jobs), "max_waiting": self.max_waiting,
-                    "done": self._done, "mean_job_seconds": round(self._mean_s, 2) if self._mean_s is not None else None}
+                    "done": self._done,
+                    "mean_job_seconds": round(self._mean_s, 2) if self._mean_s is not None else None}
 
     def _work(self) -> None:
         while True:

@@ -1,27 +1,33 @@
 """build_sft: canonical tables -> prompt/completion pairs, split by game.
 
-One pair per window of game time (windows.py). The prompt is rendered and budgeted by prompt.py;
-the completion is the window's slice of the gold timeline where the game has one, else the
-teacher's labels (teacher.py). Splits are by game, decided by a salted hash of the game id.
+One pair per window of game time and audience (`windows.plan_game`). The completion is the
+window's gold moments where the game has gold (each written with its play's fact sentence, the
+audience's feeling and a quote shown under it), else the rule's (`rule.timeline`). Splits are by
+game: a salted hash puts each main game in train, val or test; the stress set's games are the
+`stress` split. Each pair also carries what scoring needs: the reference moments (every gold moment
+of the window, the ones the prompt does not show included), the candidates the rule picks from, and
+the words a fact in the window may use.
 """
 
 from __future__ import annotations
 
 import hashlib
 import multiprocessing
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from fan_timeline import prompt, schema, teacher
+from fan_timeline import candidates, rule, schema, scoring
+from fan_timeline.candidates import Candidate
 from fan_timeline.config import BuildSftConfig
-from fan_timeline.scoring import EventTally
-from fan_timeline.windows import Window, make_windows
+from fan_timeline.facts import Fact, game_facts
+from fan_timeline.windows import WindowPlan, plan_game
 
-SPLITS = ("train", "val", "test")
-TEACHER_TOL_S = 20.0   # ts tolerance of the teacher-vs-gold agreement in metrics/sft.json
+SPLITS = ("train", "val", "test", "stress")
+FACT_MARGIN_S = 20.0   # an entry's facts may come from the plays up to this far outside its window
 
 
 def split_games(game_ids: list[str], cfg: BuildSftConfig) -> dict[str, str]:
@@ -39,19 +45,176 @@ def split_games(game_ids: list[str], cfg: BuildSftConfig) -> dict[str, str]:
     return out
 
 
-def gold_for_window(gold: list[dict[str, Any]], window: Window) -> tuple[list[dict[str, Any]], int]:
-    """Gold entries inside the window, at most the schema's maxItems (earliest kept); (entries, dropped)."""
-    inside = [g for g in gold if window.contains(g["game_s"])]
-    cap = schema.max_items()
-    return inside[:cap], max(0, len(inside) - cap)
+def gold_fact(entry: dict[str, Any], facts: dict[int, Fact], by_source: dict[str, Fact]) -> Fact | None:
+    """The fact a gold entry is about: its `play` id when it has one, else the fact at its clock
+    whose sentence it is, or that names its first name-like word."""
+    if entry.get("play") is not None and str(entry["play"]) in by_source:
+        return by_source[str(entry["play"])]
+    return scoring.resolve_entry(entry, list(facts.values()))
+
+
+def label_quote(c: Candidate, shown: list[dict[str, Any]], sentiment: str, wanted: str | None) -> str | None:
+    """The quote a label gives a moment: the annotator's when the prompt shows it under the play, else
+    a shown reaction that votes the labelled feeling (the model can only copy what it sees), else none."""
+    bodies = [str(r["body"]) for r in shown if schema.quote_ok(str(r["body"]))]
+    if wanted in bodies:
+        return wanted
+    want = {"positive": 1, "negative": -1}.get(sentiment)
+    for r in shown:
+        body = str(r["body"])
+        if not schema.quote_ok(body):
+            continue
+        if want is None or candidates.vote(r, c.fact.for_team) == want:
+            return body
+    return None
+
+
+_SCORE_RE = re.compile(r"\b\d+-\d+\b")
+
+
+def fact_words(w_plays: list[dict[str, Any]], facts: dict[int, Fact], game: dict[str, Any]) -> list[dict[str, Any]]:
+    """What an entry about a play in the window may say: per play its game second, the names
+    (players, teams) and scores (the running score either way round, and those its fact's sentence
+    states, e.g. a run's "10-0")."""
+    teams = [game["home_team"], game["away_team"], *(game.get(k) for k in ("home_name", "away_name"))]
+    team_words = sorted({w for t in teams if t for w in str(t).split()})
+    out = []
+    for p in w_plays:
+        f = facts.get(p["seq"])
+        names = {w for n in (p.get("player"), p.get("player2")) if n for w in re.split(r"[\s.]+", str(n)) if w}
+        if f is not None:
+            names |= {w for n in f.names for w in n.split()}
+        scores = {f"{p['score_home']}-{p['score_away']}", f"{p['score_away']}-{p['score_home']}"}
+        if f is not None:
+            scores |= set(_SCORE_RE.findall(f.text))
+        out.append({"t": float(p["game_s"]), "names": sorted(names | set(team_words)), "scores": sorted(scores)})
+    return out
+
+
+def keep_empty(key: str, share: float) -> bool:
+    """Whether a train window with no moment is kept: a salted hash of it below `share`, so the
+    same windows are kept every run."""
+    return int(hashlib.sha256(f"empty:{key}".encode()).hexdigest()[:8], 16) / 2**32 < share
+
+
+def rotate_audiences(plans: list[WindowPlan], per_window: int) -> list[WindowPlan]:
+    """`per_window` audiences of each window, taking turns from window to window so that every
+    audience of the game is trained on."""
+    auds = sorted({p.audience for p in plans})
+    out = []
+    for p in plans:
+        k = auds.index(p.audience)
+        if (k - p.window.index) % len(auds) < per_window:
+            out.append(p)
+    return out
 
 
 @dataclass
-class BuildResult:
-    pairs: dict[str, list[dict[str, Any]]]
-    manifest: dict[str, Any]
-    metrics: dict[str, Any]
-    notes: Counter = field(default_factory=Counter)
+class GameResult:
+    """One game's pairs and tallies; `build` merges them in game order."""
+
+    pairs: list[dict[str, Any]]
+    notes: Counter
+    prompt_tokens: list[int]
+    completion_tokens: list[int]
+    rule_windows: list[tuple[list[tuple[int, float]], set[int]]] = field(default_factory=list)
+
+
+def _pair(plan: WindowPlan, gid: str, split: str, source: str, completion: list[dict[str, Any]],
+          reference: list[dict[str, Any]], words: list[dict[str, Any]], n_completion: int) -> dict[str, Any]:
+    p = plan.prompt
+    slug = re.sub(r"[^a-z0-9]+", "", plan.audience.lower())
+    return {
+        "id": f"{gid}-w{plan.window.index:02d}-{slug}", "game_id": gid, "split": split,
+        "window": plan.window.info(), "audience": plan.audience,
+        "prompt": p.messages, "completion": [{"role": "assistant", "content": schema.dump_timeline(completion)}],
+        "label_source": source, "n_entries": len(completion),
+        "reference": reference,
+        "candidates": [{"seq": c.fact.seq, "ts": c.fact.clock, "event": c.fact.text, "score": round(c.score, 4),
+                        "sentiment": c.feeling,
+                        "quote": rule.quote(p.shown[c.fact.seq])} for c in p.candidates],
+        "grounding": {"plays": p.grounding.as_rows(),
+                      "comments": [str(r["body"]) for r in p.shown_comments]},
+        "facts": words,
+        "window_facts": [{"seq": f.seq, "ts": f.clock, "event": f.text, "t": f.game_s, "names": list(f.names)}
+                         for f in plan.window.facts],
+        "comments_trimmed": p.comments_trimmed, "prompt_tokens": p.n_tokens, "completion_tokens": n_completion,
+    }
+
+
+def build_game(game: dict[str, Any], plays: list[dict[str, Any]], comments: list[dict[str, Any]],
+               gold: list[dict[str, Any]], split: str, cfg: BuildSftConfig, tokenizer: Any) -> GameResult:
+    """The pairs of one game, one per window and audience (independent of every other game)."""
+    gid = game["game_id"]
+    facts = game_facts(plays, game["home_team"], game["away_team"])
+    by_source = {f.source_id: f for f in facts.values()}
+    out = GameResult([], Counter(), [], [])
+    resolved = []
+    for g in gold:
+        f = gold_fact(g, facts, by_source)
+        if f is None:
+            out.notes["gold_not_a_play"] += 1
+        else:
+            resolved.append((f, g))
+    plans = plan_game(game, plays, comments, tokenizer, cfg)
+    per_window = {"train": cfg.train_audiences, "stress": cfg.stress_audiences}.get(split, 0)
+    if per_window:
+        plans = rotate_audiences(plans, per_window)
+    for plan in plans:
+        w, p = plan.window, plan.prompt
+        out.notes["comments_trimmed"] += p.comments_trimmed
+        out.notes["prompts_over_budget"] += p.n_tokens > cfg.max_prompt_tokens
+        shown_seqs = {c.fact.seq: c for c in p.candidates}
+        words = fact_words([q for q in plays if w.start_s - FACT_MARGIN_S <= q["game_s"] <= w.end_s + FACT_MARGIN_S],
+                           facts, game)
+        if gold:
+            inside = [(f, g) for f, g in resolved if w.contains(f.game_s, f.period)][:schema.max_items()]
+            reference, labelled = [], []
+            for f, g in inside:
+                feel = (g.get("audiences") or {}).get(plan.audience) or g
+                reference.append({"ts": f.clock, "event": f.text, "fan_sentiment": feel["fan_sentiment"], "seq": f.seq})
+                c = shown_seqs.get(f.seq)
+                if c is None:
+                    out.notes["gold_not_in_candidates"] += 1
+                    continue
+                label = {"ts": f.clock, "event": f.text, "fan_sentiment": feel["fan_sentiment"]}
+                q = label_quote(c, p.shown[f.seq], feel["fan_sentiment"], feel.get("quote"))
+                if feel.get("quote"):
+                    out.notes["gold_quotes_shown" if q == feel["quote"] else
+                              "gold_quotes_replaced" if q else "gold_quotes_dropped"] += 1
+                if q:
+                    label["quote"] = q
+                labelled.append((f.seq, label))
+            order = [c.fact.seq for c in p.candidates]
+            # the prompt's order
+            completion = [label for _, label in sorted(labelled, key=lambda x: order.index(x[0]))]
+            source = "gold"
+            if split == "train":
+                out.rule_windows.append(([(c.fact.seq, c.score) for c in p.candidates], {e["seq"] for e in reference}))
+        else:
+            completion = rule.timeline(p.candidates, p.shown, rule.DEFAULT_THRESHOLD)
+            by_clock = {(c.fact.clock, c.fact.text): c.fact.seq for c in p.candidates}
+            reference = [{**e, "seq": by_clock[(e["ts"], e["event"])]} for e in completion]
+            source = "teacher"
+        errors = schema.validate_timeline({"timeline": [schema.normalise_item(e) for e in completion]})
+        if errors:  # a labeller bug or a gold entry the schema rejects: never train on it
+            raise ValueError(f"{gid} window {w.index} {plan.audience}: label does not fit the schema: {errors}")
+        if split == "train" and not completion and not keep_empty(f"{gid}-{w.index}-{plan.audience}",
+                                                                  cfg.empty_train_keep):
+            out.notes["empty_train_windows_dropped"] += 1
+            continue
+        n_completion = len(tokenizer(schema.dump_timeline(completion), add_special_tokens=False)["input_ids"]) + 1
+        out.prompt_tokens.append(p.n_tokens)
+        out.completion_tokens.append(n_completion)
+        out.pairs.append(_pair(plan, gid, split, source, completion, reference, words, n_completion))
+    return out
+
+
+_POOL_ARGS: tuple = ()   # (cfg, tokenizer) for the forked workers, set before the pool starts
+
+
+def _build_game_in_worker(job: tuple) -> GameResult:
+    return build_game(*job, *_POOL_ARGS)
 
 
 def _percentiles(values: list[int]) -> dict[str, float]:
@@ -62,81 +225,11 @@ def _percentiles(values: list[int]) -> dict[str, float]:
 
 
 @dataclass
-class GameResult:
-    """One game's pairs and tallies; `build` merges them in game order."""
-
-    pairs: list[dict[str, Any]]
-    notes: Counter
-    teacher_vs_gold: EventTally
-    prompt_tokens: list[int]
-    completion_tokens: list[int]
-
-
-def build_game(game: dict[str, Any], plays: list[dict[str, Any]], comments: list[dict[str, Any]],
-               gold: list[dict[str, Any]], split: str, cfg: BuildSftConfig, tokenizer: Any) -> GameResult:
-    """The pairs of one game, one per window (independent of every other game)."""
-    gid = game["game_id"]
-    home, away = game["home_team"], game["away_team"]
-    # events name teams the way fans do: "Herons lead 101-99" (nickname), else the code
-    home_label, away_label = ((game.get(f"{side}_name") or game[f"{side}_team"]).split()[-1] for side in ("home", "away"))
-    candidates = teacher.annotate_game(plays)
-    game_gold = sorted(gold, key=lambda g: g["game_s"])
-    out = GameResult([], Counter(), EventTally(TEACHER_TOL_S), [], [])
-    notes = out.notes
-    for w in make_windows(plays, comments, window_s=cfg.window_s, overlap_s=cfg.overlap_s,
-                          max_comments=cfg.max_comments):
-        wp = prompt.window_prompt(tokenizer, game, w.info(), w.plays, w.comments, cfg.max_prompt_tokens)
-        messages, shown, trimmed, n_prompt = wp.messages, wp.shown_comments, wp.comments_trimmed, wp.n_tokens
-        notes["comments_trimmed"] += trimmed
-        notes["windows_trimmed"] += trimmed > 0
-        notes["prompts_over_budget"] += n_prompt > cfg.max_prompt_tokens
-        w.comments = shown
-        teacher_entries = teacher.label_window(w, candidates, home_label, away_label)
-        shown_bodies = [str(c["body"]) for c in shown]
-        if game_gold:
-            entries, over = gold_for_window(game_gold, w)
-            notes["gold_entries_over_max_items"] += over
-            labelled = []
-            for g in entries:
-                e = schema.normalise_item(g)
-                if "quote" in e and e["quote"] not in shown_bodies:
-                    # The model can only copy what it sees: take a shown reaction to this moment
-                    # that fits the gold sentiment instead (the teacher's choice), or none.
-                    notes["gold_quotes_not_in_prompt"] += 1
-                    quote = teacher.quote_for(w, g["game_s"], e["fan_sentiment"], e["event"])
-                    e.pop("quote")
-                    if quote:
-                        e["quote"] = quote
-                        notes["gold_quotes_replaced_by_shown_reaction"] += 1
-                labelled.append(e)
-            out.teacher_vs_gold.add(teacher_entries, labelled)
-            source = "gold"
-        else:
-            labelled, source = teacher_entries, "teacher"
-        completion = schema.dump_timeline(labelled)
-        errors = schema.validate_timeline({"timeline": [schema.normalise_item(e) for e in labelled]})
-        if errors:  # a labeller bug or a gold entry the schema rejects: never train on it
-            raise ValueError(f"{gid} window {w.index}: label does not fit the schema: {errors}")
-        n_completion = len(tokenizer(completion, add_special_tokens=False)["input_ids"]) + 1
-        out.prompt_tokens.append(n_prompt)
-        out.completion_tokens.append(n_completion)
-        names = sorted({x for p in w.plays for x in (p.get("player"), p.get("player2"), p.get("team")) if x}
-                       | {home, away} | {n for n in (game.get("home_name"), game.get("away_name")) if n})
-        out.pairs.append({
-            "id": f"{gid}-w{w.index:02d}", "game_id": gid, "split": split, "window": w.info(),
-            "prompt": messages, "completion": [{"role": "assistant", "content": completion}],
-            "label_source": source, "n_entries": len(labelled),
-            "comments_trimmed": trimmed, "prompt_tokens": n_prompt, "completion_tokens": n_completion,
-            "grounding": {"names": names, "comments": shown_bodies, "clocks": list(wp.grounding.clocks)},
-        })
-    return out
-
-
-_POOL_ARGS: tuple = ()   # (cfg, tokenizer) for the forked workers, set before the pool starts
-
-
-def _build_game_in_worker(job: tuple) -> GameResult:
-    return build_game(*job, *_POOL_ARGS)
+class BuildResult:
+    pairs: dict[str, list[dict[str, Any]]]
+    manifest: dict[str, Any]
+    metrics: dict[str, Any]
+    rule: dict[str, Any]
 
 
 def build(games: list[dict[str, Any]], plays: list[dict[str, Any]], comments: list[dict[str, Any]],
@@ -151,7 +244,8 @@ def build(games: list[dict[str, Any]], plays: list[dict[str, Any]], comments: li
         comments_by[c["game_id"]].append(c)
     for g in gold:
         gold_by[g["game_id"]].append(g)
-    split_of = split_games([g["game_id"] for g in games], cfg)
+    split_of = split_games([g["game_id"] for g in games if not g.get("stress")], cfg)
+    split_of |= {g["game_id"]: "stress" for g in games if g.get("stress")}
     jobs = [(game, plays_by[game["game_id"]], comments_by[game["game_id"]], gold_by.get(game["game_id"], []),
              split_of[game["game_id"]]) for game in sorted(games, key=lambda g: g["game_id"])]
     workers = max(1, min(workers, len(jobs)))
@@ -166,25 +260,35 @@ def build(games: list[dict[str, Any]], plays: list[dict[str, Any]], comments: li
             _POOL_ARGS = ()
     pairs: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
     notes: Counter = Counter()
-    teacher_vs_gold = EventTally(TEACHER_TOL_S)
+    rule_windows: list = []
     prompt_tokens, completion_tokens = defaultdict(list), defaultdict(list)
     for (*_, split), r in zip(jobs, results, strict=True):
         pairs[split] += r.pairs
         notes.update(r.notes)
-        teacher_vs_gold.merge(r.teacher_vs_gold)
+        rule_windows += r.rule_windows
         prompt_tokens[split] += r.prompt_tokens
         completion_tokens[split] += r.completion_tokens
-    manifest = {"salt": cfg.split_salt, "games": {s: sorted(g for g, sp in split_of.items() if sp == s) for s in SPLITS}}
+    threshold = rule.fit_threshold(rule_windows) if rule_windows else rule.DEFAULT_THRESHOLD
+    rule_doc = {"threshold": threshold, "fitted_on": "train" if rule_windows else "default",
+                "train_windows": len(rule_windows)}
+    manifest = {"salt": cfg.split_salt,
+                "games": {s: sorted(g for g, sp in split_of.items() if sp == s) for s in SPLITS}}
+    n_ref = sum(len(p["reference"]) for s in SPLITS for p in pairs[s])
     metrics = {
         "pairs": {s: len(pairs[s]) for s in SPLITS},
         "games": {s: len(manifest["games"][s]) for s in SPLITS},
+        "audiences": {s: dict(Counter("league" if p["audience"] == "r/nba" else "team" if p["audience"] != "comments"
+                                      else "unknown" for p in pairs[s])) for s in SPLITS},
         "label_sources": {s: dict(Counter(p["label_source"] for p in pairs[s])) for s in SPLITS},
         "empty_timelines": {s: sum(p["n_entries"] == 0 for p in pairs[s]) for s in SPLITS},
         "prompt_tokens": {s: _percentiles(prompt_tokens[s]) for s in SPLITS},
         "completion_tokens": {s: _percentiles(completion_tokens[s]) for s in SPLITS},
-        "trimming": {k: notes[k] for k in ("comments_trimmed", "windows_trimmed", "prompts_over_budget")},
-        "gold": {k: notes[k] for k in ("gold_entries_over_max_items", "gold_quotes_not_in_prompt",
-                                        "gold_quotes_replaced_by_shown_reaction")},
-        "teacher_vs_gold": {"ts_tolerance_s": TEACHER_TOL_S, **teacher_vs_gold.summary()},
+        "trimming": {k: notes[k] for k in ("comments_trimmed", "prompts_over_budget")},
+        "empty_train_windows_dropped": notes["empty_train_windows_dropped"],
+        "gold": {"moments": n_ref, **{k: notes[k] for k in ("gold_not_a_play", "gold_not_in_candidates",
+                                                             "gold_quotes_shown", "gold_quotes_replaced",
+                                                             "gold_quotes_dropped")},
+                 "candidate_recall": 1 - notes["gold_not_in_candidates"] / n_ref if n_ref else None},
+        "rule": rule_doc,
     }
-    return BuildResult(pairs, manifest, metrics, notes)
+    return BuildResult(pairs, manifest, metrics, rule_doc)

@@ -35,6 +35,10 @@ GAME_COLUMNS = (
     "n_comments",       # int, comments kept after alignment
     "align_method",     # str, see align.ALIGN_METHODS
     "align_error_s",    # float, expected absolute alignment error in seconds
+    "reaction_lag_s",   # float, wall seconds from a play to its fans' reaction peak (see align.estimate_reaction_lag)
+    "lag_source",       # str, "estimated" (from this game's comments), "default" (too few to tell) or "param"
+    "stress",           # bool, from the stress set (ingest's stress_dir): evaluated apart, never trained on
+    "audiences",        # str, JSON {"r/<subreddit>": team tricode of a team's own subreddit, or null}
 )
 
 # plays.parquet: one row per play-by-play event, in game order.
@@ -55,6 +59,7 @@ PLAY_COLUMNS = (
     "score_home",   # int, running score after the event
     "score_away",   # int
     "text",         # str, human-readable description
+    "wall_s",       # float | None, Unix seconds of the play: the source's stamp or the alignment's estimate
 )
 
 # comments.parquet: one row per kept comment, with its aligned game time.
@@ -74,6 +79,8 @@ COMMENT_COLUMNS = (
     "period",        # int
     "clock",         # str, label of the aligned game time
     "source_format", # str, one of COMMENT_FORMATS
+    "subreddit",     # str | None, the thread's subreddit without "r/" (its audience: league or a team's own)
+    "fan_team",      # str | None, tricode of the team the commenter supports: the subreddit's team, else the flair's
 )
 
 PBP_FORMATS = ("stats_v2", "stats_v3", "cdn_live", "espn")
@@ -170,6 +177,7 @@ class CommentResult:
 
     format: str                      # one of COMMENT_FORMATS
     comments: list[dict[str, Any]]   # dicts with: comment_id, thread_id, parent_id, author (raw),
-                                     # flair, body, created_utc (float Unix seconds), score, edited
+                                     # flair, body, created_utc (float Unix seconds), score, edited,
+                                     # subreddit
     read: int = 0
     rejections: Rejections = field(default_factory=Rejections)

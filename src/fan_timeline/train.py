@@ -8,7 +8,7 @@ sets it): with the default active spinning, one competing process on a 2-core ma
 
 What one run does, top to bottom (`train`):
 
-1. Tokenize every pair once with `prompt.encode_pair` (the one owner of the text format); only the
+1. Tokenize every pair once with `chat.encode_pair` (the one owner of the chat template); only the
    completion and its end-of-turn token are trained. An example longer than `max_seq_len`, or one
    whose end-of-turn token would not be trained, is an error naming the example: cutting windows
    to size is build_sft's job, and a silently truncated example teaches the model never to stop.
@@ -146,8 +146,9 @@ def init_data_parallel(cfg: TrainConfig, device: str = "auto") -> tuple[DataPara
     """(this process's DataParallel, its device): joins torchrun's process group when WORLD_SIZE > 1.
 
     CUDA: one GPU per process (NCCL). CPU: gloo, and this process gets its share of the cores
-    (`threads`, 0 = physical cores, split between the processes). `nproc: 0` (auto) takes the processes the launcher started: one when there is none (the stage
-    script launches `resolve_nproc`).
+    (`threads`, 0 = physical cores, split between the processes). `nproc: 0` (auto) takes the
+    processes the launcher started: one when there is none (the stage script launches
+    `resolve_nproc`).
     """
     import torch
 
@@ -249,7 +250,7 @@ def read_pairs(path: str | os.PathLike) -> list[dict[str, Any]]:
 def tokenize_pairs(rows: list[dict[str, Any]], tokenizer: Any, max_seq_len: int,
                    source: str = "<pairs>") -> list[Example]:
     """Tokenize every pair once and check that each one trains its completion and end-of-turn."""
-    from fan_timeline.prompt import encode_pair, end_of_turn_id
+    from fan_timeline.chat import encode_pair, end_of_turn_id
 
     eot = end_of_turn_id(tokenizer)
     examples, problems = [], []

@@ -1,17 +1,27 @@
-"""Cut a game into windows of game time and rank each window's comments by relevance.
+"""A game cut into windows of game time, each prompted once per audience.
 
-build_sft, the evaluator and the server all window games here, so a served game is cut exactly
-as the training data was.
+build_sft and the server plan games here (`plan_game`), so a served game is cut, its candidate
+plays chosen and its prompts written exactly as the training data's were:
+
+    plans = plan_game(game, plays, comments, tokenizer, cfg)     # [WindowPlan], window then audience
+
+An audience is the comments of one subreddit (`candidates.audience_of`): the league's game thread
+(where flair tells a fan's team) or a team's own (where the subreddit does). Its timeline's feeling
+is that audience's, so the same play can be positive in one team's and negative in the other's.
 """
 
 from __future__ import annotations
 
+import json
 import math
-import re
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from fan_timeline import sport
+from fan_timeline import prompt, sport
+from fan_timeline.candidates import NO_SUBREDDIT, ReactionClock, audience_of, window_candidates
+from fan_timeline.config import BuildSftConfig
+from fan_timeline.facts import Fact, game_facts
 
 
 @dataclass
@@ -23,16 +33,16 @@ class Window:
     end: str                        # clock label at the window end, e.g. "Q2 09:00"
     score_home: int                 # score when the window starts
     score_away: int
+    period: int
     plays: list[dict[str, Any]] = field(default_factory=list)
-    comments: list[dict[str, Any]] = field(default_factory=list)   # ranked, most relevant first
-    all_comments: list[dict[str, Any]] = field(default_factory=list)   # every comment aligned into it
+    facts: list[Fact] = field(default_factory=list)
 
     def info(self) -> dict[str, Any]:
         return {"index": self.index, "start_s": self.start_s, "end_s": self.end_s, "start": self.start,
                 "end": self.end, "score_home": self.score_home, "score_away": self.score_away}
 
-    def contains(self, game_s: float) -> bool:
-        return self.start_s <= game_s <= self.end_s
+    def contains(self, game_s: float, period: int | None = None) -> bool:
+        return self.start_s <= game_s <= self.end_s and (period is None or period == self.period)
 
 
 def start_label(game_s: float) -> str:
@@ -63,46 +73,9 @@ def window_bounds(periods: int, window_s: float, overlap_s: float) -> list[tuple
     return bounds
 
 
-_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]+")
-
-
-def _surname(name: str | None) -> str | None:
-    words = name.split() if name else []
-    return words[-1].lower() if words else None
-
-
-def relevance(comment: dict[str, Any], names: set[str], big_play_times: list[float]) -> float:
-    """How worth showing a comment is: reactions to named players and big plays, upvotes, energy."""
-    body = str(comment["body"])
-    words = {w.lower() for w in _WORD.findall(body)}
-    score = 2.0 if words & names else 0.0
-    letters = [ch for ch in body if ch.isalpha()]
-    if len(letters) >= 5 and sum(ch.isupper() for ch in letters) / len(letters) > 0.6:
-        score += 1.0
-    if "!" in body or any(ord(ch) > 0x2000 for ch in body):
-        score += 0.5
-    score += 0.5 * math.log1p(max(0, comment.get("score") or 0))
-    if len(body) > 140 or len(body) < 4:
-        score -= 1.0
-    if comment.get("parent_id", "") and str(comment.get("parent_id")).startswith("t1_"):
-        score -= 0.3
-    if comment.get("flair_team"):
-        score += 0.3
-    t = comment["game_s"]
-    if any(0 <= t - bt <= 30 for bt in big_play_times):
-        score += 1.0
-    return score
-
-
-BIG_EVENTS = frozenset({"made_shot", "block", "steal", "period_end"})
-
-
-def make_windows(plays: list[dict[str, Any]], comments: list[dict[str, Any]], *, window_s: float,
-                 overlap_s: float, max_comments: int) -> list[Window]:
-    """Windows of one game with their plays (game order) and top comments (most relevant first).
-
-    Identical comment bodies are shown once per window (bots and spam repeat themselves).
-    """
+def make_windows(plays: list[dict[str, Any]], facts: dict[int, Fact], *, window_s: float,
+                 overlap_s: float) -> list[Window]:
+    """Windows of one game with their plays and facts (game order)."""
     plays = sorted(plays, key=lambda p: p["seq"])
     periods = max(p["period"] for p in plays)
     windows = []
@@ -111,17 +84,63 @@ def make_windows(plays: list[dict[str, Any]], comments: list[dict[str, Any]], *,
         before = [p for p in plays if p["period"] < period or (p["period"] == period and p["game_s"] < s)]
         home = before[-1]["score_home"] if before else 0
         away = before[-1]["score_away"] if before else 0
-        w = Window(i, float(s), float(e), start_label(s), sport.clock_label(*sport.from_game_seconds(e)), home, away)
-        w.plays = [p for p in plays if p["period"] == period and s <= p["game_s"] <= e]
-        names = {n for p in w.plays for n in (_surname(p.get("player")), _surname(p.get("player2"))) if n}
-        big = [p["game_s"] for p in w.plays if p["event_type"] in BIG_EVENTS]
-        w.all_comments = [c for c in comments if c["period"] == period and s <= c["game_s"] <= e]
-        seen, cands = set(), []
-        for c in w.all_comments:
-            if c["body"] not in seen:
-                seen.add(c["body"])
-                cands.append(c)
-        cands.sort(key=lambda c: (-relevance(c, names, big), c["game_s"], c["comment_id"]))
-        w.comments = cands[:max_comments]
+        w = Window(i, float(s), float(e), start_label(s), sport.clock_label(*sport.from_game_seconds(e)), home, away,
+                   period)
+        w.plays = [p for p in plays if w.contains(p["game_s"], p["period"])]
+        w.facts = [facts[p["seq"]] for p in w.plays if p["seq"] in facts]
         windows.append(w)
     return windows
+
+
+@dataclass
+class WindowPlan:
+    """One window of a game for one audience, and the prompt the model gets for it."""
+
+    window: Window
+    audience: str
+    prompt: prompt.WindowPrompt
+    comments: int                   # the audience's comments aligned into the window
+    budget: int                     # build_sft.max_prompt_tokens
+
+    def info(self) -> dict[str, Any]:
+        p = self.prompt
+        return {**self.window.info(), "audience": self.audience, "plays": len(self.window.plays),
+                "candidates": len(p.candidates), "comments": self.comments,
+                "comments_shown": len(p.shown_comments), "comments_trimmed": p.comments_trimmed,
+                "prompt_tokens": p.n_tokens, "over_budget": p.n_tokens > self.budget}
+
+
+def team_audiences(game: dict[str, Any]) -> dict[str, str]:
+    """{tricode: "r/<its own subreddit>"} from the game row's `audiences`."""
+    raw = game.get("audiences") or "{}"
+    mapping = json.loads(raw) if isinstance(raw, str) else dict(raw)
+    return {team: aud for aud, team in mapping.items() if team}
+
+
+def audiences(comments: list[dict[str, Any]], min_comments: int) -> dict[str, list[dict[str, Any]]]:
+    """The game's comments by audience, those with at least `min_comments`, largest first."""
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for c in comments:
+        groups[audience_of(c)].append(c)
+    keep = [(aud, cs) for aud, cs in groups.items() if len(cs) >= min_comments]
+    if not keep:   # too few comments anywhere (or none): one audience of them all, so plays still get a window
+        keep = [(audience_of(comments[0]) if comments else NO_SUBREDDIT, list(comments))]
+    return dict(sorted(keep, key=lambda kv: (-len(kv[1]), kv[0])))
+
+
+def plan_game(game: dict[str, Any], plays: list[dict[str, Any]], comments: list[dict[str, Any]], tokenizer: Any,
+              cfg: BuildSftConfig) -> list[WindowPlan]:
+    """Every window of one game for every audience (see the module docstring)."""
+    facts = game_facts(plays, game["home_team"], game["away_team"])
+    windows = make_windows(plays, facts, window_s=cfg.window_s, overlap_s=cfg.overlap_s)
+    teams = team_audiences(game)
+    plans = []
+    for aud, cs in audiences(comments, cfg.min_audience_comments).items():
+        clock = ReactionClock(plays, cs, game.get("reaction_lag_s"))
+        for w in windows:
+            cands = window_candidates(w.facts, clock, cfg.max_candidates, cfg.max_shown)
+            n = sum(1 for c in cs if w.contains(float(c["game_s"]), int(c["period"])))
+            wp = prompt.window_prompt(tokenizer, game, w.info(), aud, cands, n, teams, cfg.max_prompt_tokens)
+            plans.append(WindowPlan(w, aud, wp, n, cfg.max_prompt_tokens))
+    plans.sort(key=lambda p: p.window.index)   # stable: window order, then audience order
+    return plans

@@ -29,7 +29,8 @@ NDJSON = (DATA / "thread.ndjson").read_bytes()
 LISTING = (DATA / "thread_listing.json").read_bytes()
 CSV = (DATA / "scraper.csv").read_bytes()
 T = 1700000000.0  # 2023-11-14T22:13:20Z, the fixtures' reference time
-KEYS = {"comment_id", "thread_id", "parent_id", "author", "flair", "body", "created_utc", "score", "edited"}
+KEYS = {"comment_id", "thread_id", "parent_id", "author", "flair", "body", "created_utc", "score", "edited",
+        "subreddit"}
 
 
 def check_accounting(res: CommentResult) -> None:
@@ -57,7 +58,7 @@ def test_ndjson_fields_and_rejections():
     c = by_id(res)
     assert c["c1"] == {"comment_id": "c1", "thread_id": "th1", "parent_id": "t3_th1", "author": "HeronsFan",
                        "flair": "Harbor Herons", "body": "LETS GO HERONS", "created_utc": T + 445,
-                       "score": 12, "edited": False}
+                       "score": 12, "edited": False, "subreddit": "nba"}
     # string created_utc and score, edited given as a timestamp
     assert (c["c2"]["created_utc"], c["c2"]["score"], c["c2"]["edited"], c["c2"]["parent_id"]) == \
         (T + 460, 3, True, "t1_c1")
@@ -164,7 +165,7 @@ def test_csv_bom_column_order_and_multiline_body():
     c = by_id(res)
     assert c["s1"] == {"comment_id": "s1", "thread_id": "th1", "parent_id": "t3_th1", "author": "HeronsFan",
                        "flair": None, "body": 'first! "quoted"\nsecond line', "created_utc": T + 445,
-                       "score": 7, "edited": False}
+                       "score": 7, "edited": False, "subreddit": "nba"}   # communityName "r/nba"
     assert c["s2"]["parent_id"] == "t1_s1" and c["s2"]["score"] is None  # prefix added, empty upVotes
     assert reasons_by_row(res) == {5: "bad_timestamp", 6: "bot", 7: "bad_type"}  # 1-based file lines
 

@@ -54,8 +54,8 @@ from fan_timeline.readers.comment_rows import MAX_UTC, MIN_UTC
 from fan_timeline.readers.comments import read_comments
 from fan_timeline.readers.common import MAX_PERIOD
 from fan_timeline.readers.pbp import read_pbp
-from fan_timeline.tables import PLAY_COLUMNS, CommentResult, PbpResult, UnreadableFileError
 from fan_timeline.sport import EVENT_TYPES, period_length_s
+from fan_timeline.tables import PLAY_COLUMNS, CommentResult, PbpResult, UnreadableFileError
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "250"))
 SLOW_S = float(os.environ.get("FUZZ_SLOW_S", "10"))  # one input taking longer counts as a hang
@@ -325,7 +325,8 @@ def check_pbp(res: PbpResult) -> None:
     check_rejections(res)
 
 
-COMMENT_KEYS = {"comment_id", "thread_id", "parent_id", "author", "flair", "body", "created_utc", "score", "edited"}
+COMMENT_KEYS = {"comment_id", "thread_id", "parent_id", "author", "flair", "body", "created_utc", "score", "edited",
+                "subreddit"}
 
 
 def check_comments(res: CommentResult) -> None:

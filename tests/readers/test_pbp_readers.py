@@ -18,8 +18,8 @@ import pytest
 
 from fan_timeline.readers import cdn_live, espn, stats_v2, stats_v3
 from fan_timeline.readers.pbp import detect_pbp_format, read_pbp
-from fan_timeline.tables import PLAY_COLUMNS, PbpResult, UnreadableFileError
 from fan_timeline.sport import EVENT_TYPES, clock_label
+from fan_timeline.tables import PLAY_COLUMNS, PbpResult, UnreadableFileError
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 V2 = DATA / "real" / "stats_playbyplayv2_0021900001.json"
@@ -330,7 +330,7 @@ def test_unknown_event_types_map_to_other() -> None:
 
 # --- the synthetic sample generator writes files these readers accept ---
 def test_simulated_pbp_files_parse_cleanly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from fan_timeline.simulate import FORMATS, simulate
+    from fan_timeline.simulate.cli import FORMATS, simulate
 
     ids = simulate(tmp_path, games=len(FORMATS), seed=11)  # one game per play-by-play format
     capsys.readouterr()

@@ -6,7 +6,7 @@ Every comment format ends up as the same comment dict (see `tables.CommentResult
     parent_id   str | None, with its prefix author     str, raw name (pseudonymised in align)
     flair       str | None                  body       str
     created_utc float Unix seconds          score      int | None
-    edited      bool
+    edited      bool                        subreddit  str | None, without "r/"
 
 `CommentSink` owns the rules that do not depend on the format, so the three readers apply them
 identically and in the same order: structural checks (raised by the per-format parser as
@@ -118,6 +118,14 @@ def optional_text(value: Any, field: str) -> str | None:
     return value.strip() or None
 
 
+def subreddit_name(text: str | None) -> str | None:
+    """"r/nba", "/r/nba" and "nba" are the subreddit "nba"."""
+    if not text:
+        return None
+    name = text.strip().removeprefix("/").removeprefix("r/").strip("/ ")
+    return name or None
+
+
 def reddit_comment(obj: Any) -> dict[str, Any]:
     """Comment dict from a Reddit comment object (Pushshift/Arctic Shift dump line or the `data`
     of a `t1` listing child). Raises RowError naming the first unusable field."""
@@ -139,6 +147,7 @@ def reddit_comment(obj: Any) -> dict[str, Any]:
         "created_utc": parse_created(obj.get("created_utc"), "created_utc"),
         "score": parse_score(obj.get("score"), "score"),
         "edited": parse_edited(obj.get("edited")),
+        "subreddit": subreddit_name(optional_text(obj.get("subreddit"), "subreddit")),
     }
 
 

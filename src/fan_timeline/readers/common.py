@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from fan_timeline.tables import PLAY_COLUMNS, Rejections, UnreadableFileError
 from fan_timeline.sport import EVENT_TYPES, clock_label, game_seconds, period_length_s
+from fan_timeline.tables import PLAY_COLUMNS, Rejections, UnreadableFileError
 
 MAX_PERIOD = 20  # 4 quarters + 16 overtimes: anything above is a corrupt value, not a marathon
 LEAGUE_TZ = ZoneInfo("America/New_York")  # NBA game dates are Eastern-time dates
@@ -304,14 +304,15 @@ def event_points(event_type: str, score_delta: int, shot_value: int | None = Non
 def play_row(*, game_id: str, seq: int, source_id: str, period: int, clock_s: float,
              wall_utc: str | None, team: str | None, player: str | None, player2: str | None,
              event_type: str, points: int, score_home: int, score_away: int, text: str) -> dict[str, Any]:
-    """One canonical play (exactly tables.PLAY_COLUMNS), with clock label and game seconds filled."""
+    """One canonical play (exactly tables.PLAY_COLUMNS), with clock label and game seconds filled;
+    `wall_s` is left for the alignment to fill (see game.read_game)."""
     assert event_type in EVENT_TYPES, event_type
     row = {
         "game_id": game_id, "seq": seq, "source_id": source_id, "period": period,
         "clock_s": float(clock_s), "clock": clock_label(period, clock_s),
         "game_s": float(game_seconds(period, clock_s)), "wall_utc": wall_utc, "team": team,
         "player": player, "player2": player2, "event_type": event_type, "points": points,
-        "score_home": score_home, "score_away": score_away, "text": text,
+        "score_home": score_home, "score_away": score_away, "text": text, "wall_s": None,
     }
     assert tuple(row) == PLAY_COLUMNS
     return row

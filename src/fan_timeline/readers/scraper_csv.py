@@ -33,6 +33,7 @@ from fan_timeline.readers.comment_rows import (
     parse_score,
     require_text,
     strip_prefix,
+    subreddit_name,
 )
 from fan_timeline.readers.common import RowError, is_blank
 from fan_timeline.tables import CommentResult, UnreadableFileError
@@ -76,6 +77,7 @@ def _parse_row(row: dict[str, Any]) -> dict[str, Any]:
         "created_utc": parse_created(row["createdat"], "createdAt"),
         "score": parse_score(row.get("upvotes"), "upVotes"),
         "edited": False if is_blank(row.get("edited")) else parse_edited(row["edited"]),
+        "subreddit": subreddit_name(optional_text(row.get("communityname"), "communityName")),
     }
 
 
@@ -91,7 +93,8 @@ def read(data: bytes, source: str) -> CommentResult:
     try:
         header = next(reader)
     except csv.Error as e:
-        raise UnreadableFileError(source, f"unreadable CSV header ({e})", "expected a comma-separated header row") from None
+        raise UnreadableFileError(source, f"unreadable CSV header ({e})",
+                                  "expected a comma-separated header row") from None
     if any(_SURROGATE.search(h) for h in header):
         raise UnreadableFileError(source, "header row is not valid UTF-8", "re-save the file as UTF-8")
     names = [h.strip().lower() for h in header]

@@ -39,8 +39,8 @@ from fan_timeline.readers.common import (
     to_int,
     to_str,
 )
-from fan_timeline.tables import PbpResult, UnreadableFileError
 from fan_timeline.sport import period_name
+from fan_timeline.tables import PbpResult, UnreadableFileError
 
 FORMAT = "stats_v2"
 REQUIRED_COLUMNS = ("EVENTNUM", "EVENTMSGTYPE", "PERIOD", "PCTIMESTRING")

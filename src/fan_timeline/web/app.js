@@ -139,8 +139,10 @@ async function readGame(body) {
   showError("");
   setStatus("");
   $("input-summary").textContent = "reading…";
+  document.body.dataset.state = "reading";
   const result = await api("POST", "/v1/windows", body);
-  state.body = body;
+  state.body = { ...body, audience: result.audience };
+  renderAudiences(result);
   state.last = null;
   document.body.dataset.state = "read";
   state.windows = result.windows;
@@ -177,13 +179,28 @@ function inputSummary(r) {
 
 // ---------------------------------------------------------------- windows
 
+function renderAudiences(r) {
+  const select = $("audience-select");
+  select.replaceChildren();
+  for (const a of r.audiences) {
+    const who = a.team ? `${a.team} fans` : "fan's team by flair";
+    select.appendChild(el("option", { value: a.audience }, `${a.audience} (${who}, ${a.comments} comments)`));
+  }
+  select.value = r.audience;
+}
+
+async function switchAudience() {
+  if (!state.body) return;
+  await readGame({ ...state.body, audience: $("audience-select").value });
+}
+
 function renderWindows() {
   const list = $("window-list");
   list.replaceChildren();
   for (const w of state.windows) {
     const chip = el("button", { type: "button", class: "chip", "data-index": String(w.index), "aria-pressed": "true" });
     chip.appendChild(el("strong", {}, `#${w.index} ${w.start}–${w.end.split(" ")[1] || w.end}`));
-    chip.appendChild(el("span", {}, `${w.plays} plays · ${w.comments} comments${w.comments_trimmed ? ` · ${w.comments_trimmed} trimmed` : ""}`));
+    chip.appendChild(el("span", {}, `${w.candidates} plays · ${w.comments} comments${w.comments_trimmed ? ` · ${w.comments_trimmed} trimmed` : ""}`));
     chip.addEventListener("click", () => {
       if (state.selected.has(w.index)) state.selected.delete(w.index);
       else state.selected.add(w.index);
@@ -259,8 +276,9 @@ function renderTimeline(result) {
   $("report").textContent =
     `${result.timeline.length} moment${result.timeline.length === 1 ? "" : "s"} from ${result.windows.length} of ${result.windows_total} windows` +
     (result.merge.duplicates_dropped ? ` (${result.merge.duplicates_dropped} repeated across windows dropped)` : "") +
-    `. Prompts showed the ${result.windows.reduce((n, w) => n + w.comments_shown, 0)} most relevant comments` +
-    ` (${t.comments_not_ranked} below the per-window cut, ${t.comments_trimmed} trimmed for the token budget).` +
+    ` for ${result.audience}. Prompts showed ${result.windows.reduce((n, w) => n + w.candidates, 0)} candidate plays and` +
+    ` ${result.windows.reduce((n, w) => n + w.comments_shown, 0)} of their reactions` +
+    ` (${t.comments_trimmed} trimmed for the token budget).` +
     ` ${g.new_tokens} tokens in ${g.seconds} s, constrained to schema ${g.schema_version}.`;
   renderChart(result.timeline);
 }
@@ -374,6 +392,7 @@ $("load-sample").addEventListener("click", guard(async () => {
   await readGame(body);
 }));
 $("read-own").addEventListener("click", guard(async () => readGame(await ownFilesBody())));
+$("audience-select").addEventListener("change", () => switchAudience().catch((e) => showError(e.message)));
 $("select-all").addEventListener("click", () => { state.selected = new Set(state.windows.map((w) => w.index)); syncChips(); });
 $("select-none").addEventListener("click", () => { state.selected = new Set(); syncChips(); });
 $("generate").addEventListener("click", generate);

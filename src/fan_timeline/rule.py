@@ -1,0 +1,64 @@
+"""The rule: a timeline with no language model, the baseline every evaluate run scores, and the
+labeller of games that have no gold file.
+
+- moments: the window's candidate plays (`candidates.window_candidates`) whose score (what the
+  play did to the game, plus how far its fans' comments rose above their usual pace) reaches a
+  threshold, at most the schema's maxItems, the highest first;
+- feeling: the audience's vote on the play (`Candidate.feeling`, the one the grammar gives the
+  model too);
+- quote: the most upvoted reaction shown under the play.
+
+The threshold is the one value the rule learns: build_sft picks it on the train split
+(`fit_threshold`, the best play-matched event F1 there) and evaluate uses it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fan_timeline import schema
+from fan_timeline.candidates import Candidate
+
+DEFAULT_THRESHOLD = 5.0   # without train gold to fit on (teacher labels): a moment's score in most games
+THRESHOLDS = tuple(x / 4 for x in range(8, 48))   # 2.0 .. 11.75, the values fit_threshold tries
+
+
+def quote(shown: list[dict[str, Any]]) -> str | None:
+    """The most upvoted shown reaction that can be quoted as it is."""
+    ok = [c for c in shown if schema.quote_ok(str(c["body"]))]
+    if not ok:
+        return None
+    return str(max(ok, key=lambda c: (c.get("score") or 0, -len(str(c["body"])), str(c["comment_id"])))["body"])
+
+
+def timeline(candidates: list[Candidate], shown: dict[int, list[dict[str, Any]]],
+             threshold: float) -> list[dict[str, Any]]:
+    """The rule's entries for one window and audience, in the candidates' order (the prompt's)."""
+    picked = {c.fact.seq for c in sorted((c for c in candidates if c.score >= threshold),
+                                         key=lambda c: (-c.score, c.fact.seq))[:schema.max_items()]}
+    entries = []
+    for c in (c for c in candidates if c.fact.seq in picked):
+        entry = {"ts": c.fact.clock, "event": c.fact.text, "fan_sentiment": c.feeling}
+        q = quote(shown.get(c.fact.seq, []))
+        if q:
+            entry["quote"] = q
+        entries.append(entry)
+    return entries
+
+
+def fit_threshold(windows: list[tuple[list[tuple[int, float]], set[int]]]) -> float:
+    """The threshold of the best play-matched event F1 over `windows`, each (candidates as (seq,
+    score), the seqs of its reference moments); ties go to the lower threshold."""
+    best, best_f1 = DEFAULT_THRESHOLD, -1.0
+    for t in THRESHOLDS:
+        tp = n_pred = n_ref = 0
+        for cands, ref in windows:
+            picked = {seq for seq, _ in sorted((c for c in cands if c[1] >= t), key=lambda c: (-c[1], c[0]))
+                      [:schema.max_items()]}
+            tp += len(picked & ref)
+            n_pred += len(picked)
+            n_ref += len(ref)
+        f1 = 2 * tp / (n_pred + n_ref) if n_pred + n_ref else 1.0
+        if f1 > best_f1:
+            best, best_f1 = t, f1
+    return best
