@@ -11,6 +11,7 @@ Run: pytest tests/test_align.py  (no network, < 2 s)
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from pathlib import Path
 
@@ -229,3 +230,32 @@ def test_real_v3_sample_period_anchors():
     assert al.wall_start_utc == "2023-01-03T00:11:30.000Z"    # "Start of 1st Period (7:11 PM EST)"
     assert al.wall_end_utc == "2023-01-03T03:02:30.000Z"      # "End of 1st OT (10:02 PM EST)"
     assert al.game_s_at(ts("2023-01-03T01:15:00Z")) == 1440.0  # 8:15 PM EST: halftime
+
+
+def test_named_reactions_refine_a_period_precise_alignment():
+    import random
+
+    rng = random.Random(1)
+    # a quarter of 40 plays whose true wall times drift from the even spread a period-precise
+    # source gives: the middle of the quarter ran 80 s later than the model says
+    n, t0 = 40, 1_700_000_000.0
+    model = [t0 + 40.0 * i for i in range(n)]
+    truth = [w + 80.0 * math.sin(math.pi * i / (n - 1)) for i, w in enumerate(model)]
+    plays = [{"seq": i, "game_s": 18.0 * i} for i in range(n)]
+    al = align.Alignment("period_anchors", 90.0, "", "", align._anchors(model, [p["game_s"] for p in plays]),
+                         play_wall_s=tuple(model), play_wall_estimated=(True,) * n)
+    names = [("Okafor", "Reyes", "Ito", "Barnes", "Schultz", "Nguyen", "Allen")[i % 7] for i in range(n)]
+    lag = 30.0
+    comments = [(truth[i] + lag + rng.uniform(0, 12), f"{names[i].upper()}!!!") for i in range(0, n, 2)
+                for _ in range(4)]                                           # every other play draws its name
+    comments += [(t0 + rng.uniform(0, 1700), "what a game") for _ in range(300)]   # and chatter names nobody
+    refined = align.refine_alignment(al, plays, [(i, (names[i],)) for i in range(n)], comments, lag)
+    before = max(abs(a - b) for a, b in zip(model, truth))
+    after = max(abs(a - b) for a, b in zip(refined.play_wall_s, truth))
+    assert before > 75 and after < 15
+    assert list(refined.play_wall_s) == sorted(refined.play_wall_s)         # still in game order
+    assert refined.game_s_at(truth[20]) == pytest.approx(plays[20]["game_s"], abs=4.0)
+    # per-play UTC is left as it is
+    exact = align.Alignment("per_play_utc", 2.0, "", "", al.anchors, play_wall_s=tuple(model),
+                            play_wall_estimated=(False,) * n)
+    assert align.refine_alignment(exact, plays, [(i, (names[i],)) for i in range(n)], comments, lag) is exact

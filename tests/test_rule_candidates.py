@@ -2,10 +2,12 @@
 
     pytest tests/test_rule_candidates.py     (no network, < 1 s)
 
-Proves: a play's reaction is the comments of the seconds after it (on the wall clock, less the
-lag) against the audience's usual pace, counted by fan base; the window shows its most telling
-plays, the most telling first; the rule picks the play fans exploded after, and the same play comes out
-positive in the scoring team's own subreddit and negative in the other team's.
+Proves: a play's reaction is the burst of comments in the seconds after it (on the wall clock, less
+the lag) over the usual pace, with each comment put to one play, so a quiet play just after a big
+one does not take its burst; the burst is counted over every thread, the comments by fan base per
+audience; the window shows its most telling plays, the most telling first; the rule picks the play
+fans exploded after, and the same play comes out positive in the scoring team's own subreddit and
+negative in the other team's.
 """
 
 from __future__ import annotations
@@ -13,7 +15,15 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from fan_timeline import rule
-from fan_timeline.candidates import ReactionClock, audience_of, fan_sentiment, polarity, window_candidates
+from fan_timeline.candidates import (
+    Reactions,
+    ReactionClock,
+    audience_of,
+    fan_sentiment,
+    polarity,
+    vote,
+    window_candidates,
+)
 from fan_timeline.facts import game_facts
 
 T0 = 1_760_000_000.0     # tip-off, Unix seconds
@@ -63,17 +73,21 @@ def threads() -> list[dict]:
     return out
 
 
-def candidates_for(sub: str, k: int = 5):
-    comments = [c for c in threads() if c["subreddit"] == sub]
-    facts = game_facts(PLAYS, "HAR", "MSA")
-    return window_candidates([facts[p["seq"]] for p in PLAYS], ReactionClock(PLAYS, comments, LAG), k)
+SUB_TEAM = {"HarborHerons": "HAR", "MesaStorm": "MSA"}
+
+
+def candidates_for(sub: str, k: int = 5, plays: list[dict] = PLAYS, comments: list[dict] | None = None):
+    facts = game_facts(plays, "HAR", "MSA")
+    reactions = Reactions(ReactionClock(plays, threads() if comments is None else comments, LAG), facts)
+    return window_candidates([facts[p["seq"]] for p in plays if p["seq"] in facts], reactions, f"r/{sub}", k,
+                             audience_team=SUB_TEAM[sub])
 
 
 def test_reaction_is_the_burst_after_the_play_against_the_usual_pace():
     cands = {c.fact.seq: c for c in candidates_for("HarborHerons")}
     burst, quiet = cands[3], cands[1]
     assert burst.count >= 12 and burst.by_team == {"HAR": burst.count}
-    assert burst.ratio > 5 > quiet.ratio
+    assert burst.ratio > 5 > 0.5 > quiet.ratio
     assert burst.fact.text == "Ito (HAR) hits a three to put HAR ahead 104-102"
     shown = [r["body"] for r in burst.shown]
     # each text once (repeats are spam), and the murmur around it ("ok then") says nothing: never shown
@@ -114,3 +128,32 @@ def test_lexicon_votes_when_the_fan_base_is_unknown():
 def test_fit_threshold_takes_the_best_f1_on_train():
     windows = [([(1, 9.0), (2, 4.0)], {1}), ([(3, 3.0)], set()), ([(4, 7.5), (5, 6.0)], {4})]
     assert rule.fit_threshold(windows) == 6.25      # above 6.0 (a false alarm), at most 7.5 (a hit)
+
+
+def test_a_quiet_play_right_after_a_big_one_does_not_take_its_burst():
+    # an and-one: the dunk, and 10 s later its free throw; fans react to the dunk, and a 30 s window
+    # after the free throw would still hold most of that burst
+    plays = [play(0, "Q4 03:00", "made_shot", "HAR", "Chidi Okafor", 2, 98, 100),
+             play(1, "Q4 02:30", "made_shot", "HAR", "Tobias Ito", 2, 100, 100, wall=T0 + 2700 + 70),
+             play(2, "Q4 02:30", "free_throw_made", "HAR", "Tobias Ito", 1, 101, 100, wall=T0 + 2700 + 80),
+             play(3, "Q4 01:50", "made_shot", "MSA", "Marcus Reyes", 2, 101, 102)]
+    comments = [comment(k, plays[0]["wall_s"] - 300 + 20 * k, "ok then", "HarborHerons", "HAR") for k in range(60)]
+    comments += [comment(100 + k, plays[1]["wall_s"] + 1 + k, "ITO WITH THE HAMMER", "HarborHerons", "HAR")
+                 for k in range(16)]
+    cands = {c.fact.seq: c for c in candidates_for("HarborHerons", 4, plays, comments)}
+    dunk, free_throw = cands[1], cands[2]
+    assert dunk.count >= 12 and free_throw.count <= 3
+    assert dunk.ratio > 2 * free_throw.ratio          # its share of the burst stays small
+    assert candidates_for("HarborHerons", 1, plays, comments)[0].fact.seq == 1
+
+
+def test_the_feeling_is_the_audiences_vote_and_its_side_when_the_words_say_nothing():
+    hype = {"body": "WHAT A PLAY", "fan_team": None}
+    assert vote(hype, "HAR") == 1                      # an excited fan with no side is there for the show
+    assert vote({"body": "ok", "fan_team": None}, "HAR") == 0
+    chatter = [{"body": "ok", "fan_team": None}]
+    assert fan_sentiment(chatter, "HAR", audience_team="HAR") == "positive"    # their team's play
+    assert fan_sentiment(chatter, "HAR", audience_team="MSA") == "negative"    # the other team's
+    assert fan_sentiment(chatter, "HAR") == "positive"                         # a league thread
+    assert fan_sentiment([], "HAR", audience_team="HAR") == "neutral"          # nobody reacted
+    assert fan_sentiment([hype, hype], None) == "neutral"                      # a tied period end: nobody's play

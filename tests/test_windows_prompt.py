@@ -85,9 +85,10 @@ def test_prompt_lists_the_most_telling_play_first_with_its_reaction(tokenizer):
     lines = league.prompt.messages[1]["content"].splitlines()
     assert lines[0] == "MSA at HAR, Q4 03:00 to Q4 00:00, HAR 95-97 at the start."
     assert lines[1].endswith("comments in r/nba (fan's team by flair).")
-    # two comments where the usual pace is none: loud, one from each fan base
+    # five comments over both threads where the usual pace is one a minute: the game's fans erupt;
+    # two of them in this thread, one from each fan base
     assert lines[2] == ("Q4 01:50 Okafor (HAR) hits a three to put HAR ahead 101-100 | "
-                        "fans loud: 2 comments, HAR 1, MSA 1")
+                        "fans erupt: 2 comments, HAR 1, MSA 1")
     assert lines[3:5] == ["> HAR: OKAFOR FROM DOWNTOWN LETS GO", "> MSA: of course he hits that, our defense is trash"]
     team = next(p for p in plans(tokenizer) if p.audience == "r/HarborHerons")
     text = team.prompt.messages[1]["content"]

@@ -56,7 +56,7 @@ import hashlib
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date as Date
 from datetime import datetime, time, timedelta, timezone
 from typing import Any
@@ -428,6 +428,79 @@ def estimated_play_walls(alignment: Alignment) -> dict[int, str]:
     """{seq: ISO UTC} for plays whose wall time was estimated (the source had none)."""
     return {seq: _iso(w) for seq, (w, est) in
             enumerate(zip(alignment.play_wall_s, alignment.play_wall_estimated)) if est}
+
+
+# --- refining an imprecise alignment from the comments --------------------------------------------
+REFINE_STEP_S = 4.0          # offsets tried, in steps of this many seconds
+REFINE_MAX_S = 240.0         # at most this far from the first estimate, whatever its expected error
+REFINE_MOVE_COST = 0.2       # named reactions an offset change of one step between two plays must win
+REFINE_MIN_METHOD_ERROR_S = 10.0   # alignments better than this (per-play UTC) are left as they are
+
+
+def _reaction_weight(delay: np.ndarray) -> np.ndarray:
+    """1 at a reaction's usual delay after its play (on the lag-corrected clock), falling to 0 at
+    8 s before it and 26 s after: the same shape as a reaction burst."""
+    up = np.clip((delay + 8.0) / 8.0, 0.0, None) * (delay < 0)
+    down = np.clip((26.0 - delay) / 26.0, 0.0, None) * (delay >= 0)
+    return up + down
+
+
+def refine_alignment(alignment: Alignment, plays: Sequence[dict[str, Any]], marks: Sequence[tuple[int, tuple[str, ...]]],
+                     comments: Sequence[tuple[float, str]], lag_s: float) -> Alignment:
+    """A finer alignment where the first one is only minute- or period-precise (V2, V3, tip-off
+    only): fans name the player of a play in the seconds after it ("OKAFOR!!!"), so the named
+    reactions place each play on the wall clock.
+
+    `marks` are (play index, the player names fans would use) of the plays that can draw a
+    reaction; `comments` are (created Unix s, body). For each mark and each offset within the
+    alignment's expected error (up to REFINE_MAX_S), the evidence is the comments naming its player
+    at the usual reaction delay after the shifted play; a Viterbi pass picks one offset per mark,
+    paying REFINE_MOVE_COST per REFINE_STEP_S of change from the previous mark (the wall clock
+    drifts smoothly between anchors). Plays between marks take interpolated offsets; the walls stay
+    in game order. Alignments from per-play UTC are returned as they are.
+    """
+    if alignment.expected_error_s < REFINE_MIN_METHOD_ERROR_S or not marks or not comments:
+        return alignment
+    reach = min(REFINE_MAX_S, 3.0 * alignment.expected_error_s)
+    offsets = np.arange(-reach, reach + REFINE_STEP_S / 2, REFINE_STEP_S)
+    named: dict[str, list[float]] = {}
+    for created, body in comments:
+        for word in set(re.findall(r"[a-z][a-z'\-]+", body.lower())):
+            named.setdefault(word, []).append(created - lag_s)
+    times = {w: np.sort(np.asarray(ts)) for w, ts in named.items()}
+    walls = np.asarray(alignment.play_wall_s, dtype=float)
+    evidence = []
+    for idx, names in marks:
+        ev = np.zeros(len(offsets))
+        for name in names:
+            ts = times.get(name.lower())
+            if ts is None:
+                continue
+            lo, hi = np.searchsorted(ts, [walls[idx] - reach - 8.0, walls[idx] + reach + 26.0])
+            if hi > lo:
+                d = ts[lo:hi][None, :] - (walls[idx] + offsets[:, None])
+                ev += _reaction_weight(d).sum(axis=1)
+        evidence.append(ev)
+    if not any(ev.any() for ev in evidence):
+        return alignment
+    steps = np.abs(np.arange(len(offsets))[:, None] - np.arange(len(offsets))[None, :]) * REFINE_MOVE_COST
+    score = evidence[0].copy()
+    back = []
+    for ev in evidence[1:]:
+        total = score[None, :] - steps          # [to, from]
+        arg = total.argmax(axis=1)
+        back.append(arg)
+        score = total[np.arange(len(offsets)), arg] + ev
+    path = [int(score.argmax())]
+    for arg in reversed(back):
+        path.append(int(arg[path[-1]]))
+    chosen = offsets[path[::-1]]
+    at = np.array([idx for idx, _ in marks], dtype=float)
+    shifted = walls + np.interp(np.arange(len(walls)), at, chosen)
+    shifted = np.maximum.accumulate(shifted)
+    anchors = _anchors(shifted.tolist(), [float(p["game_s"]) for p in plays])
+    return replace(alignment, method=alignment.method, anchors=anchors, wall_start_utc=_iso(anchors[0][0]),
+                   wall_end_utc=_iso(anchors[-1][0]), play_wall_s=tuple(float(w) for w in shifted))
 
 
 # --- reaction lag ---------------------------------------------------------------------------------

@@ -24,23 +24,26 @@ the server all pick candidates here.
 
 from __future__ import annotations
 
-import bisect
 import math
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable
 
+import numpy as np
+
 from fan_timeline import schema, sport
 from fan_timeline.facts import Fact
 
-REACT_BEFORE_S = 6.0       # after the lag, a reaction may land a little before its play (timing error)
-REACT_AFTER_S = 24.0
+REACT_BEFORE_S = 8.0       # after the lag, a reaction may land a little before its play (timing error)
+REACT_AFTER_S = 26.0       # ... and trails off this long after it
 PACE_SPAN_S = 1200.0       # the audience's usual pace: the median of the 20 minutes around the play
+PACE_BIN_S = 30.0          # ... in bins this long
+ATTRIBUTION_ROUNDS = 20    # EM rounds of `Reactions`; the shares settle in about ten
 MAX_CANDIDATES = 4         # facts shown per window
 MAX_SHOWN = 2              # reactions shown per fact
-REACTION_WEIGHT = 1.5      # score = importance + REACTION_WEIGHT * log2(1 + ratio)
+REACTION_WEIGHT = 2.0      # score = importance + REACTION_WEIGHT * log2(1 + ratio)
 NO_SUBREDDIT = "comments"  # the audience of comments whose file names no subreddit
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z'\-]+")
@@ -66,26 +69,37 @@ def polarity(body: str) -> int:
 
 
 def vote(comment: dict[str, Any], for_team: str | None) -> int:
-    """+1 (cheers), -1 (groans) or 0: by the author's team when it is known, else by lexicon."""
+    """+1 (cheers), -1 (groans) or 0 on a play that was good for `for_team`: by the author's team
+    when it is known; else by the lexicon, and an excited reaction the lexicon cannot read ("WHAT
+    A PLAY", "OH MY GOD") cheers (fans with no side are there for the show)."""
     if comment.get("fan_team") and for_team:
         return 1 if comment["fan_team"] == for_team else -1
-    return polarity(str(comment["body"]))
+    body = str(comment["body"])
+    return polarity(body) or (1 if _energy(body) > 0 else 0)
 
 
-def fan_sentiment(reactions: Iterable[dict[str, Any]], for_team: str | None) -> str:
-    """How the fans who reacted to a play that was good for `for_team` felt: mixed with 30% on each
-    side, else positive or negative with a majority and 40%, else neutral (also with no reaction)."""
-    votes = [vote(c, for_team) for c in reactions]
-    if not votes:
+def fan_sentiment(reactions: Iterable[dict[str, Any]], for_team: str | None, audience_team: str | None = None) -> str:
+    """How the fans who reacted to a play that was good for `for_team` felt, from their votes
+    (those that cheer or groan): mixed with 30% on each side, else the larger side.
+
+    With reactions but no vote to go by, the audience's side: in a team's own subreddit
+    (`audience_team`) its fans cheer their team's play and groan at the other's; a league thread
+    cheers (it is there for the show). With no reaction at all: neutral; and a play good for
+    nobody (a tied period end) is nobody's to cheer.
+    """
+    if for_team is None:
         return "neutral"
-    pos, neg, total = sum(v > 0 for v in votes), sum(v < 0 for v in votes), len(votes)
-    if pos / total >= 0.3 and neg / total >= 0.3:
+    reactions = list(reactions)
+    votes = [v for v in (vote(c, for_team) for c in reactions) if v]
+    if not votes:
+        if not reactions:
+            return "neutral"
+        return "positive" if audience_team in (None, for_team) else "negative"
+    pos = sum(v > 0 for v in votes) / len(votes)
+    neg = 1.0 - pos
+    if pos >= 0.3 and neg >= 0.3:
         return "mixed"
-    if pos > neg and pos / total >= 0.4:
-        return "positive"
-    if neg > pos and neg / total >= 0.4:
-        return "negative"
-    return "neutral"
+    return "positive" if pos > neg else "negative"
 
 
 def audience_of(comment: dict[str, Any]) -> str:
@@ -103,11 +117,14 @@ class Candidate:
     reactions: list[dict[str, Any]] = field(default_factory=list)
     shown: list[dict[str, Any]] = field(default_factory=list)
     score: float = 0.0
+    audience_team: str | None = None     # the team whose own subreddit the audience is (None: a league thread)
+    nearby: list[dict[str, Any]] = field(default_factory=list)   # the audience's comments in its reaction span
 
     @property
     def feeling(self) -> str:
-        """The audience's vote on this play (`fan_sentiment` over its reactions)."""
-        return fan_sentiment(self.reactions, self.fact.for_team)
+        """The audience's vote on this play (`fan_sentiment` over its reactions, else over the
+        audience's comments in the seconds after it)."""
+        return fan_sentiment(self.reactions or self.nearby, self.fact.for_team, self.audience_team)
 
     @property
     def quotes(self) -> tuple[str, ...]:
@@ -120,7 +137,7 @@ def _unix(text: str) -> float:
 
 
 class ReactionClock:
-    """Comment reaction times of one audience on the same clock as the plays' times.
+    """Comment reaction times on the same clock as the plays' times.
 
     With wall times (every play has `wall_s`, every comment `created_utc`) a comment reacts at
     created - lag, a play happens at its wall time; without them (canonical input) both are game
@@ -136,22 +153,94 @@ class ReactionClock:
         else:
             self.play_t = {p["seq"]: float(p["game_s"]) for p in plays}
             pairs = sorted((float(c["game_s"]), i) for i, c in enumerate(comments))
-        self.times = [t for t, _ in pairs]
+        self.times = np.array([t for t, _ in pairs], dtype=float)
         self.comments = [comments[i] for _, i in pairs]
         # without wall times the clock stands still in dead balls: a game second holds more comments
         self.span_scale = 1.0 if self.on_wall else 0.45
 
     def between(self, lo: float, hi: float) -> list[dict[str, Any]]:
-        return self.comments[bisect.bisect_left(self.times, lo):bisect.bisect_right(self.times, hi)]
+        return self.comments[int(np.searchsorted(self.times, lo, "left")):int(np.searchsorted(self.times, hi, "right"))]
 
-    def pace(self, t: float, width: float) -> float:
-        """Usual comments per `width` seconds around t: the median of the PACE_SPAN_S around it cut
-        into `width`-long bins, so the bursts of nearby plays do not raise it (at least 0.5)."""
-        bins = max(3, int(PACE_SPAN_S / width))
-        lo = t - bins * width / 2
-        edges = [bisect.bisect_left(self.times, lo + k * width) for k in range(bins + 1)]
-        counts = sorted(b - a for a, b in zip(edges, edges[1:]))
-        return max(0.5, float(counts[len(counts) // 2]))
+    def pace(self, t: float, times: np.ndarray | None = None) -> float:
+        """Usual comments per PACE_BIN_S around t (of `times`, default all): the median bin of the
+        PACE_SPAN_S around it, so the bursts of nearby plays do not raise it (at least 0.5)."""
+        times = self.times if times is None else times
+        width = PACE_BIN_S * self.span_scale
+        bins = max(3, int(PACE_SPAN_S * self.span_scale / width))
+        edges = np.searchsorted(times, t - bins * width / 2 + width * np.arange(bins + 1))
+        return max(0.5, float(np.median(np.diff(edges))))
+
+
+def _kernel(d: np.ndarray, scale: float) -> np.ndarray:
+    """How likely a reaction lands d seconds after its play (on the lag-corrected clock): rising over
+    the REACT_BEFORE_S before it (timing error), then trailing off over REACT_AFTER_S; integrates to 1."""
+    b, a = REACT_BEFORE_S * scale, REACT_AFTER_S * scale
+    up = np.clip((d + b) / b, 0.0, None) * (d < 0)
+    down = np.clip((a - d) / a, 0.0, None) * (d >= 0)
+    return (up + down) * 2.0 / (a + b)
+
+
+class Reactions:
+    """Every comment of a game put to the play it reacts to, or to none (chatter).
+
+    Comments come as a background at the thread's usual pace plus a burst after each play, its
+    size unknown. Where plays follow each other within seconds (a dunk, then its and-one free
+    throw; a block, then the score at the other end), a window of seconds after each play would
+    count one burst for both. Instead, a mixture model, fit by EM over the whole game: each
+    comment is a reaction rather than chatter as the plays' burst sizes times `_kernel` of the delay
+    stand against the background, and its share of each play within reach is that play's part of
+    those, weighted by how much the play matters (`sport.importance`: where the timing cannot
+    tell, the dunk rather than its and-one free throw); a play's burst size is the sum of its shares.
+    A comment belongs to the play of its largest share when that share is at least half
+    (`owner`); a play's `strength` is its burst in comments, its `ratio` that against the
+    comments the background brings in the same span (1 = as many as usual again).
+    """
+
+    def __init__(self, clock: ReactionClock, facts: dict[int, Fact]):
+        self.clock = clock
+        seqs = sorted(facts, key=lambda s: (clock.play_t[s], s))
+        prior = np.array([sport.importance(facts[s]) for s in seqs], dtype=float)
+        t = np.array([clock.play_t[s] for s in seqs], dtype=float)
+        times = clock.times
+        span = (REACT_BEFORE_S + REACT_AFTER_S) * clock.span_scale
+        # the background rate (comments a second) at each play, and at each comment from its nearest play
+        bg = np.array([clock.pace(x) for x in t]) / (PACE_BIN_S * clock.span_scale)
+        self.owner: list[int | None] = [None] * len(times)
+        self.strength = dict.fromkeys(seqs, 0.0)
+        self.ratio = dict.fromkeys(seqs, 0.0)
+        self.usual = {s: float(b * span) for s, b in zip(seqs, bg)}
+        if not len(times) or not len(t):
+            return
+        lo = np.searchsorted(t, times - REACT_AFTER_S * clock.span_scale, side="left")
+        hi = np.searchsorted(t, times + REACT_BEFORE_S * clock.span_scale, side="right")
+        com = np.repeat(np.arange(len(times)), hi - lo)     # (comment, play) pairs within reach
+        play = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi)]) if len(com) else np.zeros(0, int)
+        if not len(com):
+            return
+        k = _kernel(times[com] - t[play], clock.span_scale)
+        bg_c = bg[np.clip(np.searchsorted(t, times), 0, len(t) - 1)]
+        size = np.ones(len(t))
+        for _ in range(ATTRIBUTION_ROUNDS):
+            burst = size[play] * k
+            of_burst = np.bincount(com, burst, minlength=len(times))
+            weighted = burst * prior[play]      # the prior splits a comment among plays, never against the background
+            split = np.bincount(com, weighted, minlength=len(times))[com]
+            share = (of_burst / (of_burst + bg_c))[com] * weighted / np.maximum(split, 1e-300)
+            size = np.bincount(play, share, minlength=len(t))
+        best: dict[int, tuple[float, int]] = {}
+        for c, p, s in zip(com.tolist(), play.tolist(), share.tolist()):
+            if s >= 0.5 and s > best.get(c, (0.0, -1))[0]:
+                best[c] = (s, p)
+        for c, (_, p) in best.items():
+            self.owner[c] = seqs[p]
+        for s, b, x in zip(seqs, bg, size):
+            self.strength[s] = float(x)
+            self.ratio[s] = float(x / (b * span))
+
+    def of(self, seq: int, audience: str | None = None) -> list[dict[str, Any]]:
+        """The comments that react to play `seq` (of one audience, or all), in clock order."""
+        return [c for c, o in zip(self.clock.comments, self.owner)
+                if o == seq and (audience is None or audience_of(c) == audience)]
 
 
 def _energy(body: str) -> float:
@@ -186,20 +275,32 @@ def telling(comment: dict[str, Any], fact: Fact) -> float:
     return score
 
 
-def window_candidates(facts: list[Fact], clock: ReactionClock, max_candidates: int = MAX_CANDIDATES,
-                      max_shown: int = MAX_SHOWN) -> list[Candidate]:
-    """The window's candidate moments for one audience, the most telling first (see the module docstring)."""
-    span = (REACT_BEFORE_S + REACT_AFTER_S) * clock.span_scale
+def window_candidates(facts: list[Fact], reactions: Reactions, audience: str | None = None,
+                      max_candidates: int = MAX_CANDIDATES, max_shown: int = MAX_SHOWN,
+                      audience_team: str | None = None) -> list[Candidate]:
+    """The window's candidate moments for one audience (None: all comments), the most telling first.
+
+    How telling a play is does not depend on the audience: a moment is one for every fan base, so
+    its reaction is counted over every thread of the game (`Reactions`); the comments, their
+    count by team, the feeling and the quotes are the audience's own.
+    """
+    by_seq: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    wanted = {f.seq for f in facts}
+    for c, o in zip(reactions.clock.comments, reactions.owner):
+        if o in wanted and (audience is None or audience_of(c) == audience):
+            by_seq[o].append(c)
     out = []
     for f in facts:
-        t = clock.play_t[f.seq]
-        reactions = clock.between(t - REACT_BEFORE_S * clock.span_scale, t + REACT_AFTER_S * clock.span_scale)
-        ratio = len(reactions) / clock.pace(t, span)
-        c = Candidate(f, len(reactions), ratio, dict(Counter(str(r.get("fan_team") or "?") for r in reactions)),
-                      reactions)
+        mine = by_seq.get(f.seq, [])
+        ratio = reactions.ratio.get(f.seq, 0.0)
+        t, scale = reactions.clock.play_t[f.seq], reactions.clock.span_scale
+        nearby = [r for r in reactions.clock.between(t - REACT_BEFORE_S * scale, t + REACT_AFTER_S * scale)
+                  if audience is None or audience_of(r) == audience]
+        c = Candidate(f, len(mine), ratio, dict(Counter(str(r.get("fan_team") or "?") for r in mine)), mine,
+                      audience_team=audience_team, nearby=nearby)
         c.score = sport.importance(f) + REACTION_WEIGHT * math.log2(1.0 + ratio)
         seen: set[str] = set()
-        for r in sorted(reactions, key=lambda r: (-telling(r, f), r["created_utc"], r["comment_id"])):
+        for r in sorted(mine, key=lambda r: (-telling(r, f), r["created_utc"], r["comment_id"])):
             if len(c.shown) == max_shown:
                 break
             if str(r["body"]) not in seen and says_something(r, f):   # bots and spam repeat themselves

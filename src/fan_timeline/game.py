@@ -31,10 +31,11 @@ from fan_timeline.align import (
     align_game,
     build_alignment,
     estimate_reaction_lag,
+    refine_alignment,
     subreddit_team,
 )
 from fan_timeline.config import IngestConfig
-from fan_timeline.facts import game_facts
+from fan_timeline.facts import NAME_PARTICLES, NAME_SUFFIXES, game_facts
 from fan_timeline.readers.comments import read_comments
 from fan_timeline.readers.pbp import read_pbp
 from fan_timeline.tables import CommentResult, PbpResult, Rejections, UnreadableFileError
@@ -174,6 +175,16 @@ def reaction_lag(pbp: PbpResult, alignment: Alignment, comments: list[dict[str, 
     return lag, "estimated", contrast
 
 
+def named_plays(pbp: PbpResult, teams: dict[str, str]) -> list[tuple[int, tuple[str, ...]]]:
+    """(play index, surnames) of the plays that can be a moment and name a player: what fans shout."""
+    facts = game_facts(pbp.plays, teams["home"], teams["away"])
+    def shouted(surname: str) -> tuple[str, ...]:   # "Jones Jr." -> ("Jones",), "Van Dyke" -> ("Dyke",)
+        return tuple(w for w in surname.split() if w.lower() not in NAME_SUFFIXES | NAME_PARTICLES)
+
+    return [(i, shouted(facts[p["seq"]].actor)) for i, p in enumerate(pbp.plays)
+            if p["seq"] in facts and facts[p["seq"]].actor]
+
+
 def read_game(pbp_file: RawFile, comment_files: Sequence[RawFile], meta: dict[str, Any], cfg: IngestConfig,
               fallback_id: str = "game") -> GameRead:
     """Read one game (see the module docstring). Raises InputError for input that cannot be used."""
@@ -199,8 +210,10 @@ def read_game(pbp_file: RawFile, comment_files: Sequence[RawFile], meta: dict[st
     aligned, lag, lag_source, contrast, method, error = None, None, None, 0.0, None, None
     if raw_comments:
         alignment = _alignment(pbp, meta, date)
-        lag, lag_source, contrast = reaction_lag(pbp, alignment, raw_comments,
-                                                 {s: t["team"] for s, t in teams.items()}, cfg.reaction_lag_s)
+        codes = {s: t["team"] for s, t in teams.items()}
+        lag, lag_source, contrast = reaction_lag(pbp, alignment, raw_comments, codes, cfg.reaction_lag_s)
+        alignment = refine_alignment(alignment, pbp.plays, named_plays(pbp, codes),
+                                     [(float(c["created_utc"]), str(c["body"])) for c in raw_comments], lag)
         aligned = align_game(pbp, raw_comments, alignment, reaction_lag_s=lag, postgame_grace_s=cfg.postgame_grace_s,
                              author_salt=cfg.author_salt, teams=teams)
         check_accounting(f"{game_id} comments", sum(r.read for r in results), len(aligned.rows),

@@ -32,9 +32,11 @@ def _team_counts(c: Candidate) -> str:
                                                           key=lambda kv: (kv[0] == "?", -kv[1], kv[0])))
 
 
-# How loud a play's fans got against their usual pace (its reaction's ratio), in words a small
-# model reads more easily than a decimal: (least ratio, word).
-LOUDNESS = ((6.0, "erupt"), (3.0, "loud"), (1.5, "some noise"), (0.0, "quiet"))
+# How loud the game's fans got after a play (`Candidate.ratio`: its burst against the comments the
+# usual pace brings in the same seconds), in words a small model reads more easily than a decimal:
+# (least ratio, word). Half of the sample games' gold moments drew 4.6x the usual pace or more,
+# nine in ten other plays under 1.6x.
+LOUDNESS = ((6.0, "erupt"), (2.0, "loud"), (0.5, "some noise"), (0.0, "quiet"))
 
 
 def loudness(ratio: float) -> str:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fan_timeline import prompt, sport
-from fan_timeline.candidates import NO_SUBREDDIT, ReactionClock, audience_of, window_candidates
+from fan_timeline.candidates import NO_SUBREDDIT, ReactionClock, Reactions, audience_of, window_candidates
 from fan_timeline.config import BuildSftConfig
 from fan_timeline.facts import Fact, game_facts
 
@@ -134,11 +134,13 @@ def plan_game(game: dict[str, Any], plays: list[dict[str, Any]], comments: list[
     facts = game_facts(plays, game["home_team"], game["away_team"])
     windows = make_windows(plays, facts, window_s=cfg.window_s, overlap_s=cfg.overlap_s)
     teams = team_audiences(game)
+    reactions = Reactions(ReactionClock(plays, comments, game.get("reaction_lag_s")), facts)
     plans = []
     for aud, cs in audiences(comments, cfg.min_audience_comments).items():
-        clock = ReactionClock(plays, cs, game.get("reaction_lag_s"))
+        own = aud if all(audience_of(c) == aud for c in cs) else None   # None: the catch-all of a quiet game
         for w in windows:
-            cands = window_candidates(w.facts, clock, cfg.max_candidates, cfg.max_shown)
+            cands = window_candidates(w.facts, reactions, own, cfg.max_candidates, cfg.max_shown,
+                                      prompt.audience_team(aud, teams))
             n = sum(1 for c in cs if w.contains(float(c["game_s"]), int(c["period"])))
             wp = prompt.window_prompt(tokenizer, game, w.info(), aud, cands, n, teams, cfg.max_prompt_tokens)
             plans.append(WindowPlan(w, aud, wp, n, cfg.max_prompt_tokens))
