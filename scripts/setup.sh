@@ -23,9 +23,11 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 .venv/bin/dvc config core.analytics false >/dev/null 2>&1 || true
-# The web page's end-to-end test drives Debian's Chromium through its ChromeDriver (no browser download).
-if [ "$extras" = test ] && ! { command -v chromium && command -v chromedriver; } >/dev/null 2>&1; then
+# The web page's end-to-end test drives Debian's Chromium through its ChromeDriver (no browser download);
+# a colour emoji font, or the fans' emoji render as empty boxes.
+if [ "$extras" = test ] && ! { command -v chromium && command -v chromedriver && fc-list | grep -qi "color emoji"; } \
+    >/dev/null 2>&1; then
   SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
-  $SUDO apt-get install -y -q chromium chromium-driver >/dev/null || {
-    $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q chromium chromium-driver >/dev/null; }
+  pkgs="chromium chromium-driver fonts-noto-color-emoji"
+  $SUDO apt-get install -y -q $pkgs >/dev/null || { $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q $pkgs >/dev/null; }
 fi

@@ -39,10 +39,24 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"train_qlora failed: {exc}", file=sys.stderr)
         return 1
-    from fan_timeline.train import resolve_nproc, train
+    from fan_timeline.process import Busy, die_with_parent, exclusive
+    from fan_timeline.train import resolve_nproc
 
-    if "LOCAL_RANK" not in os.environ and (nproc := resolve_nproc(cfg)) > 1:
-        return launch(nproc, [__file__, *(sys.argv[1:] if argv is None else argv)])
+    if "LOCAL_RANK" in os.environ:   # a torchrun worker, in a session of its own: it dies with its launcher
+        die_with_parent()
+        return run(cfg, args)
+    try:
+        with exclusive(args.checkpoints, "train_qlora"):   # one run per checkpoint directory
+            if (nproc := resolve_nproc(cfg)) > 1:
+                return launch(nproc, [__file__, *(sys.argv[1:] if argv is None else argv)])
+            return run(cfg, args)
+    except Busy as exc:
+        print(f"train_qlora failed: {exc}", file=sys.stderr)
+        return 1
+
+
+def run(cfg, args: argparse.Namespace) -> int:
+    from fan_timeline.train import train
 
     try:
         m = train(cfg, train_path=args.sft_dir / "train.jsonl", val_path=args.sft_dir / "val.jsonl",
@@ -58,13 +72,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def launch(nproc: int, script_argv: list[str]) -> int:
-    """Run the stage as `nproc` data-parallel processes under torchrun; its exit status."""
+    """Run the stage as `nproc` data-parallel processes under torchrun; its exit status. The
+    torchrun agent dies with this process, and its workers with it (`process.die_with_parent`)."""
     import subprocess
+
+    from fan_timeline.process import die_with_parent
 
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
            *script_argv]
     print(f"train_qlora: {nproc} processes: {' '.join(cmd[1:])}", file=sys.stderr)
-    return subprocess.run(cmd, check=False).returncode
+    return subprocess.run(cmd, check=False, preexec_fn=die_with_parent).returncode
 
 
 if __name__ == "__main__":

@@ -57,6 +57,24 @@ def test_generate_stops_on_bad_input_naming_the_file(tmp_path, capsys):
     assert cli.main(["generate"]) == 2 and "--pbp" in capsys.readouterr().err
 
 
+def test_generate_names_a_missing_game_json_or_a_bad_windows_flag(tmp_path, capsys):
+    pbp = str(SAMPLES / "S0001" / "pbp.json")
+    for game in (tmp_path / "nowhere.json", tmp_path):          # missing, and a directory
+        assert cli.main(["generate", "--pbp", pbp, "--game", str(game)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: cannot read ") and str(game) in err and "Traceback" not in err
+    assert cli.main(["generate", "--pbp", pbp, "--windows", "a,b"]) == 2
+    assert "--windows: 'a' is not a window index" in capsys.readouterr().err
+
+
+def test_demo_shows_markup_in_paths_as_text(base_model_path, monkeypatch, capsys):
+    # rich markup in what the user types (a path) is shown as typed, never parsed
+    monkeypatch.setattr(sys, "stdin", io.StringIO("f\n/tmp/[/red]nowhere.json\n\n\nq\n"))
+    assert cli.main(["demo", "--model", base_model_path, "--samples", str(SAMPLES)]) == 0
+    out = capsys.readouterr().out
+    assert "cannot read /tmp/[/red]nowhere.json: No such file or directory" in out
+
+
 def test_demo_is_driven_by_its_input(base_model_path, monkeypatch, capsys):
     # a wrong choice, then sample 1 (S0001: stats V2), window 15, then quit at "another window?"
     monkeypatch.setattr(sys, "stdin", io.StringIO("x\n1\n15\nq\n"))

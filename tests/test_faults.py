@@ -120,6 +120,74 @@ def test_killed_dvc_repro_is_not_recorded_as_done(raw, tmp_path):
         "games.parquet", "plays.parquet", "comments.parquet", "gold.jsonl", "rejected.jsonl"}
 
 
+def processes_running(marker: str) -> list[str]:
+    """Command lines of the live processes (not zombies) that mention `marker`."""
+    out = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker in cmdline and state != "Z":
+            out.append(f"{proc.name}: {cmdline}")
+    return out
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_killed_repro_leaves_no_trainer_behind_and_the_next_run_is_not_refused(tmp_path, base_model_path):
+    repo = make_scratch_repo(tmp_path / "repo", games=3, seed=5)
+    set_params(repo, train_qlora={"nproc": 2, "grad_accum": 2, "max_steps": 400, "lora_layers": 2,
+                                  "val_examples": 2, "checkpoint_every": 1})
+    commit(repo, "code and data")
+    run(["dvc", "repro", "build_sft"], repo)
+    proc = subprocess.Popen(["dvc", "repro", "train_qlora"], cwd=repo, env=env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        # the two torchrun workers are up (their own sessions: killing the group alone left them training)
+        while len([c for c in processes_running(str(repo)) if "train_qlora.py" in c]) < 4:
+            assert proc.poll() is None and time.monotonic() < deadline, "training did not start"
+            time.sleep(0.2)
+        while not any((repo / "models" / "checkpoints").glob("step-*")):
+            assert proc.poll() is None and time.monotonic() < deadline, "no checkpoint written"
+            time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        for _ in range(50):
+            if not processes_running(str(repo)):
+                break
+            time.sleep(0.1)
+        assert processes_running(str(repo)) == []
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    # the lock died with its holder: the next run is not refused
+    set_params(repo, train_qlora={"max_steps": 3})
+    assert "train_qlora: 3 steps" in run(["dvc", "repro", "train_qlora"], repo)
+
+
+def test_a_second_run_on_the_same_checkpoints_is_refused_naming_the_first(tmp_path):
+    from fan_timeline.process import Busy, exclusive
+
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from fan_timeline.process import exclusive\n"
+        f"with exclusive({str(tmp_path)!r}, 'train_qlora'):\n    print('held', flush=True); time.sleep(60)")],
+        stdout=subprocess.PIPE, text=True, env=env())
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(Busy, match=rf"{tmp_path} is in use by pid {holder.pid} on .*another train_qlora"):
+            with exclusive(tmp_path, "train_qlora"):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with exclusive(tmp_path, "train_qlora"):   # released when its holder died
+        pass
+
+
 def unshare_works(*flags: str) -> bool:
     if shutil.which("unshare") is None:
         return False

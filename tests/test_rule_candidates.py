@@ -16,8 +16,8 @@ from datetime import datetime, timezone
 
 from fan_timeline import rule
 from fan_timeline.candidates import (
-    Reactions,
     ReactionClock,
+    Reactions,
     audience_of,
     fan_sentiment,
     polarity,

@@ -85,6 +85,10 @@ def test_pick_a_sample_write_a_window_and_the_cards_show_the_api_answer(url, dri
                                     and Select(d.find_element(By.ID, "audience-select")).first_selected_option
                                     .get_attribute("value") == team_sub)
 
+    # a fan writes the whole game with one button; windows are an advanced choice, folded away
+    assert driver.find_element(By.ID, "write-game").is_displayed()
+    assert not driver.find_element(By.ID, "window-list").is_displayed()
+    driver.find_element(By.CSS_SELECTOR, "#advanced summary").click()
     driver.find_element(By.ID, "select-none").click()
     driver.find_element(By.CSS_SELECTOR, '#window-list .chip[data-index="15"]').click()
     assert driver.find_element(By.ID, "selection-count").text == f"1 of {n} selected"
@@ -93,6 +97,8 @@ def test_pick_a_sample_write_a_window_and_the_cards_show_the_api_answer(url, dri
         lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-state") in ("done", "error"))
     assert driver.find_element(By.TAG_NAME, "body").get_attribute("data-state") == "done", (
         driver.find_element(By.ID, "error").text)
+    bar = driver.find_element(By.ID, "progress")
+    assert bar.is_displayed() and bar.get_attribute("value") == bar.get_attribute("max") == "1"
 
     # The answer as it came over the wire (DevTools), not as the page's script kept it.
     events = _network(driver)

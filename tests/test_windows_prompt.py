@@ -85,10 +85,11 @@ def test_prompt_lists_the_most_telling_play_first_with_its_reaction(tokenizer):
     lines = league.prompt.messages[1]["content"].splitlines()
     assert lines[0] == "MSA at HAR, Q4 03:00 to Q4 00:00, HAR 95-97 at the start."
     assert lines[1].endswith("comments in r/nba (fan's team by flair).")
-    # five comments over both threads where the usual pace is one a minute: the game's fans erupt;
-    # two of them in this thread, one from each fan base
+    # a late go-ahead three (heat: importance + reaction, capped at 9), five comments over both threads
+    # where the usual pace is one a minute: the game's fans erupt; two of them in this thread, one
+    # from each fan base
     assert lines[2] == ("Q4 01:50 Okafor (HAR) hits a three to put HAR ahead 101-100 | "
-                        "fans erupt: 2 comments, HAR 1, MSA 1")
+                        "heat 9, fans erupt: 2 comments, HAR 1, MSA 1")
     assert lines[3:5] == ["> HAR: OKAFOR FROM DOWNTOWN LETS GO", "> MSA: of course he hits that, our defense is trash"]
     team = next(p for p in plans(tokenizer) if p.audience == "r/HarborHerons")
     text = team.prompt.messages[1]["content"]

@@ -445,8 +445,9 @@ def _reaction_weight(delay: np.ndarray) -> np.ndarray:
     return up + down
 
 
-def refine_alignment(alignment: Alignment, plays: Sequence[dict[str, Any]], marks: Sequence[tuple[int, tuple[str, ...]]],
-                     comments: Sequence[tuple[float, str]], lag_s: float) -> Alignment:
+def refine_alignment(alignment: Alignment, plays: Sequence[dict[str, Any]],
+                     marks: Sequence[tuple[int, tuple[str, ...]]], comments: Sequence[tuple[float, str]],
+                     lag_s: float) -> Alignment:
     """A finer alignment where the first one is only minute- or period-precise (V2, V3, tip-off
     only): fans name the player of a play in the seconds after it ("OKAFOR!!!"), so the named
     reactions place each play on the wall clock.

@@ -277,8 +277,9 @@ def telling(comment: dict[str, Any], fact: Fact) -> float:
 
 def window_candidates(facts: list[Fact], reactions: Reactions, audience: str | None = None,
                       max_candidates: int = MAX_CANDIDATES, max_shown: int = MAX_SHOWN,
-                      audience_team: str | None = None) -> list[Candidate]:
-    """The window's candidate moments for one audience (None: all comments), the most telling first.
+                      audience_team: str | None = None, min_score: float = 0.0) -> list[Candidate]:
+    """The window's candidate moments for one audience (None: all comments), the most telling first:
+    at most `max_candidates`, each scoring `min_score` or more.
 
     How telling a play is does not depend on the audience: a moment is one for every fan base, so
     its reaction is counted over every thread of the game (`Reactions`); the comments, their
@@ -307,4 +308,4 @@ def window_candidates(facts: list[Fact], reactions: Reactions, audience: str | N
                 seen.add(str(r["body"]))
                 c.shown.append(r)
         out.append(c)
-    return sorted(out, key=lambda c: (-c.score, c.fact.seq))[:max_candidates]
+    return sorted((c for c in out if c.score >= min_score), key=lambda c: (-c.score, c.fact.seq))[:max_candidates]

@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from rich.markup import escape
+
 from fan_timeline.tables import COMMENT_FORMATS, PBP_FORMATS
 
 DEFAULT_MODEL = "models/export"
@@ -141,19 +143,40 @@ def _read_inputs(args: argparse.Namespace):
             raise ValueError(f"{args.game_dir}: expected one game directory (with a pbp.* file), found {len(games)}")
         pbp_path, comment_paths, meta = games[0].pbp_file, list(games[0].comment_files), dict(games[0].meta)
     elif args.pbp is not None:
-        pbp_path, comment_paths = args.pbp, _comment_paths(args.comments)
         try:
+            pbp_path, comment_paths = args.pbp, _comment_paths(args.comments)
             meta = _load_game_json(args.game) if args.game is not None else {}
         except IngestError as exc:
             raise ValueError(str(exc)) from None
+        except OSError as exc:
+            raise ValueError(_os_error(exc)) from None
     else:
         raise ValueError("give --pbp FILE (and --comments FILE...), or --game-dir DIR")
     try:
         pbp = RawFile(str(pbp_path), pbp_path.read_bytes(), args.pbp_format)
         comments = [RawFile(str(p), p.read_bytes(), args.comment_format) for p in comment_paths]
     except OSError as exc:
-        raise ValueError(f"cannot read {exc.filename}: {exc.strerror}") from None
+        raise ValueError(_os_error(exc)) from None
     return pbp, comments, meta
+
+
+def _os_error(exc: OSError) -> str:
+    """"cannot read game.json: No such file or directory": the file and the reason, no traceback."""
+    return f"cannot read {exc.filename}: {exc.strerror}"
+
+
+def parse_windows(text: str | None) -> list[int] | None:
+    """`--windows 0,3,4` -> [0, 3, 4]; ValueError naming the flag and the bad item."""
+    if not text:
+        return None
+    out = []
+    for item in (x.strip() for x in text.split(",")):
+        if not item:
+            continue
+        if not item.isdigit():
+            raise ValueError(f"--windows: {item!r} is not a window index (give numbers like 0,3,4)")
+        out.append(int(item))
+    return out
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -162,7 +185,7 @@ def _generate(args: argparse.Namespace) -> int:
 
     try:
         pbp, comments, meta = _read_inputs(args)
-        windows = [int(x) for x in args.windows.split(",") if x.strip()] if args.windows else None
+        windows = parse_windows(args.windows)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -215,13 +238,13 @@ class Demo:
             return None
         answer = line.strip()
         if not self.stdin.isatty():
-            self.console.print(answer)   # echo, so a transcript reads like a session
+            self.console.print(escape(answer))   # echo, so a transcript reads like a session
         return answer
 
     def run(self) -> int:
         info = self.service.info
-        self.console.print(f"[bold]fan-timeline demo[/bold]: model {info.get('model')}, "
-                           f"schema {info.get('schema_version')}")
+        self.console.print(f"[bold]fan-timeline demo[/bold]: model {escape(str(info.get('model')))}, "
+                           f"schema {escape(str(info.get('schema_version')))}")
         while True:
             game = self.pick_game()
             if game is None:
@@ -237,10 +260,10 @@ class Demo:
                 self.console.print("Sample games:")
                 for k, s in enumerate(self.samples, 1):
                     m = s.summary()
-                    self.console.print(f"  {k:2d}. {s.id}  {m['away']} at {m['home']}"
-                                       f"{', ' + m['date'] if m['date'] else ''}  ({m['pbp']}, "
-                                       f"{len(m['comment_files'])} comment file"
-                                       f"{'s' if len(m['comment_files']) != 1 else ''})")
+                    self.console.print(escape(f"  {k:2d}. {s.id}  {m['away']} at {m['home']}"
+                                              f"{', ' + m['date'] if m['date'] else ''}  ({m['pbp']}, "
+                                              f"{len(m['comment_files'])} comment file"
+                                              f"{'s' if len(m['comment_files']) != 1 else ''})"))
             answer = self.ask("Pick a game: a number, 'f' to give your own files, 'q' to quit"
                               if self.samples else "No sample games here: 'f' to give files, 'q' to quit")
             if answer is None or answer.lower() in ("q", "quit"):
@@ -253,13 +276,15 @@ class Demo:
                     pbp, comments = s.raw_files()
                     meta = s.meta
                 else:
-                    self.console.print(f"[red]'{answer}' is not one of the choices[/red]")
+                    self.console.print(f"[red]{escape(repr(answer))} is not one of the choices[/red]")
                     continue
                 return self.service.read_raw(pbp, comments, meta)
             except InputError as exc:
-                self.console.print(f"[red]cannot use this game: {exc.where()}: {exc.message}[/red]")
-            except (OSError, ValueError) as exc:
-                self.console.print(f"[red]{exc}[/red]")
+                self.console.print(f"[red]cannot use this game: {escape(exc.where())}: {escape(exc.message)}[/red]")
+            except OSError as exc:
+                self.console.print(f"[red]{escape(_os_error(exc))}[/red]")
+            except ValueError as exc:
+                self.console.print(f"[red]{escape(str(exc))}[/red]")
 
     def ask_files(self):
         from fan_timeline.ingest import IngestError, _load_game_json
@@ -283,16 +308,16 @@ class Demo:
         a = r["alignment"]
         sources = (f" ({r['pbp_format']}; {', '.join(r['comment_formats']) or 'no comments'})"
                    if r["kind"] == "raw" else "")
-        self.console.print(f"\n[bold]{g['away_team']} at {g['home_team']}[/bold]"
-                           f"{', ' + g['date'] if g['date'] else ''}: "
-                           f"final {g['final_away']}-{g['final_home']}, {g['n_plays']} plays, "
-                           f"{g['n_comments']} comments{sources}")
+        self.console.print(f"\n[bold]{escape(str(g['away_team']))} at {escape(str(g['home_team']))}[/bold]"
+                           + escape(f"{', ' + g['date'] if g['date'] else ''}: "
+                                    f"final {g['final_away']}-{g['final_home']}, {g['n_plays']} plays, "
+                                    f"{g['n_comments']} comments{sources}"))
         if a["method"]:
             error = f", expected error ±{a['expected_error_s']:g} s" if a["expected_error_s"] is not None else ""
             self.console.print(f"comments aligned by {a['method']}{error}")
         others = [a["audience"] for a in game.audience_info()[1:]]
-        self.console.print(f"comments of {game.audience(None)}" + (f" (also in the game: {', '.join(others)})"
-                                                                      if others else ""))
+        self.console.print(escape(f"comments of {game.audience(None)}" + (f" (also in the game: {', '.join(others)})"
+                                                                             if others else "")))
         for p in game.windows():
             i = p.info()
             trimmed = f", {i['comments_trimmed']} trimmed" if i["comments_trimmed"] else ""
@@ -322,8 +347,6 @@ class Demo:
             nxt = (index + 1) % len(game.windows())
 
     def show_window(self, w) -> None:
-        from rich.markup import escape
-
         info = w.plan.info()
         self.console.print(f"\n[bold]{info['start']} – {info['end']}[/bold]  (window #{info['index']}: "
                            f"{len(w.entries)} moment{'s' if len(w.entries) != 1 else ''}, {w.n_new_tokens} tokens, "
@@ -335,7 +358,7 @@ class Demo:
             self.console.print("  (no moments)")
         for e in w.entries:
             style = SENTIMENT_STYLE.get(e["fan_sentiment"], "white")
-            self.console.print(f"  [bold]{e['ts']}[/bold]  [{style}]● {e['fan_sentiment']:<8}[/{style}]  "
+            self.console.print(f"  [bold]{escape(e['ts'])}[/bold]  [{style}]● {e['fan_sentiment']:<8}[/{style}]  "
                                f"{escape(e['event'])}")
             if e.get("quote"):
                 self.console.print(f"              [italic]“{escape(e['quote'])}”[/italic]")

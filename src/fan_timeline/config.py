@@ -22,6 +22,8 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 
+from fan_timeline.tables import ReadLimits
+
 C = TypeVar("C")
 
 
@@ -147,10 +149,21 @@ class IngestConfig(Section):
     """Comments up to this long after the final play still count as reactions to the game."""
     author_salt: str = "fan-timeline"
     """Salt of the stable author pseudonym hash; change it to unlink pseudonyms across releases."""
+    max_comment_file_mb: float = 2048.0
+    """Largest comment file (MiB, after decompression): a bigger one stops the stage naming it."""
+    max_comment_rows: int = 5_000_000
+    """Most rows (lines, records) of one comment file."""
+    max_csv_columns: int = 1_000
+    """Most columns of a CSV comment file's header."""
+
+    def read_limits(self) -> ReadLimits:
+        return ReadLimits(int(self.max_comment_file_mb * 2**20), self.max_comment_rows, self.max_csv_columns)
 
     def validate(self) -> str | None:
         if not self.raw_dir.strip():
             return "raw_dir must name a directory"
+        if self.max_comment_file_mb <= 0 or self.max_comment_rows <= 0 or self.max_csv_columns <= 0:
+            return "max_comment_file_mb, max_comment_rows and max_csv_columns must be > 0"
         if self.reaction_lag_s != "auto" and not 0 <= self.reaction_lag_s <= 300:
             return "reaction_lag_s must be `auto` or within 0..300 seconds"
         if self.postgame_grace_s < 0:
@@ -169,6 +182,9 @@ class BuildSftConfig(Section):
     """Token budget of a rendered prompt; shown reactions are trimmed to fit, plays never are."""
     max_candidates: int = 4
     """Candidate plays a window shows: the highest by importance + fan reaction, the highest first."""
+    min_candidate_score: float = 2.0
+    """A play is a candidate only from this score (importance + fan reaction; a moment scores 5 and
+    more): plays that did little to the game and drew no reaction are not listed."""
     max_shown: int = 2
     """Reactions shown under each candidate play (the only quotes an answer may use)."""
     min_audience_comments: int = 30
@@ -195,10 +211,10 @@ class BuildSftConfig(Section):
             return "max_prompt_tokens must be >= 128"
         if not 0 <= self.empty_train_keep <= 1:
             return "empty_train_keep must be within 0..1"
-        if self.max_candidates < 1 or self.max_shown < 0 or self.min_audience_comments < 1 \
+        if self.max_candidates < 1 or self.max_shown < 0 or self.min_audience_comments < 1 or self.min_candidate_score < 0 \
                 or min(self.train_audiences, self.stress_audiences) < 0:
-            return ("max_candidates >= 1, max_shown >= 0, min_audience_comments >= 1 and train_audiences, "
-                    "stress_audiences >= 0 are required")
+            return ("max_candidates >= 1, max_shown >= 0, min_audience_comments >= 1, min_candidate_score >= 0 and "
+                    "train_audiences, stress_audiences >= 0 are required")
         if not (0 < self.val_fraction < 1 and 0 < self.test_fraction < 1
                 and self.val_fraction + self.test_fraction < 1):
             return "val_fraction and test_fraction must be in (0, 1) and sum to < 1"

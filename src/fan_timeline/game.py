@@ -38,7 +38,14 @@ from fan_timeline.config import IngestConfig
 from fan_timeline.facts import NAME_PARTICLES, NAME_SUFFIXES, game_facts
 from fan_timeline.readers.comments import read_comments
 from fan_timeline.readers.pbp import read_pbp
-from fan_timeline.tables import CommentResult, PbpResult, Rejections, UnreadableFileError
+from fan_timeline.tables import (
+    CommentResult,
+    InputTooLargeError,
+    PbpResult,
+    ReadLimits,
+    Rejections,
+    UnreadableFileError,
+)
 
 log = logging.getLogger("fan_timeline.game")
 
@@ -60,6 +67,10 @@ class InputError(ValueError):
         for part in self.loc:
             out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
         return out or "input"
+
+
+class InputTooLarge(InputError):
+    """A file over a read limit (`tables.ReadLimits`): the server answers 413."""
 
 
 @dataclass(frozen=True)
@@ -135,9 +146,11 @@ def _read_pbp(f: RawFile) -> PbpResult:
     return pbp
 
 
-def _read_comment_file(i: int, f: RawFile) -> CommentResult:
+def _read_comment_file(i: int, f: RawFile, limits: ReadLimits) -> CommentResult:
     try:
-        res = read_comments(f.data, f.name, f.format)
+        res = read_comments(f.data, f.name, f.format, limits)
+    except InputTooLargeError as exc:
+        raise InputTooLarge(("comment_files", i), str(exc)) from None
     except UnreadableFileError as exc:
         raise InputError(("comment_files", i), str(exc)) from None
     except ValueError as exc:
@@ -186,8 +199,9 @@ def named_plays(pbp: PbpResult, teams: dict[str, str]) -> list[tuple[int, tuple[
 
 
 def read_game(pbp_file: RawFile, comment_files: Sequence[RawFile], meta: dict[str, Any], cfg: IngestConfig,
-              fallback_id: str = "game") -> GameRead:
-    """Read one game (see the module docstring). Raises InputError for input that cannot be used."""
+              fallback_id: str = "game", limits: ReadLimits | None = None) -> GameRead:
+    """Read one game (see the module docstring). Raises InputError for input that cannot be used
+    (InputTooLarge for a comment file over `limits`, default the ingest params')."""
     pbp = _read_pbp(pbp_file)
     game_id = str(meta.get("game_id") or pbp.game_id or fallback_id)
     for p in pbp.plays:
@@ -200,7 +214,8 @@ def read_game(pbp_file: RawFile, comment_files: Sequence[RawFile], meta: dict[st
                                              f"give game.json {{\"{side}\": {{\"team\": ...}}}} "
                                              "(a tricode like \"HAR\")")
         teams[side] = team
-    results = [_read_comment_file(i, f) for i, f in enumerate(comment_files)]
+    limits = cfg.read_limits() if limits is None else limits
+    results = [_read_comment_file(i, f, limits) for i, f in enumerate(comment_files)]
     raw_comments = [c for r in results for c in r.comments]
     rejections = Rejections()
     rejections.extend(pbp.rejections)

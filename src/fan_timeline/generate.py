@@ -29,6 +29,7 @@ import functools
 import os
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -249,9 +250,14 @@ class GenerationResult:
     constraint_seconds: float = 0.0  # share of the time the batch spent masking logits with the grammar
 
 
+class Cancelled(Exception):
+    """Generation stopped between batches because its `should_stop` said so (a client that left)."""
+
+
 def generate_timelines(model: Any, tokenizer: Any, prompts: list[Messages], *, constrained: bool,
                        groundings: list[schema.Grounding | None] | None = None, max_new_tokens: int | None = None,
-                       batch_size: int = 8, progress: bool = False) -> list[GenerationResult]:
+                       batch_size: int = 8, progress: bool = False,
+                       should_stop: Callable[[], bool] | None = None) -> list[GenerationResult]:
     """Greedily generate one completion per chat prompt, in batches, in the order of `prompts`.
 
     With `constrained=True` and `groundings` (one per prompt, from `prompt.window_prompt`), each
@@ -261,13 +267,16 @@ def generate_timelines(model: Any, tokenizer: Any, prompts: list[Messages], *, c
     Prompts are sorted by token length so that a batch pads little (left-padded); a row that has
     finished leaves its batch. `max_new_tokens` defaults to the grammar's bound for constrained
     decoding (`constrained_budget`; a smaller value may cut outputs, which breaks the guarantee:
-    warned) and to `FREE_MAX_NEW_TOKENS` for free decoding.
+    warned) and to `FREE_MAX_NEW_TOKENS` for free decoding. `should_stop` is asked before each
+    batch; when it says yes, Cancelled is raised.
     """
     if groundings is not None and (not constrained or len(groundings) != len(prompts)):
         raise ValueError("groundings need constrained=True and one entry per prompt")
     rows = groundings or [None] * len(prompts)
     results: list[GenerationResult | None] = [None] * len(prompts)
     for batch, enc in _batches(model, tokenizer, prompts, batch_size, progress):
+        if should_stop is not None and should_stop():
+            raise Cancelled(f"stopped with {sum(r is not None for r in results)} of {len(prompts)} prompts done")
         cache, prefill = _prefill(model, enc)
         grammar = GrammarMask(tokenizer, [rows[i] for i in batch]) if constrained else None
         budget = _budget(constrained, max_new_tokens, [rows[i] for i in batch])

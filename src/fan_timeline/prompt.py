@@ -43,15 +43,21 @@ def loudness(ratio: float) -> str:
     return next(word for least, word in LOUDNESS if ratio >= least)
 
 
-def play_line(c: Candidate, team_audience: bool = False) -> str:
-    """One candidate play: its clock, its fact's sentence and its fans' reaction (how loud against
-    their usual pace, how many comments in the seconds after it, by the team their authors support;
-    a team's own subreddit is all one team's, so it does not say).
+def heat(score: float) -> int:
+    """A candidate's score (`Candidate.score`: what the play did to the game plus how loud the
+    game's fans got) as one digit, 0..9: a moment is 5 and more."""
+    return max(0, min(9, int(score)))
 
-    "Q4 02:41 Mitchell hits a three, CLE lead 131-126 | fans erupt: 58 comments, CLE 40, CHI 6, ? 12"
+
+def play_line(c: Candidate, team_audience: bool = False) -> str:
+    """One candidate play: its clock, its fact's sentence, its heat (`heat`), how loud the game's
+    fans got after it (every thread), and this audience's comments reacting to it, by the team
+    their authors support (a team's own subreddit is all one team's, so it does not say).
+
+    "Q4 02:41 Mitchell hits a three, CLE lead 131-126 | heat 8, fans erupt: 58 comments, CLE 40, CHI 6, ? 12"
     """
     teams = f", {_team_counts(c)}" if c.count and not team_audience else ""
-    return f"{c.fact.clock} {c.fact.text} | fans {loudness(c.ratio)}: {c.count} comments{teams}"
+    return f"{c.fact.clock} {c.fact.text} | heat {heat(c.score)}, fans {loudness(c.ratio)}: {c.count} comments{teams}"
 
 
 def comment_line(comment: dict[str, Any]) -> str:
@@ -94,7 +100,7 @@ def user_message(game: dict[str, Any], window: dict[str, Any], audience: str, ca
         lines.append(play_line(c, own))
         lines += [comment_line(r) for r in shown.get(c.fact.seq, [])]
     if not candidates:
-        lines.append("No scores, blocks or steals in this window.")
+        lines.append("No play in this window did much to the game or drew a reaction.")
     return defang("\n".join(lines))
 
 

@@ -21,6 +21,8 @@ import json
 import logging
 import secrets
 import sys
+import threading
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -41,6 +43,7 @@ from fan_timeline.service import (
     GameInput,
     GenerationQueue,
     InputError,
+    InputTooLarge,
     QueueFull,
     RawFile,
     TimelineService,
@@ -56,6 +59,8 @@ API_KEY_ENV = "FAN_TIMELINE_API_KEY"
 DEFAULT_MAX_BODY_BYTES = 50 * 2**20   # a big game thread dump (20k Pushshift comments) is ~30 MB
 MAX_FILE_CHARS = 200 * 2**20          # per file; the body limit is the real bound
 MAX_WINDOWS = 64
+MAX_COMMENT_FILES = 20                # threads of one game: the league's (or its halves) and the teams'
+CLIENT_CHECK_S = 0.5                  # how often a waiting request looks whether its client is still there
 CLOCK_PATTERN = r"^(Q[1-4]|OT[1-9]) \d{1,2}:[0-5]\d$"
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
@@ -140,7 +145,7 @@ class GameRequest(_Strict):
 
     game: GameIn = Field(default_factory=GameIn)
     pbp: PbpFileIn | None = Field(None, description="raw play-by-play file")
-    comment_files: list[CommentFileIn] = Field(default_factory=list, max_length=20)
+    comment_files: list[CommentFileIn] = Field(default_factory=list, max_length=MAX_COMMENT_FILES)
     plays: list[PlayIn] | None = Field(None, min_length=1, max_length=5000, description="canonical plays, game order")
     comments: list[CommentIn] = Field(default_factory=list, max_length=100_000)
 
@@ -354,6 +359,9 @@ def _error(status: int, loc: list[Any], msg: str, type_: str) -> JSONResponse:
 
 
 def _input_error(exc: InputError, prefix: tuple[str, ...] = ("body",)) -> JSONResponse:
+    """422, or 413 for a file over the read limits (`InputTooLarge`), naming where."""
+    if isinstance(exc, InputTooLarge):
+        return _error(413, [*prefix, *exc.loc], exc.message, "too_large")
     return _error(422, [*prefix, *exc.loc], exc.message, "input_error")
 
 
@@ -527,14 +535,28 @@ def create_app(service: TimelineService, *, max_queue: int = 8, api_key: str | N
             errors.append({"loc": list(e.get("loc", ())), "msg": msg, "type": e.get("type", "")})
         return JSON(status_code=422, content={"detail": jsonable_encoder(errors)})
 
-    async def run_generation(game: GameInput, windows: list[int] | None, audience: str | None) -> dict[str, Any]:
-        audience = game.audience(audience)                # a bad audience or index is a 422 before any queueing
-        indexes = service.select(game, windows, audience)
+    async def run_queued(request: Request, work: Callable[[threading.Event], Any]) -> Any:
+        """Run `work` (reading a game, generating) on the queue's one worker: a full queue is a 503
+        with Retry-After, and a client that leaves stops its job (before it starts, or between
+        batches of windows) instead of leaving it to burn a core."""
+        stop = threading.Event()
         try:
-            future = queue.submit(lambda: service.timeline(game, indexes, audience).as_dict())
+            future = queue.submit(lambda: work(stop))
         except QueueFull as exc:
             raise HTTPException(503, detail=f"busy: {exc}", headers={"Retry-After": str(exc.retry_after_s)}) from None
-        return await asyncio.wrap_future(future)
+        waiting = asyncio.wrap_future(future)
+        while not (await asyncio.wait({waiting}, timeout=CLIENT_CHECK_S))[0]:
+            if await request.is_disconnected():
+                stop.set()
+                future.cancel()
+                raise HTTPException(499, detail="the client closed the connection")
+        return waiting.result()
+
+    def generation(game: GameInput, windows: list[int] | None, audience: str | None,
+                   stop: threading.Event) -> dict[str, Any]:
+        audience = game.audience(audience)                # a bad audience or index: 422
+        indexes = service.select(game, windows, audience)
+        return service.timeline(game, indexes, audience, should_stop=stop.is_set).as_dict()
 
     # ---- API ------------------------------------------------------------------------------------
 
@@ -542,12 +564,12 @@ def create_app(service: TimelineService, *, max_queue: int = 8, api_key: str | N
               responses={401: {"description": "API key missing or wrong"}, 413: {"description": "body too large"},
                          422: {"description": "bad input: detail[].loc says where"},
                          503: {"description": "queue full: retry after Retry-After seconds"}})
-    async def timeline(req: TimelineRequest) -> dict[str, Any]:
+    async def timeline(req: TimelineRequest, request: Request) -> dict[str, Any]:
         """The timeline of a game (or of the chosen windows): raw files in any format ingest reads
         (detected, or named by `format`) or canonical rows. Windowed exactly as build_sft windows
         training games; each window decoded with the schema as a grammar."""
-        game = await run_in_threadpool(_prepare, service, req)
-        return await run_generation(game, req.windows, req.audience)
+        return await run_queued(request, lambda stop: generation(_prepare(service, req), req.windows, req.audience,
+                                                                stop))
 
     @app.post("/v1/timeline/upload", response_model=TimelineResponse, dependencies=[Depends(require_key)],
               responses={401: {"description": "API key missing or wrong"}, 413: {"description": "body too large"},
@@ -560,8 +582,12 @@ def create_app(service: TimelineService, *, max_queue: int = 8, api_key: str | N
         comment_format: Annotated[CommentFormat | None, Form(description="for every comment file")] = None,
         windows: Annotated[str | None, Form(description="comma-separated window indexes, e.g. 0,3")] = None,
         audience: Annotated[str | None, Form(max_length=120, description='whose comments, e.g. "r/nba"')] = None,
+        *, request: Request,
     ) -> dict[str, Any]:
         """The same as /v1/timeline from multipart form files, for curl."""
+        if len(comments) > MAX_COMMENT_FILES:
+            return _error(422, ["body", "comments"], f"at most {MAX_COMMENT_FILES} comment files, not {len(comments)}",
+                          "too_long")
         try:
             meta = GameIn.model_validate_json(game) if game else GameIn()
         except ValidationError as exc:
@@ -576,19 +602,22 @@ def create_app(service: TimelineService, *, max_queue: int = 8, api_key: str | N
                               "int_parsing")
         pbp_file = RawFile(pbp.filename or "pbp", await pbp.read(), pbp_format)
         files = [RawFile(f.filename or f"comments{i}", await f.read(), comment_format) for i, f in enumerate(comments)]
-        try:
-            prepared = await run_in_threadpool(service.read_raw, pbp_file, files, meta.model_dump(exclude_none=True))
-        except InputError as exc:   # the form names the comment files' field `comments`
-            loc = ("comments", *exc.loc[1:]) if exc.loc[:1] == ("comment_files",) else exc.loc
-            raise InputError(loc, exc.message) from None
-        return await run_generation(prepared, chosen, audience)
+
+        def work(stop: threading.Event) -> dict[str, Any]:
+            try:
+                prepared = service.read_raw(pbp_file, files, meta.model_dump(exclude_none=True))
+            except InputError as exc:   # the form names the comment files' field `comments`
+                loc = ("comments", *exc.loc[1:]) if exc.loc[:1] == ("comment_files",) else exc.loc
+                raise type(exc)(loc, exc.message) from None
+            return generation(prepared, chosen, audience, stop)
+
+        return await run_queued(request, work)
 
     @app.post("/v1/windows", response_model=WindowsResponse, dependencies=[Depends(require_key)])
-    async def windows(req: WindowsRequest) -> dict[str, Any]:
+    async def windows(req: WindowsRequest, request: Request) -> dict[str, Any]:
         """The game read, aligned and cut into windows with their prompts' sizes, for one audience
         (and the list of them); no generation."""
-        game = await run_in_threadpool(_prepare, service, req)
-        return game.as_dict(service.params, req.audience)
+        return await run_queued(request, lambda stop: _prepare(service, req).as_dict(service.params, req.audience))
 
     @app.get("/v1/samples", dependencies=[Depends(require_key)])
     async def sample_list() -> list[dict[str, Any]]:

@@ -311,9 +311,16 @@ class TimelineResult:
 # The service
 
 
+# How much of one comment file the service reads (a request's file, or one a user names): a real
+# game thread is tens of MB; these stop a decompression bomb or a million-column CSV early.
+SERVICE_READ_LIMITS = tables.ReadLimits(max_bytes=256 * 2**20, max_rows=1_000_000, max_columns=200)
+
+
 class TimelineService:
     """A model loaded once, plus the params games are windowed with. Generation is serialised by a
     lock (one model, one generation at a time); reading and windowing are not."""
+
+    read_limits: tables.ReadLimits = SERVICE_READ_LIMITS
 
     def __init__(self, model: Any, tokenizer: Any, params: PipelineParams, info: dict[str, Any], *,
                  batch_size: int = 8):
@@ -357,7 +364,8 @@ class TimelineService:
         cannot be used. Rows that cannot be kept are counted and listed in the report, as ingest
         writes them to rejected.jsonl.
         """
-        g = read_game(pbp, comment_files, dict(meta or {}), self.params.ingest, fallback_id=Path(pbp.name).stem)
+        g = read_game(pbp, comment_files, dict(meta or {}), self.params.ingest, fallback_id=Path(pbp.name).stem,
+                      limits=self.read_limits)
         return self._windowed(GameInput(g.row, g.plays, g.comments, _raw_report(g, self.params.ingest)))
 
     def read_canonical(self, meta: dict[str, Any], plays: Sequence[dict[str, Any]],
@@ -453,9 +461,10 @@ class TimelineService:
         return sorted(set(windows))
 
     def timeline(self, game: GameInput, windows: Sequence[int] | None = None, audience: str | None = None, *,
-                 progress: bool = False) -> TimelineResult:
+                 progress: bool = False, should_stop: Callable[[], bool] | None = None) -> TimelineResult:
         """Generate the chosen windows (default all) of one audience (default the largest) in
-        batches and merge them into one timeline."""
+        batches and merge them into one timeline. `should_stop` is asked between batches
+        (generate.Cancelled when it says yes: the server's client has gone)."""
         from fan_timeline.generate import generate_timelines, timeline_from_text
 
         aud = game.audience(audience)
@@ -464,7 +473,8 @@ class TimelineService:
             t0 = time.perf_counter()
             results = generate_timelines(
                 self.model, self.tokenizer, [p.prompt.messages for p in plans], constrained=True,
-                groundings=[p.prompt.grounding for p in plans], batch_size=self.batch_size, progress=progress)
+                groundings=[p.prompt.grounding for p in plans], batch_size=self.batch_size, progress=progress,
+                should_stop=should_stop)
             seconds = time.perf_counter() - t0
         out = []
         for plan, r in zip(plans, results):

@@ -152,6 +152,25 @@ class UnreadableFileError(ValueError):
         super().__init__(msg)
 
 
+class InputTooLargeError(UnreadableFileError):
+    """A file over one of the `ReadLimits`: reading stopped there, before it could exhaust memory."""
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """How much of one comment file a reader takes before it stops with InputTooLargeError.
+
+    A real game thread is tens of MB (25,000 comments of a big playoff game's league thread); the
+    limits stop a decompression bomb (a few KB of zstd that expand to GBs) or a pathological CSV
+    (a million columns) long before memory or a core runs out. The pipeline takes them from
+    params.yaml `ingest`; the server has smaller ones (docs/reliability.md).
+    """
+
+    max_bytes: int = 2 * 2**30      # bytes of one file, after decompression
+    max_rows: int = 5_000_000       # rows (lines, records, comments) of one file
+    max_columns: int = 1_000        # columns of a CSV header
+
+
 @dataclass
 class PbpResult:
     """What a play-by-play reader returns for one file."""

@@ -51,6 +51,7 @@ import math
 import os
 import random
 import shutil
+import sys
 import tempfile
 import time
 import warnings
@@ -929,6 +930,7 @@ def save_adapter(model: Any, tokenizer: Any, cfg: TrainConfig, out_dir: str | os
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         model.save_pretrained(tmp, safe_serialization=True)
+        _canonical_json(tmp / "adapter_config.json")
         tokenizer.save_pretrained(tmp)
         info = {**as_dict(cfg), "resolved_base_model": base_model_path,
                 "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
@@ -938,6 +940,15 @@ def save_adapter(model: Any, tokenizer: Any, cfg: TrainConfig, out_dir: str | os
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+def _canonical_json(path: Path) -> None:
+    """Rewrite a config JSON with sorted keys and sorted lists: PEFT writes `target_modules` from a
+    set, in another order on every run, which gave bit-identical weights a new DVC hash (and reran
+    evaluate and export)."""
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    doc = {k: sorted(v) if isinstance(v, list) and all(isinstance(x, str) for x in v) else v for k, v in doc.items()}
+    path.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def _trim_live_history(live_dir: Path, last_step: int) -> None:
@@ -1052,6 +1063,10 @@ def train(cfg: TrainConfig, *, train_path: str | os.PathLike, val_path: str | os
     if resume_from is not None:
         state = load_checkpoint(resume_from, model, optimizer, dist, dev)
         logger.info("resuming from %s (step %d of %d)", resume_from, state["step"], total_steps)
+        if state["step"] >= total_steps and is_main:   # what `dvc repro -f` of a finished run finds
+            print(f"train_qlora: {ckpt_dir} holds this run finished (same params, base model and data): its "
+                  f"adapter is written again, nothing is retrained; delete {ckpt_dir} to train from scratch",
+                  file=sys.stderr)
     start_step = state["step"]
     recent = deque(state["recent"], maxlen=cfg.logging_every)  # (loss sum, trained tokens) per step
 

@@ -140,7 +140,7 @@ def plan_game(game: dict[str, Any], plays: list[dict[str, Any]], comments: list[
         own = aud if all(audience_of(c) == aud for c in cs) else None   # None: the catch-all of a quiet game
         for w in windows:
             cands = window_candidates(w.facts, reactions, own, cfg.max_candidates, cfg.max_shown,
-                                      prompt.audience_team(aud, teams))
+                                      prompt.audience_team(aud, teams), cfg.min_candidate_score)
             n = sum(1 for c in cs if w.contains(float(c["game_s"]), int(c["period"])))
             wp = prompt.window_prompt(tokenizer, game, w.info(), aud, cands, n, teams, cfg.max_prompt_tokens)
             plans.append(WindowPlan(w, aud, wp, n, cfg.max_prompt_tokens))

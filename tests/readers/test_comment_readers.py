@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from fan_timeline.readers import reddit_listing, reddit_ndjson, scraper_csv
 from fan_timeline.readers.comment_rows import is_bot
 from fan_timeline.readers.comments import detect_comment_format, read_comments
-from fan_timeline.tables import CommentResult, UnreadableFileError
+from fan_timeline.tables import CommentResult, InputTooLargeError, ReadLimits, UnreadableFileError
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "comments"
 NDJSON = (DATA / "thread.ndjson").read_bytes()
@@ -102,6 +102,46 @@ def test_ndjson_zstd_truncated_or_corrupt_is_unreadable():
         reddit_ndjson.read(z[: len(z) // 2], "cut.zst")
     with pytest.raises(UnreadableFileError, match="zstd"):
         reddit_ndjson.read(reddit_ndjson.ZSTD_MAGIC + b"\x00" * 40, "bad.zst")
+
+
+def test_a_decompression_bomb_stops_at_the_byte_limit_not_in_memory():
+    import resource
+    import time
+
+    line = NDJSON.split(b"\n")[0] + b"\n"
+    cobj = zstandard.ZstdCompressor(level=19).compressobj()
+    bomb = b"".join(cobj.compress(b"\n" * (16 << 20)) for _ in range(40)) + cobj.compress(line) + cobj.flush()
+    assert len(bomb) < 64 << 10                   # 640 MiB of newlines and one comment, in under 64 KB
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.perf_counter()
+    with pytest.raises(InputTooLargeError, match="more than 8,388,608 bytes"):
+        read_comments(bomb, "bomb.ndjson.zst", limits=ReadLimits(max_bytes=8 << 20, max_rows=10**9))
+    with pytest.raises(InputTooLargeError, match="more than 1,000 lines"):
+        read_comments(bomb, "bomb.ndjson.zst", limits=ReadLimits(max_rows=1000))
+    assert time.perf_counter() - t0 < 30         # the work is bounded by the limits, not by the file
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mb < 200, grown_mb              # the old reader held the whole frame: ~11 GB per GB
+    # a file within the limits reads as before
+    assert read_comments(zstandard.ZstdCompressor().compress(NDJSON), "ok.zst", limits=ReadLimits(max_bytes=1 << 20)
+                         ).comments == reddit_ndjson.read(NDJSON, "ok").comments
+
+
+def test_a_million_column_csv_is_refused_and_short_rows_stay_cheap():
+    import time
+
+    wide = ("id,body,createdAt,username," + ",".join(f"c{i}" for i in range(10**6)) + "\n").encode()
+    with pytest.raises(InputTooLargeError, match="1,000,004 columns"):
+        read_comments(wide + b"a,b,2024-01-05T01:02:03Z,u\n", "wide.csv")
+    # under the column limit, a short row costs what any row costs (not one step per header column)
+    header = ("id,body,createdAt,username," + ",".join(f"c{i}" for i in range(990)) + "\n").encode()
+    rows = b"".join(f"r{k},hi,2024-01-05T01:02:03Z,u\n".encode() for k in range(20_000))
+    t0 = time.perf_counter()
+    res = read_comments(header + rows, "ok.csv")
+    assert len(res.comments) == 20_000 and time.perf_counter() - t0 < 5
+    with pytest.raises(InputTooLargeError, match="more than 100 rows"):
+        read_comments(header + rows, "ok.csv", limits=ReadLimits(max_rows=100))
+    with pytest.raises(InputTooLargeError, match="bytes"):
+        read_comments(header + rows, "ok.csv", limits=ReadLimits(max_bytes=1000))
 
 
 @pytest.mark.parametrize("data", [b"", b"  \n\n", b"not json at all\n{broken"])

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from fan_timeline.readers.common import RowError, is_blank, parse_utc, to_int
-from fan_timeline.tables import CommentResult
+from fan_timeline.tables import CommentResult, InputTooLargeError, ReadLimits
 
 # Accounts whose comments are not fan reactions. Matched case-insensitively on the whole name.
 BOT_AUTHORS = frozenset({"automoderator"})
@@ -154,14 +154,22 @@ def reddit_comment(obj: Any) -> dict[str, Any]:
 class CommentSink:
     """Collects one file's comments: keeps or rejects every row it is given, counting each once."""
 
-    def __init__(self, source: str | Path, fmt: str) -> None:
+    def __init__(self, source: str | Path, fmt: str, max_rows: int = ReadLimits.max_rows) -> None:
         self.source = str(source)
         self.result = CommentResult(format=fmt, comments=[])
         self._seen: dict[str, int | str] = {}
+        self.max_rows = max_rows
+
+    def count(self) -> None:
+        """One more row read; InputTooLargeError past `max_rows`."""
+        if self.result.read >= self.max_rows:
+            raise InputTooLargeError(self.source, f"more than {self.max_rows:,} rows",
+                                     "split the file, or raise the row limit")
+        self.result.read += 1
 
     def reject(self, row: int | str, field: str | None, reason: str, detail: str = "",
                value: Any = None) -> None:
-        self.result.read += 1
+        self.count()
         self.result.rejections.record(self.source, row, field, reason, detail, value)
 
     def offer(self, row: int | str, parse: Callable[[], dict[str, Any]]) -> None:
@@ -184,5 +192,5 @@ class CommentSink:
             self.reject(row, "author", "bot", "automated account (see comment_rows.is_bot)",
                         comment["author"])
         else:
-            self.result.read += 1
+            self.count()
             self.result.comments.append(comment)

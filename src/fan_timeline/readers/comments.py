@@ -9,7 +9,7 @@ Detection looks at content, not file names (exports get renamed):
 from __future__ import annotations
 
 from fan_timeline.readers import reddit_listing, reddit_ndjson, scraper_csv
-from fan_timeline.tables import COMMENT_FORMATS, CommentResult, UnreadableFileError
+from fan_timeline.tables import COMMENT_FORMATS, CommentResult, InputTooLargeError, ReadLimits, UnreadableFileError
 
 READERS = {
     "reddit_ndjson": reddit_ndjson.read,
@@ -40,10 +40,15 @@ def detect_comment_format(data: bytes, source: str) -> str:
         f"with id,body,createdAt,username columns; the file starts with {head[:40]!r}")
 
 
-def read_comments(data: bytes, source: str, fmt: str | None = None) -> CommentResult:
-    """Read one comment file; `fmt` forces a format (one of COMMENT_FORMATS) instead of detecting."""
+def read_comments(data: bytes, source: str, fmt: str | None = None,
+                  limits: ReadLimits = ReadLimits()) -> CommentResult:
+    """Read one comment file; `fmt` forces a format (one of COMMENT_FORMATS) instead of detecting.
+    Past `limits` (bytes, after decompression; rows; CSV columns) it stops with InputTooLargeError."""
+    if len(data) > limits.max_bytes:
+        raise InputTooLargeError(source, f"{len(data):,} bytes (at most {limits.max_bytes:,})",
+                                 "a comment thread is tens of MB; split the file, or raise the limit")
     if fmt is None:
         fmt = detect_comment_format(data, source)
     elif fmt not in READERS:
         raise ValueError(f"unknown comment format {fmt!r}; expected one of {COMMENT_FORMATS}")
-    return READERS[fmt](data, source)
+    return READERS[fmt](data, source, limits)

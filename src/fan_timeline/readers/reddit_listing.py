@@ -23,7 +23,7 @@ from typing import Any
 
 from fan_timeline.readers.comment_rows import CommentSink, reddit_comment
 from fan_timeline.readers.common import load_json
-from fan_timeline.tables import CommentResult, UnreadableFileError
+from fan_timeline.tables import CommentResult, ReadLimits, UnreadableFileError
 
 FORMAT = "reddit_listing"
 
@@ -37,7 +37,7 @@ def _children(listing: Any) -> list[Any] | None:
     return None
 
 
-def read(data: bytes, source: str) -> CommentResult:
+def read(data: bytes, source: str, limits: ReadLimits = ReadLimits()) -> CommentResult:
     """Comments of one thread JSON file, flattened from the reply tree."""
     doc = load_json(data, source)
     hint = "expected the Reddit API's [post_listing, comment_listing] from /comments/<thread>.json"
@@ -51,7 +51,7 @@ def read(data: bytes, source: str) -> CommentResult:
         post_id = posts[0]["data"].get("id")
         thread_id = post_id if isinstance(post_id, str) else None
 
-    sink = CommentSink(source, FORMAT)
+    sink = CommentSink(source, FORMAT, limits.max_rows)
     stack: list[tuple[str, Any]] = [(str(i), c) for i, c in reversed(list(enumerate(top)))]
     while stack:
         path, child = stack.pop()

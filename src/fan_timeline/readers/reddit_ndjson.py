@@ -5,8 +5,10 @@ Shape: each non-blank line is `{"id", "name": "t1_<id>", "link_id": "t3_<thread>
 
 Quirks handled here:
 - Monthly dumps are zstd-compressed with a long window (up to 2 GiB): bytes starting with the zstd
-  magic are decompressed on the fly, across concatenated frames, with a large `max_window_size`.
-  A truncated or corrupt stream is a whole-file error (the dump was cut off: fetch it again).
+  magic are decompressed as a stream, across concatenated frames, with a large `max_window_size`,
+  a bounded piece at a time: a few KB that expand to GBs (a decompression bomb) stop at
+  `ReadLimits.max_bytes` with InputTooLargeError, never in memory. A truncated or corrupt
+  stream is a whole-file error (the dump was cut off: fetch it again).
 - Lines are decoded one by one, so one line with invalid UTF-8 or a lone-surrogate escape
   (bad_encoding), or cut-off, too deeply nested JSON (bad_json) costs only that row.
 - `created_utc` is an int in old dumps, a float or a numeric string in newer ones.
@@ -24,58 +26,71 @@ import zstandard
 
 from fan_timeline.readers.comment_rows import CommentSink, reddit_comment
 from fan_timeline.readers.common import JsonTextError, parse_json_text
-from fan_timeline.tables import CommentResult, UnreadableFileError
+from fan_timeline.tables import CommentResult, InputTooLargeError, ReadLimits, UnreadableFileError
 
 FORMAT = "reddit_ndjson"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 # Pushshift/Arctic Shift dumps are written with --long=31: a 2 GiB window.
 ZSTD_MAX_WINDOW = 2**31
-_CHUNK = 1 << 20
+_IN_CHUNK = 1 << 10
+_OUT_PIECE = 1 << 20
 
 
-def _zstd_chunks(data: bytes, source: str) -> Iterator[bytes]:
-    """Decompressed bytes of every concatenated zstd frame; UnreadableFileError on bad input."""
+def _zstd_chunks(data: bytes, source: str, max_bytes: int) -> Iterator[bytes]:
+    """Decompressed bytes of every concatenated zstd frame, at most `max_bytes` in all;
+    UnreadableFileError on bad input, InputTooLargeError past the limit.
+
+    The input goes in _IN_CHUNK bytes at a time: zstd expands a byte to at most ~32 KB (an RLE
+    block), so one call returns at most ~32 MB however the file was made.
+    """
     dctx = zstandard.ZstdDecompressor(max_window_size=ZSTD_MAX_WINDOW)
-    pos = 0
+    pos = total = 0
     while pos < len(data):
         obj = dctx.decompressobj()
         while not obj.eof:
             if pos >= len(data):
                 raise UnreadableFileError(source, "zstd stream ends mid-frame: the file is truncated",
                                           "the download or copy was cut off; fetch the file again")
-            chunk = data[pos:pos + _CHUNK]
+            chunk = data[pos:pos + _IN_CHUNK]
             pos += len(chunk)
             try:
                 out = obj.decompress(chunk)
             except zstandard.ZstdError as e:
                 raise UnreadableFileError(source, f"corrupt zstd data ({e})",
                                           "check the file with `zstd -t`; fetch it again") from None
-            if out:
-                yield out
+            total += len(out)
+            if total > max_bytes:
+                raise InputTooLargeError(source, f"decompresses to more than {max_bytes:,} bytes",
+                                         "a comment thread is tens of MB; split the dump, or raise the limit")
+            for i in range(0, len(out), _OUT_PIECE):   # lines are split a bounded piece at a time
+                yield out[i:i + _OUT_PIECE]
         # What the finished frame did not use belongs to the next frame.
         pos -= len(obj.unused_data)
 
 
-def _lines(data: bytes, source: str) -> Iterator[bytes]:
+def _lines(data: bytes, source: str, max_bytes: int) -> Iterator[bytes]:
     """Raw lines (without the newline) of plain or zstd-compressed NDJSON."""
     if not data.startswith(ZSTD_MAGIC):
         yield from data.split(b"\n")
         return
     tail = b""
-    for chunk in _zstd_chunks(data, source):
+    for chunk in _zstd_chunks(data, source, max_bytes):
         parts = (tail + chunk).split(b"\n")
         tail = parts.pop()
         yield from parts
     yield tail
 
 
-def read(data: bytes, source: str) -> CommentResult:
+def read(data: bytes, source: str, limits: ReadLimits = ReadLimits()) -> CommentResult:
     """Comments of one NDJSON (optionally zstd) file; rows are 1-based line numbers."""
     if not data or not data.strip():
         raise UnreadableFileError(source, "file is empty", "re-export or re-download it")
-    sink = CommentSink(source, FORMAT)
+    sink = CommentSink(source, FORMAT, limits.max_rows)
     parsed_any = False
-    for lineno, raw in enumerate(_lines(data, source), start=1):
+    for lineno, raw in enumerate(_lines(data, source, limits.max_bytes), start=1):
+        if lineno > limits.max_rows:   # blank lines count too: a file of newlines is no thread
+            raise InputTooLargeError(source, f"more than {limits.max_rows:,} lines",
+                                     "split the file, or raise the row limit")
         raw = raw.strip()
         if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]

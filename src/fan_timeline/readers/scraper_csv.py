@@ -15,6 +15,9 @@ Quirks handled here:
 - Invalid UTF-8 inside a row rejects that row (bad_encoding); in the header it fails the file.
 - Some exports mix posts and comments with a `dataType` column: non-"comment" rows are
   rejected (not_a_comment).
+- Only the columns read here are looked at per row, and a header of more than
+  `ReadLimits.max_columns` columns is refused: a short row under a million-column header costs
+  what any row costs.
 """
 
 from __future__ import annotations
@@ -36,10 +39,11 @@ from fan_timeline.readers.comment_rows import (
     subreddit_name,
 )
 from fan_timeline.readers.common import RowError, is_blank
-from fan_timeline.tables import CommentResult, UnreadableFileError
+from fan_timeline.tables import CommentResult, InputTooLargeError, ReadLimits, UnreadableFileError
 
 FORMAT = "scraper_csv"
 REQUIRED_COLUMNS = ("id", "body", "createdat", "username")
+USED_COLUMNS = (*REQUIRED_COLUMNS, "parentid", "postid", "upvotes", "edited", "communityname", "datatype")
 # csv needs a big field limit: a pasted copypasta can exceed the 128 KiB default.
 csv.field_size_limit(16 * 1024 * 1024)
 _SURROGATE = re.compile("[\udc80-\udcff]")
@@ -81,7 +85,7 @@ def _parse_row(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def read(data: bytes, source: str) -> CommentResult:
+def read(data: bytes, source: str, limits: ReadLimits = ReadLimits()) -> CommentResult:
     """Comments of one scraper CSV file; rows are 1-based file line numbers."""
     if not data or not data.strip():
         raise UnreadableFileError(source, "file is empty", "re-export or re-download it")
@@ -97,13 +101,17 @@ def read(data: bytes, source: str) -> CommentResult:
                                   "expected a comma-separated header row") from None
     if any(_SURROGATE.search(h) for h in header):
         raise UnreadableFileError(source, "header row is not valid UTF-8", "re-save the file as UTF-8")
+    if len(header) > limits.max_columns:
+        raise InputTooLargeError(source, f"CSV header has {len(header):,} columns (at most {limits.max_columns:,})",
+                                 "a comment export has a few dozen columns; check the file")
     names = [h.strip().lower() for h in header]
     missing = [c for c in REQUIRED_COLUMNS if c not in names]
     if missing:
         raise UnreadableFileError(
             source, f"CSV header lacks column(s) {missing} (has {reprlib.repr(header)})",
             "expected a scraper export with id, parentId, postId, body, createdAt, upVotes, username, ...")
-    sink = CommentSink(source, FORMAT)
+    used = {name: i for i, name in enumerate(names) if name in USED_COLUMNS}   # a repeated name: its last column
+    sink = CommentSink(source, FORMAT, limits.max_rows)
     while True:
         line = reader.line_num + 1
         try:
@@ -117,10 +125,8 @@ def read(data: bytes, source: str) -> CommentResult:
             continue
         if not any(v.strip() for v in values):
             continue  # blank line, e.g. a trailing newline
-        row: dict[Any, Any] = dict(zip(names, values))
+        row: dict[Any, Any] = {name: values[i] if i < len(values) else None for name, i in used.items()}
         if len(values) > len(names):
             row[None] = values[len(names):]
-        for name in names[len(values):]:
-            row[name] = None
         sink.offer(line, lambda row=row: _parse_row(row))
     return sink.result

@@ -13,7 +13,7 @@ const state = {
   selected: new Set(),
   series: null,
   game: null,
-  last: null,       // the last /v1/timeline response (tests read it)
+  last: null,       // the last timeline written: the API's answers merged (tests read it)
 };
 
 // ---------------------------------------------------------------- small DOM helpers
@@ -149,6 +149,7 @@ async function readGame(body) {
   state.series = result.series;
   state.game = result.game;
   state.selected = new Set(result.windows.map((w) => w.index));
+  $("progress").hidden = true;
   $("input-summary").textContent = inputSummary(result);
   renderWindows();
   $("windows-panel").hidden = false;
@@ -221,18 +222,44 @@ function syncChips() {
 
 // ---------------------------------------------------------------- timeline
 
-async function generate() {
-  if (!state.body) return;
+const WINDOWS_PER_REQUEST = 4;   // a request per few windows: the progress bar moves, a long game never times out
+
+function mergeResults(parts) {
+  // one answer from the answers of consecutive groups of windows, as the API merges one request's
+  const last = parts[parts.length - 1];
+  const timeline = parts.flatMap((p) => p.timeline).sort((a, b) => clockSeconds(a.ts) - clockSeconds(b.ts));
+  const sum = (f) => parts.reduce((n, p) => n + f(p), 0);
+  return {
+    ...last,
+    timeline,
+    windows: parts.flatMap((p) => p.windows),
+    merge: { duplicates_dropped: sum((p) => p.merge.duplicates_dropped) },
+    trimmed: { ...last.trimmed, comments_trimmed: sum((p) => p.trimmed.comments_trimmed) },
+    generation: { ...last.generation, new_tokens: sum((p) => p.generation.new_tokens),
+                  seconds: Math.round(sum((p) => p.generation.seconds) * 10) / 10 },
+  };
+}
+
+async function generate(windows) {
+  if (!state.body || !windows.length) return;
   showError("");
-  const windows = [...state.selected].sort((a, b) => a - b);
-  const button = $("generate");
-  button.disabled = true;
+  const buttons = [$("write-game"), $("generate")];
+  buttons.forEach((b) => { b.disabled = true; });
+  const bar = $("progress");
+  bar.hidden = false;
+  bar.max = windows.length;
+  bar.value = 0;
+  document.body.dataset.state = "writing";
   const t0 = performance.now();
-  setStatus(`writing ${windows.length} window${windows.length === 1 ? "" : "s"}…`);
+  const parts = [];
   try {
-    const result = await api("POST", "/v1/timeline", { ...state.body, windows });
-    state.last = result;
-    renderTimeline(result);
+    for (let i = 0; i < windows.length; i += WINDOWS_PER_REQUEST) {
+      setStatus(`writing: ${i} of ${windows.length} windows done`);
+      parts.push(await api("POST", "/v1/timeline", { ...state.body, windows: windows.slice(i, i + WINDOWS_PER_REQUEST) }));
+      bar.value = Math.min(windows.length, i + WINDOWS_PER_REQUEST);
+      renderTimeline(mergeResults(parts));   // the moments so far
+    }
+    state.last = mergeResults(parts);
     setStatus(`done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     document.body.dataset.state = "done";
   } catch (e) {
@@ -240,7 +267,8 @@ async function generate() {
     showError(e.message);
     document.body.dataset.state = "error";
   } finally {
-    button.disabled = state.selected.size === 0;
+    buttons.forEach((b) => { b.disabled = false; });
+    syncChips();
   }
 }
 
@@ -395,7 +423,8 @@ $("read-own").addEventListener("click", guard(async () => readGame(await ownFile
 $("audience-select").addEventListener("change", () => switchAudience().catch((e) => showError(e.message)));
 $("select-all").addEventListener("click", () => { state.selected = new Set(state.windows.map((w) => w.index)); syncChips(); });
 $("select-none").addEventListener("click", () => { state.selected = new Set(); syncChips(); });
-$("generate").addEventListener("click", generate);
+$("write-game").addEventListener("click", () => generate(state.windows.map((w) => w.index)));
+$("generate").addEventListener("click", () => generate([...state.selected].sort((a, b) => a - b)));
 $("api-key").addEventListener("change", loadSamples);
 
 window.fanTimeline = state;   // for tests and the curious: the last response is state.last
