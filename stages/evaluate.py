@@ -63,17 +63,18 @@ def main(argv: list[str] | None = None) -> int:
     test = spread_subset(atomic.read_jsonl(args.sft / "test.jsonl"), cfg.max_windows)
     stress = spread_subset(atomic.read_jsonl(args.sft / "stress.jsonl"), cfg.stress_windows)
     threshold = json.loads((args.sft / "rule.json").read_text())["threshold"]
-    base_model = json.loads((args.adapter / "train_config.json").read_text())["base_model"]
+    train_config = json.loads((args.adapter / "train_config.json").read_text())
+    base_model, stop_bias = train_config["base_model"], float(train_config.get("stop_bias", 0.0))
     tol = cfg.ts_tolerance_s
     runs, stress_runs, predictions = {}, {}, []
 
     model, tokenizer = load_model(base_model, adapter=str(args.adapter))
     free = spread_subset(test, cfg.free_windows)
     runs |= evaluate_model("finetuned", model, tokenizer, test, tol_s=tol, batch_size=cfg.batch_size,
-                           free_max_new_tokens=cfg.free_max_new_tokens, free_pairs=free)
+                           free_max_new_tokens=cfg.free_max_new_tokens, free_pairs=free, stop_bias=stop_bias)
     if stress:
         ft = evaluate_model("finetuned", model, tokenizer, stress, tol_s=tol, batch_size=cfg.batch_size,
-                            free_max_new_tokens=cfg.free_max_new_tokens, free_pairs=[])
+                            free_max_new_tokens=cfg.free_max_new_tokens, free_pairs=[], stop_bias=stop_bias)
         stress_runs["finetuned_constrained"] = ft["finetuned_constrained"]
     del model
     model, tokenizer = load_model(base_model)
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         "test_windows": len(test), "free_windows": len(free), "stress_windows": len(stress),
         "base_windows": len(base),
         "base_free_windows": [p["id"] for p in spread_subset(base, cfg.base_free_windows)],
-        "ts_tolerance_s": tol, "rule_threshold": threshold,
+        "ts_tolerance_s": tol, "rule_threshold": threshold, "stop_bias": stop_bias,
     }
     if stress:
         metrics["stress"] |= gains(stress_runs["finetuned_constrained"][0],

@@ -48,13 +48,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         metrics = export(args.adapter, args.out_dir, atomic.read_jsonl(args.test), parity_prompts=cfg.parity_prompts,
                          eval_metrics=json.loads(args.eval_metrics.read_text()), lock_path=args.lock,
-                         pipeline_params=pipeline_params)
+                         pipeline_params=pipeline_params, gguf=cfg.gguf)
     except RuntimeError as exc:
         print(f"export failed: {exc}", file=sys.stderr)
         return 1
     atomic.write_json(args.metrics, metrics)
+    g = metrics["gguf"]
+    gguf = (f"; GGUF skipped: {g['skipped']}" if "skipped" in g else
+            "".join(f"; GGUF {f} {v['mb']} MB, parity {v['parity_equal']}/{metrics['parity_prompts']}, {v['seconds']} s"
+                    for f, v in g["formats"].items()))
     print(f"export: {args.out_dir} ({metrics['export_mb']} MB), "
-          f"parity {metrics['parity_equal']}/{metrics['parity_prompts']}")
+          f"parity {metrics['parity_equal']}/{metrics['parity_prompts']}{gguf}")
     return 0
 
 

@@ -2,9 +2,12 @@
 
     python stages/train_qlora.py data/sft models/adapter models/checkpoints plots/train metrics/train.json
 
-Reads params.yaml section `train_qlora`. Writes the adapter (+ tokenizer, train_config.json),
-DVCLive curves under plots/train/, metrics/train.json, and resumable checkpoints in
-models/checkpoints/ (a persisted DVC output: a killed run resumes when the stage is rerun).
+Reads params.yaml section `train_qlora` (and `evaluate.ts_tolerance_s`, to score the calibration
+as evaluate scores). Writes the adapter (+ tokenizer, train_config.json), DVCLive curves under
+plots/train/, metrics/train.json, and resumable checkpoints in models/checkpoints/ (a persisted
+DVC output: a killed run resumes when the stage is rerun). Then the trained model decodes
+`calibration_windows` val windows once to fit its stop bias (`evaluate.fit_stop_bias`), written
+into the adapter's train_config.json and metrics/train.json.
 With `nproc: N` > 1 the script starts itself again under torchrun, N data-parallel processes
 (one per GPU on CUDA; gloo on CPU, the cores split between them); process 0 writes the outputs.
 `nproc: 0` (auto) picks N: one process per GPU or physical core, at most one per micro-batch of
@@ -22,7 +25,7 @@ import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from fan_timeline import atomic  # noqa: E402
-from fan_timeline.config import ConfigError, TrainConfig, load_section  # noqa: E402
+from fan_timeline.config import ConfigError, EvaluateConfig, TrainConfig, load_section  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         cfg = load_section(TrainConfig, args.params)
+        tol_s = load_section(EvaluateConfig, args.params).ts_tolerance_s
     except ConfigError as exc:
         print(f"train_qlora failed: {exc}", file=sys.stderr)
         return 1
@@ -48,8 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with exclusive(args.checkpoints, "train_qlora"):   # one run per checkpoint directory
             if (nproc := resolve_nproc(cfg)) > 1:
-                return launch(nproc, [__file__, *(sys.argv[1:] if argv is None else argv)])
-            return run(cfg, args)
+                code = launch(nproc, [__file__, *(sys.argv[1:] if argv is None else argv)])
+            else:
+                code = run(cfg, args)
+            return code or calibrate(cfg, args, tol_s)
     except Busy as exc:
         print(f"train_qlora failed: {exc}", file=sys.stderr)
         return 1
@@ -68,6 +74,33 @@ def run(cfg, args: argparse.Namespace) -> int:
         return 0
     print(f"train_qlora: {m['steps']} steps, train loss {m['train_loss']:.3f}, val loss "
           f"{m['val_loss_initial']:.3f} -> {m['val_loss']:.3f}, {m['tokens_per_s']:.0f} tok/s, {m['wall_s']:.0f} s")
+    return 0
+
+
+def calibrate(cfg, args: argparse.Namespace, tol_s: float) -> int:
+    """Fit the trained model's stop bias on val windows (`evaluate.fit_stop_bias`) and record it."""
+    import json
+
+    from fan_timeline.evaluate import STOP_BIAS_NEVER, fit_stop_bias, pair_grounding, spread_subset
+    from fan_timeline.generate import generate_timelines, load_model
+
+    config_path = args.adapter / "train_config.json"
+    train_config = json.loads(config_path.read_text())
+    bias, scores = 0.0, {}
+    if cfg.calibration_windows:
+        val = spread_subset(atomic.read_jsonl(args.sft_dir / "val.jsonl"), cfg.calibration_windows)
+        model, tokenizer = load_model(train_config["base_model"], adapter=str(args.adapter))
+        results = generate_timelines(model, tokenizer, [p["prompt"] for p in val], constrained=True,
+                                     groundings=[pair_grounding(p) for p in val], batch_size=16,
+                                     stop_bias=STOP_BIAS_NEVER)
+        bias, scores = fit_stop_bias(val, results, tol_s)
+    calibration = {"stop_bias": bias, "calibration_windows": cfg.calibration_windows,
+                   **{f"calibration_val_{k}": v for k, v in scores.items()}}
+    atomic.write_json(config_path, {**train_config, **calibration})
+    atomic.write_json(args.metrics, {**json.loads(args.metrics.read_text()), **calibration})
+    if scores:
+        print(f"train_qlora: stop bias {bias:+.2f} on {len(val)} val windows: event F1 "
+              f"{scores['event_f1_at_0']:.2f} -> {scores['event_f1']:.2f}")
     return 0
 
 

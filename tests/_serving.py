@@ -99,7 +99,7 @@ def parse_only_service(tokenizer: Any):
     from fan_timeline.service import TimelineResult, TimelineService, WindowResult, pipeline_params
 
     class ParseOnlyService(TimelineService):
-        def timeline(self, game, windows=None, audience=None, *, progress=False):  # the parent's signature
+        def timeline(self, game, windows=None, audience=None, *, progress=False, should_stop=None):  # the parent's
             aud = game.audience(audience)
             plans = [game.windows(aud)[i] for i in self.select(game, windows, aud)]
             results = [WindowResult(p, '{"timeline":[]}', [], [], 0, True, 0.0) for p in plans]

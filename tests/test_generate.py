@@ -455,3 +455,42 @@ def test_load_model_applies_and_merges_an_adapter(model_and_tokenizer, base_mode
     assert not hasattr(tuned, "peft_config")  # merged: plain transformers model, no LoRA layers
     assert torch.allclose(got, expected, atol=1e-4)
     assert not torch.allclose(got, untouched, atol=1e-2)
+
+
+def test_the_stop_bias_moves_only_the_choice_to_report_one_more_moment(model_and_tokenizer):
+    from fan_timeline.evaluate import STOP_BIAS_NEVER
+
+    model, tokenizer = model_and_tokenizer
+    prompts = [PROMPTS[0], PROMPTS[2]]
+    groundings = [GROUNDINGS[0], GROUNDINGS[2]]
+    run = {b: generate_timelines(model, tokenizer, prompts, constrained=True, groundings=groundings, stop_bias=b)
+           for b in (-STOP_BIAS_NEVER, 0.0, STOP_BIAS_NEVER)}
+    for k, g in enumerate(groundings):
+        never = json.loads(run[STOP_BIAS_NEVER][k].text)["timeline"]
+        assert len(never) == min(schema.max_items(), len(g.plays))       # it goes on as long as the grammar lets it
+        assert len(run[STOP_BIAS_NEVER][k].stop_margins) == len(never)   # one choice before each entry
+        assert json.loads(run[-STOP_BIAS_NEVER][k].text)["timeline"] == []   # it closes at the first choice
+        unbiased = json.loads(run[0.0][k].text)["timeline"]
+        # with no bias it closes at its first choice whose margin is over 0; the entries before are the same
+        margins = run[STOP_BIAS_NEVER][k].stop_margins
+        stop = next((i for i, m in enumerate(margins) if m > 0), len(never))
+        assert unbiased == never[:stop]
+
+
+def test_the_choice_to_report_one_more_moment_is_a_token_of_its_own(tokenizer):
+    from fan_timeline.chat import encode_pair
+    from fan_timeline.generate import decision_tokens
+
+    text = schema.dump_timeline([BLOCK, THREE])
+    pieces = schema.decision_pieces(text)
+    assert "".join(pieces) == text and pieces[0] == '{"timeline":[' and pieces[2] == "," and pieces[-1] == "]}"
+    assert schema.decision_pieces('{"timeline": []}') == ['{"timeline": []}']      # not canonical: one piece
+    ids, n_prompt = encode_pair(tokenizer, PROMPTS[0], text)
+    completion = [tokenizer.decode([i]) for i in ids[n_prompt:-1]]
+    assert "".join(completion) == text
+    closing, going_on, joining = map(set, decision_tokens(tokenizer))
+    assert not set(ids[n_prompt:]) & joining                  # no token joins an entry's end with what follows
+    per_piece = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in pieces]
+    assert [i for ids_ in per_piece for i in ids_] == ids[n_prompt:-1]
+    assert per_piece[2] == [tokenizer.convert_tokens_to_ids(",")] and len(per_piece[-1]) == 1   # "," and "]}"
+    assert per_piece[2][0] in going_on and per_piece[-1][0] in closing

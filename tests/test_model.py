@@ -11,7 +11,7 @@ import gguf
 import numpy as np
 import pytest
 
-from fan_timeline.model import _gguf_read_once, resolve_base_model
+from fan_timeline.model import gguf_reads_once, resolve_base_model
 
 
 def _tiny_gguf(path) -> None:
@@ -24,12 +24,12 @@ def _tiny_gguf(path) -> None:
     writer.close()
 
 
-def test_gguf_read_once_shares_one_reader_per_file_and_restores_the_module(tmp_path):
+def testgguf_reads_once_shares_one_reader_per_file_and_restores_the_module(tmp_path):
     first, second = tmp_path / "a.gguf", tmp_path / "b.gguf"
     _tiny_gguf(first)
     _tiny_gguf(second)
     reader_class, name_map = gguf.GGUFReader, gguf.get_tensor_name_map
-    with _gguf_read_once():
+    with gguf_reads_once():
         reader = gguf.GGUFReader(first)
         assert gguf.GGUFReader(str(first)) is reader          # the same file: parsed once
         assert gguf.GGUFReader(second) is not reader
@@ -38,7 +38,7 @@ def test_gguf_read_once_shares_one_reader_per_file_and_restores_the_module(tmp_p
         assert gguf.get_tensor_name_map(arch, 2) is gguf.get_tensor_name_map(arch, 2)
     assert (gguf.GGUFReader, gguf.get_tensor_name_map) == (reader_class, name_map)
 
-    with pytest.raises(RuntimeError), _gguf_read_once():
+    with pytest.raises(RuntimeError), gguf_reads_once():
         raise RuntimeError("a failed conversion")
     assert (gguf.GGUFReader, gguf.get_tensor_name_map) == (reader_class, name_map)
 

@@ -103,3 +103,32 @@ def test_quote_grounding_and_window_bounds():
     assert scoring.quote_grounded(e("Q1 01:00", quote="okafor with the swat"), comments) is False
     assert scoring.quote_grounded(e("Q1 01:00"), comments) is None
     assert scoring.ts_in_window(e("Q1 10:00"), 0, 180) and not scoring.ts_in_window(e("Q1 08:59"), 0, 180)
+
+
+def test_stop_bias_is_read_off_one_decode_that_never_stops_by_choice():
+    from fan_timeline import schema
+    from fan_timeline.evaluate import fit_stop_bias
+    from fan_timeline.generate import GenerationResult
+
+    def pair(i, plays, gold):
+        return {"id": f"w{i}", "game_id": f"g{i}", "audience": "r/nba", "window": {"start_s": 0.0, "end_s": 180.0},
+                "reference": [{"ts": p[1], "event": p[2], "fan_sentiment": "positive", "seq": p[0]} for p in gold],
+                "window_facts": [{"seq": p[0], "ts": p[1], "event": p[2], "t": p[3], "names": ["Okafor"]}
+                                 for p in plays],
+                "facts": [{"t": p[3], "names": ["Okafor", "HAR"], "scores": ["10-8"]} for p in plays],
+                "grounding": {"comments": []}}
+
+    a = (1, "Q1 11:00", "Okafor (HAR) scores, HAR lead 10-8", 60.0)
+    b = (2, "Q1 10:00", "Okafor (HAR) dunks, HAR lead 10-8", 120.0)
+    # window 0: two gold moments, but the model closes the list after the first by a margin of 1.0
+    # window 1: no gold moment, and the model would add one only with a bias over 3.0
+    pairs = [pair(0, [a, b], [a, b]), pair(1, [a, b], [])]
+
+    def out(entries, margins):
+        text = schema.dump_timeline([{"ts": p[1], "event": p[2], "fan_sentiment": "positive"} for p in entries])
+        return GenerationResult(text, 10, True, 0.0, 0.0, stop_margins=tuple(margins))
+
+    results = [out([a, b], [-2.0, 1.0]), out([a], [3.0])]
+    bias, scores = fit_stop_bias(pairs, results, tol_s=20)
+    assert scores["event_f1_at_0"] == pytest.approx(2 / 3)        # a only: 1 of 2 moments, nothing wrong
+    assert 1.0 <= bias < 3.0 and scores["event_f1"] == 1.0        # b too, and still nothing in window 1

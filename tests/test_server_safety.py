@@ -7,6 +7,9 @@
   (sys.addaudithook, event "open") records every file the process opens while the requests run
   against a real uvicorn server, and none of those paths is among them. The sentinel files are
   valid inputs, so a server that opened them would also answer differently (200, not 422).
+- Files built to exhaust the server (a 20 KB zstd of 600 MB of newlines; a CSV header of a
+  million columns over 2,500 short rows; 1,000 comment files) are answered 413/422 naming the
+  file, within the documented bounds of time and resident memory (docs/reliability.md, Limits).
 - Model loading (generate.load_model, what the server loads) reads safetensors only and runs no
   code from the checkpoint: a checkpoint saved only as a pickle (pytorch_model.bin) is refused
   without torch.load being called, and a checkpoint that ships its own modeling code does not
@@ -45,6 +48,38 @@ sys.addaudithook(_audit)   # cannot be removed: it records only while _RECORDING
 def url(tokenizer):
     with LiveServer(create_app(parse_only_service(tokenizer), samples_dir=None)) as url:
         yield url
+
+
+def test_files_built_to_exhaust_the_server_get_a_4xx_within_bounds(url):
+    import base64
+    import resource
+    import time
+
+    import zstandard
+
+    meta = game_meta("S0002")
+    pbp = {"name": "pbp.json", "content": (SAMPLES / "S0002" / "pbp.json").read_text()}
+    cobj = zstandard.ZstdCompressor(level=19).compressobj()
+    bomb = b"".join(cobj.compress(b"\n" * (16 << 20)) for _ in range(40)) + cobj.flush()   # 640 MiB of newlines
+    assert len(bomb) < 64 << 10
+    wide = ("id,body,createdAt,username," + ",".join(f"c{i}" for i in range(10**6)) + "\n"
+            + "a,b,2024-01-05T01:02:03Z,u\n" * 2500)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with httpx.Client(base_url=url, timeout=120) as c:
+        for name, file, where in (
+                ("bomb.ndjson.zst", {"content": base64.b64encode(bomb).decode(), "encoding": "base64"}, "more than"),
+                ("wide.csv", {"content": wide}, "1,000,004 columns")):
+            t0 = time.perf_counter()
+            r = c.post("/v1/windows", json={"game": meta, "pbp": pbp, "comment_files": [{"name": name, **file}]})
+            assert r.status_code == 413, r.text
+            (d,) = r.json()["detail"]
+            assert d["loc"] == ["body", "comment_files", 0] and name in d["msg"] and where in d["msg"], d
+            assert time.perf_counter() - t0 < 30
+        many = [("comments", (f"t{i}.ndjson", b"{}\n")) for i in range(1000)]
+        r = c.post("/v1/timeline/upload", files=[("pbp", ("pbp.json", pbp["content"].encode())), *many])
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "comments"], r.text
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mb < 500, grown_mb    # the server runs in this process; the old reader took ~7 GB for the bomb
 
 
 def test_paths_in_requests_are_never_opened(url, tmp_path):

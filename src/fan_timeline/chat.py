@@ -54,9 +54,14 @@ def encode_pair(tokenizer: Any, prompt: Messages, completion_text: str) -> tuple
     """Token ids of prompt + completion + end-of-turn, and how many leading ids are prompt.
 
     Only ids from the returned offset on are trained (the completion and its end-of-turn token).
+    A timeline completion is tokenized piece by piece (`schema.decision_pieces`): the choice to
+    report one more moment is a token of its own, as constrained decoding reads it.
     """
+    from fan_timeline.schema import decision_pieces
+
     prompt_ids = tokenizer(render_prompt(tokenizer, prompt), add_special_tokens=False)["input_ids"]
-    completion_ids = tokenizer(completion_text, add_special_tokens=False)["input_ids"]
+    completion_ids = [i for piece in decision_pieces(completion_text)
+                      for i in tokenizer(piece, add_special_tokens=False)["input_ids"]]
     return prompt_ids + completion_ids + [end_of_turn_id(tokenizer)], len(prompt_ids)
 
 

@@ -211,8 +211,8 @@ class BuildSftConfig(Section):
             return "max_prompt_tokens must be >= 128"
         if not 0 <= self.empty_train_keep <= 1:
             return "empty_train_keep must be within 0..1"
-        if self.max_candidates < 1 or self.max_shown < 0 or self.min_audience_comments < 1 or self.min_candidate_score < 0 \
-                or min(self.train_audiences, self.stress_audiences) < 0:
+        if self.max_candidates < 1 or self.max_shown < 0 or self.min_audience_comments < 1 \
+                or self.min_candidate_score < 0 or min(self.train_audiences, self.stress_audiences) < 0:
             return ("max_candidates >= 1, max_shown >= 0, min_audience_comments >= 1, min_candidate_score >= 0 and "
                     "train_audiences, stress_audiences >= 0 are required")
         if not (0 < self.val_fraction < 1 and 0 < self.test_fraction < 1
@@ -257,9 +257,14 @@ class ExportConfig(Section):
     SECTION = "export"
     parity_prompts: int = 4
     """Test prompts whose constrained greedy outputs must be equal for merged and adapter model."""
+    gguf: tuple[str, ...] = ("f16", "q8_0")
+    """GGUF files written beside the safetensors model (for llama.cpp, Ollama, LM Studio); [] for none."""
 
     def validate(self) -> str | None:
-        return "parity_prompts must be >= 1" if self.parity_prompts < 1 else None
+        if self.parity_prompts < 1:
+            return "parity_prompts must be >= 1"
+        bad = [f for f in self.gguf if f not in ("f16", "q8_0")]
+        return f"gguf formats must be among f16, q8_0, not {bad}" if bad else None
 
 
 QUANTIZATIONS = ("auto", "nf4", "none")
@@ -323,10 +328,14 @@ class TrainConfig(Section):
     Each optimizer step is the same global batch for any nproc; the processes share its micro-batches."""
     compile: bool = False
     """CUDA: torch.compile the decoder layers, as CUDA graphs with packing (the first steps compile)."""
+    calibration_windows: int = 64
+    """Val windows the trained model decodes once to fit its stop bias (how readily it reports one
+    more moment; evaluate, export and the server decode with it); 0 = no calibration, bias 0."""
 
     def validate(self) -> str | None:
         checks = [
             (bool(self.base_model.strip()), "base_model must name a model"),
+            (self.calibration_windows >= 0, "calibration_windows must be >= 0"),
             (self.lora_r >= 1, "lora_r must be >= 1"),
             (self.lora_layers >= 0 and self.val_examples >= 0, "lora_layers and val_examples must be >= 0"),
             (self.lora_alpha > 0, "lora_alpha must be > 0"),

@@ -179,19 +179,22 @@ def progress_line(name: str, s: dict[str, Any]) -> str:
 
 def evaluate_model(prefix: str, model: Any, tokenizer: Any, pairs: list[dict[str, Any]], *, tol_s: float,
                    batch_size: int, free_max_new_tokens: int | None, free_pairs: list[dict[str, Any]] | None = None,
-                   progress: Callable[[str], None] = print) -> dict[str, tuple[RunScore, list[dict[str, Any]]]]:
+                   progress: Callable[[str], None] = print,
+                   stop_bias: float = 0.0) -> dict[str, tuple[RunScore, list[dict[str, Any]]]]:
     """Generate and score `<prefix>_constrained` on `pairs` and `<prefix>_free` on `free_pairs`
-    (default: the same; those windows share their prompt prefill between the two)."""
+    (default: the same; those windows share their prompt prefill between the two). `stop_bias`
+    is the constrained decoding's (`fit_stop_bias`)."""
     free_pairs = pairs if free_pairs is None else free_pairs
     free_ids = {p["id"] for p in free_pairs}
     both = [p for p in pairs if p["id"] in free_ids]
     only = [p for p in pairs if p["id"] not in free_ids]
     con_b, free_b = generate_constrained_and_free(
         model, tokenizer, [p["prompt"] for p in both], [pair_grounding(p) for p in both],
-        free_max_new_tokens=free_max_new_tokens, batch_size=batch_size, progress=True) if both else ([], [])
+        free_max_new_tokens=free_max_new_tokens, batch_size=batch_size, progress=True,
+        stop_bias=stop_bias) if both else ([], [])
     con_o = generate_timelines(model, tokenizer, [p["prompt"] for p in only], constrained=True,
                                groundings=[pair_grounding(p) for p in only], batch_size=batch_size,
-                               progress=True) if only else []
+                               progress=True, stop_bias=stop_bias) if only else []
     by_id = dict(zip([p["id"] for p in both] + [p["id"] for p in only], list(con_b) + list(con_o)))
     constrained = [by_id[p["id"]] for p in pairs]
     free_by_id = dict(zip([p["id"] for p in both], free_b))
@@ -202,3 +205,41 @@ def evaluate_model(prefix: str, model: Any, tokenizer: Any, pairs: list[dict[str
         progress(progress_line(name, score.summary()))
         runs[name] = (score, preds)
     return runs
+
+
+# --------------------------------------------------------------------------------------------
+# The stop bias: how readily the model reports one more moment, fit on val
+
+STOP_BIAS_NEVER = 1e4                                   # no margin reaches it: never close the list by choice
+STOP_BIASES = tuple(x / 4 for x in range(-16, 33))      # -4 .. 8, the biases `fit_stop_bias` tries
+
+
+def fit_stop_bias(pairs: list[dict[str, Any]], results: list[GenerationResult], tol_s: float,
+                  ) -> tuple[float, dict[str, float]]:
+    """(bias, {"event_f1_at_0", "event_f1"}): the stop bias of the best play-matched event F1 on
+    `pairs` (val windows), ties to the bias nearest 0.
+
+    A small model trained on few windows reports a moment less (or more) readily than its own
+    ranking of the plays deserves, as any classifier's threshold needs setting. `results` come
+    from one constrained decode with `stop_bias=STOP_BIAS_NEVER`: every row went on to the
+    grammar's last possible entry, recording at each choice the margin of closing the list over
+    going on. Under a bias b a row closes at its first choice whose margin exceeds b, so its output
+    is the entries before that choice; the rest of the text (the plays it picked, in order, and
+    their quotes) is the same. One decode scores every bias.
+    """
+    rows = []
+    for pair, r in zip(pairs, results, strict=True):
+        parsed, errors = timeline_from_text(r.text)
+        entries = parsed["timeline"] if parsed is not None and not errors else []
+        rows.append((pair, entries, r.stop_margins))
+
+    def f1_at(bias: float) -> float:
+        score = RunScore(tol_s)
+        for pair, entries, margins in rows:
+            k = next((i for i, m in enumerate(margins) if m > bias), len(entries))
+            score.add(pair, schema.dump_timeline(entries[:k]))
+        return scoring.event_f1(score.windows)
+
+    scored = [(f1_at(b), -abs(b), b) for b in STOP_BIASES]
+    best_f1, _, best = max(scored)
+    return best, {"event_f1_at_0": f1_at(0.0), "event_f1": best_f1}

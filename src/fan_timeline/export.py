@@ -7,11 +7,16 @@
       timeline.schema.json                                     the output schema (constrained decoding)
       provenance.json                                          git commit, dvc.lock hashes, ingest/build_sft params
       README.md                                                model card: metrics, params, provenance, example
+      gguf/model-f16.gguf, model-q8_0.gguf, Modelfile          for llama.cpp / Ollama / LM Studio (`export.gguf`)
 
 Before anything is written, a parity check: the merged model's constrained greedy outputs on a
 fixed set of test prompts (each with its window's grammar, as the server decodes) must equal the
 adapter model's, or the stage fails. Both sides decode
 the prompts as one batch (the same padding on both sides, so a difference is the merge's).
+Each GGUF file is loaded back (transformers' `gguf_file=`) and decodes the same prompts: f16 must
+give the same outputs or the stage fails; q8_0's count of equal outputs is recorded
+(metrics/export.json), as quantization may turn a close call. A base architecture llama.cpp's
+`llama` is not gets no GGUF, a message saying so, and the rest of the export.
 """
 
 from __future__ import annotations
@@ -26,7 +31,9 @@ import yaml
 
 from fan_timeline import atomic, schema
 from fan_timeline.generate import generate_timelines
-from fan_timeline.model import resolve_base_model
+from fan_timeline.gguf_export import UnsupportedArchitecture, write_gguf, write_modelfile
+from fan_timeline.model import embedded_gguf, gguf_reads_once, resolve_base_model
+from fan_timeline.report import results_tables
 
 
 def _git_commit() -> str:
@@ -47,28 +54,23 @@ def _lock_hashes(lock_path: Path) -> dict[str, dict[str, str]]:
     return out
 
 
-def provenance(lock_path: Path, pipeline_params: dict[str, Any]) -> dict[str, Any]:
+def provenance(lock_path: Path, pipeline_params: dict[str, Any], stop_bias: float = 0.0) -> dict[str, Any]:
     """What the export was built from, machine-readable (provenance.json): the git commit, every
-    dep/out hash dvc.lock records, and the ingest/build_sft params a served game must be read and
-    windowed with to look like the training data."""
-    return {"git_commit": _git_commit(), "dvc_lock": _lock_hashes(lock_path), "params": pipeline_params}
+    dep/out hash dvc.lock records, the ingest/build_sft params a served game must be read and
+    windowed with to look like the training data, and the stop bias it decodes with."""
+    return {"git_commit": _git_commit(), "dvc_lock": _lock_hashes(lock_path), "params": pipeline_params,
+            "stop_bias": stop_bias}
 
 
 def model_card(train_cfg: dict[str, Any], eval_metrics: dict[str, Any], parity: dict[str, Any],
                prov: dict[str, Any]) -> str:
     lock, commit = prov["dvc_lock"], prov["git_commit"]
-    runs = eval_metrics.get("runs", {})
-    rows = "\n".join(
-        f"| {name} | {m['windows']} | {m['event_f1']:.2f} ({m['event_f1_ci95'][0]:.2f}-{m['event_f1_ci95'][1]:.2f}) | "
-        f"{m['event_f1_ts_only']:.2f} | {m['fact_precision']:.0%} | {m['hallucinated_name_rate']:.0%} | "
-        f"{m['sentiment_macro_f1']:.2f} ({m['sentiment_pairs']}) | {m['json_validity']:.0%} |"
-        for name, m in runs.items())
     data = "\n".join(f"- `{path}`: {md5}" for stage in ("ingest", "build_sft")
                      for path, md5 in lock.get(stage, {}).items() if path.startswith("data/"))
-    header = ("| run | windows | event F1, same play (95% interval, games resampled) | event F1, ts only | "
-              "facts true | hallucinated names | sentiment macro-F1 (pairs) | valid JSON |")
     parity_line = (f"Parity of this merged model with the adapter model: {parity['equal']}/{parity['prompts']} "
-                   "constrained greedy outputs identical.")
+                   "constrained greedy outputs identical. Constrained decoding takes "
+                   f"{prov.get('stop_bias', 0.0):+.2f} off the logits that close the list of moments "
+                   "(the stop bias fit on val: `fan_timeline.generate.GrammarMask`).")
     return f"""# fan-timeline timeline writer
 
 A LoRA fine-tune of `{train_cfg.get('base_model')}` that writes the timeline of one window of a
@@ -93,11 +95,16 @@ llguidance: `fan_timeline.generate.generate_timelines(..., constrained=True)`).
 
 ## Evaluation (held-out test games, metrics/eval.json)
 
-{header}
-|---|---|---|---|---|---|---|---|
-{rows}
+{results_tables(eval_metrics) if eval_metrics.get("runs") else "(no evaluation)"}
 
 {parity_line}
+
+## llama.cpp, Ollama, LM Studio
+
+`gguf/` holds the model as GGUF (f16; q8_0 where written) with its tokenizer and chat template,
+and an Ollama `Modelfile` (`ollama create fan-timeline -f gguf/Modelfile`). Prompt it with the
+same system message and window text; for always-valid output give llama.cpp the JSON schema as
+a grammar (`--json-schema-file timeline.schema.json`).
 
 ## Training params
 
@@ -116,9 +123,43 @@ Machine-readable: `provenance.json` (also the ingest/build_sft params the server
 """
 
 
+def export_gguf(model_dir: Path, base_model: str, formats: tuple[str, ...], tokenizer: Any,
+                prompts: list[Any], decode: dict[str, Any], reference: list[str]) -> dict[str, Any]:
+    """`model_dir`/gguf/: each format's file, loaded back and decoding the parity prompts, and a
+    Modelfile with the system message the prompts carry (the one the model was trained with).
+    {"formats": {fmt: {mb, parity_equal, parity_ok, seconds}}} or {"skipped": why}."""
+    import time
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    base_gguf = embedded_gguf(base_model.split(":", 1)[1]) if base_model.startswith("embedded:") else None
+    out, done = model_dir / "gguf", {}
+    out.mkdir()
+    for fmt in formats:
+        t0 = time.perf_counter()
+        try:
+            path = write_gguf(model_dir, out / f"model-{fmt}.gguf", fmt, base_gguf=base_gguf)
+        except UnsupportedArchitecture as exc:
+            shutil.rmtree(out)
+            return {"skipped": str(exc)}
+        with gguf_reads_once():
+            loaded = AutoModelForCausalLM.from_pretrained(out, gguf_file=path.name, dtype=torch.float32).eval()
+        texts = [r.text for r in generate_timelines(loaded, tokenizer, prompts, **decode)]
+        equal = sum(a == b for a, b in zip(reference, texts))
+        done[fmt] = {"mb": round(path.stat().st_size / 2**20, 1), "parity_equal": equal,
+                     "parity_ok": equal == len(prompts), "seconds": round(time.perf_counter() - t0, 1)}
+        if fmt == "f16" and equal != len(prompts):
+            raise RuntimeError(f"export parity failed: {len(prompts) - equal} of {len(prompts)} outputs of the f16 "
+                               "GGUF differ from the adapter model's")
+    system = next(m["content"] for m in prompts[0] if m["role"] == "system")
+    write_modelfile(out / "Modelfile", f"model-{'q8_0' if 'q8_0' in done else formats[0]}.gguf", system)
+    return {"formats": done}
+
+
 def export(adapter_dir: Path, out_dir: Path, test_pairs: list[dict[str, Any]], *, parity_prompts: int,
            eval_metrics: dict[str, Any], lock_path: Path, pipeline_params: dict[str, Any],
-           max_new_tokens: int | None = None) -> dict[str, Any]:
+           max_new_tokens: int | None = None, gguf: tuple[str, ...] = ()) -> dict[str, Any]:
     """Write the export directory atomically; `max_new_tokens` None = the schema's full budget.
 
     `pipeline_params` = {"ingest": {...}, "build_sft": {...}}, the params the training data was
@@ -138,7 +179,9 @@ def export(adapter_dir: Path, out_dir: Path, test_pairs: list[dict[str, Any]], *
 
     base = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32, use_safetensors=True)
     with_adapter = PeftModel.from_pretrained(base, str(adapter_dir), is_trainable=False).eval()
-    decode = dict(constrained=True, groundings=groundings, batch_size=len(prompts), max_new_tokens=max_new_tokens)
+    stop_bias = float(train_cfg.get("stop_bias", 0.0))
+    decode = dict(constrained=True, groundings=groundings, batch_size=len(prompts), max_new_tokens=max_new_tokens,
+                  stop_bias=stop_bias)
     reference = [r.text for r in generate_timelines(with_adapter, tokenizer, prompts, **decode)]
     merged = with_adapter.merge_and_unload()
 
@@ -156,9 +199,11 @@ def export(adapter_dir: Path, out_dir: Path, test_pairs: list[dict[str, Any]], *
         if not parity["ok"]:
             raise RuntimeError(f"export parity failed: {len(prompts) - equal} of {len(prompts)} outputs differ "
                                f"between the merged and the adapter model: {parity['mismatches'][:1]}")
-        prov = provenance(lock_path, pipeline_params)
+        gguf_result = export_gguf(tmp, train_cfg["base_model"], gguf, tokenizer, prompts, decode, reference) \
+            if gguf else {"formats": {}}
+        prov = provenance(lock_path, pipeline_params, stop_bias)
         atomic.write_json(tmp / "provenance.json", prov)
         (tmp / "README.md").write_text(model_card(train_cfg, eval_metrics, parity, prov), encoding="utf-8")
         size = sum(f.stat().st_size for f in tmp.rglob("*") if f.is_file())
     return {"parity_prompts": parity["prompts"], "parity_equal": parity["equal"], "parity_ok": parity["ok"],
-            "export_mb": round(size / 2**20, 1), "base_model": train_cfg["base_model"]}
+            "export_mb": round(size / 2**20, 1), "base_model": train_cfg["base_model"], "gguf": gguf_result}

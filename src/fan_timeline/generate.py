@@ -141,6 +141,17 @@ def ll_tokenizer(tokenizer: Any):
     return ll_tok
 
 
+@functools.lru_cache(maxsize=4)
+def decision_tokens(tokenizer: Any) -> tuple[list[int], list[int], list[int]]:
+    """(closing, going on, joining) token ids: text starting with "]", starting with "," or "{",
+    and holding "}," or "}]" (an entry's end joined with what follows, never allowed)."""
+    texts = [tokenizer.decode([i]) for i in range(len(tokenizer))]
+    closing = [i for i, t in enumerate(texts) if t.startswith("]")]
+    going_on = [i for i, t in enumerate(texts) if t.startswith((",", "{"))]
+    joining = [i for i, t in enumerate(texts) if "}," in t or "}]" in t]
+    return closing, going_on, joining
+
+
 @functools.cache
 def _executor():
     """llguidance's thread pool for computing a batch's masks in parallel (one per process)."""
@@ -170,9 +181,17 @@ class GrammarMask:
     masking was bypassed: that is raised, never ignored. `groundings`, one per row (None = the
     whole schema), narrow each row's grammar to what its window shows. `seconds` is what the
     masking cost.
+
+    Tokens that would join an entry's end with what follows it (`"},`, `}]`) are never allowed:
+    the model was trained with those pieces tokenized apart (`schema.decision_pieces`), so where
+    a row's grammar allows both closing the list (a token starting with "]") and going on (one
+    starting with "," or "{"), that is the model's one decision to report one more moment. Its
+    margin (the best closing logit minus the best going-on one) is recorded in `margins[row]`,
+    and `stop_bias` is taken off the closing logits there (a positive bias reports more moments;
+    the trainer fits it on val, `evaluate.fit_stop_bias`).
     """
 
-    def __init__(self, tokenizer: Any, groundings: list[schema.Grounding | None]):
+    def __init__(self, tokenizer: Any, groundings: list[schema.Grounding | None], stop_bias: float = 0.0):
         import torch
 
         self.ll_tok = ll_tokenizer(tokenizer)
@@ -180,6 +199,11 @@ class GrammarMask:
         self.executor = _executor()
         self.bitmask = torch.zeros((len(groundings), (self.ll_tok.vocab_size + 31) // 32), dtype=torch.int32)
         self.seconds = 0.0
+        self.stop_bias = stop_bias
+        closers, going_on, joiners = decision_tokens(tokenizer)
+        self.closers, self.going_on, self.joiners = (torch.tensor(ids, dtype=torch.long)
+                                                     for ids in (closers, going_on, joiners))
+        self.margins: list[list[float]] = [[] for _ in groundings]
 
     def apply(self, scores, rows: list[int]):
         """Mask `scores` in place: its k-th row belongs to output row `rows[k]`."""
@@ -201,6 +225,14 @@ class GrammarMask:
         width = min(self.ll_tok.vocab_size, scores.shape[1])  # the model's head may be wider than the tokenizer
         scores[:, width:] = float("-inf")
         scores[:, :width].masked_fill_(disallowed[:, :width].to(scores.device), float("-inf"))
+        scores[:, self.joiners.to(scores.device)] = float("-inf")
+        closers = self.closers.to(scores.device)
+        close = scores[:, closers].max(dim=1).values
+        go_on = scores[:, self.going_on.to(scores.device)].max(dim=1).values
+        decision = torch.isfinite(close) & torch.isfinite(go_on)
+        for k in decision.nonzero().flatten().tolist():
+            self.margins[rows[k]].append(float(close[k] - go_on[k]))
+            scores[k, closers] -= self.stop_bias
         self.seconds += time.perf_counter() - start
         return scores
 
@@ -248,6 +280,7 @@ class GenerationResult:
     time_to_first_token: float  # of the batch: prefill of all its rows + the first step
     batch_seconds: float = 0.0
     constraint_seconds: float = 0.0  # share of the time the batch spent masking logits with the grammar
+    stop_margins: tuple[float, ...] = ()  # at each choice to report one more moment: closing minus going on
 
 
 class Cancelled(Exception):
@@ -257,7 +290,7 @@ class Cancelled(Exception):
 def generate_timelines(model: Any, tokenizer: Any, prompts: list[Messages], *, constrained: bool,
                        groundings: list[schema.Grounding | None] | None = None, max_new_tokens: int | None = None,
                        batch_size: int = 8, progress: bool = False,
-                       should_stop: Callable[[], bool] | None = None) -> list[GenerationResult]:
+                       should_stop: Callable[[], bool] | None = None, stop_bias: float = 0.0) -> list[GenerationResult]:
     """Greedily generate one completion per chat prompt, in batches, in the order of `prompts`.
 
     With `constrained=True` and `groundings` (one per prompt, from `prompt.window_prompt`), each
@@ -268,7 +301,7 @@ def generate_timelines(model: Any, tokenizer: Any, prompts: list[Messages], *, c
     finished leaves its batch. `max_new_tokens` defaults to the grammar's bound for constrained
     decoding (`constrained_budget`; a smaller value may cut outputs, which breaks the guarantee:
     warned) and to `FREE_MAX_NEW_TOKENS` for free decoding. `should_stop` is asked before each
-    batch; when it says yes, Cancelled is raised.
+    batch; when it says yes, Cancelled is raised. `stop_bias`: see GrammarMask.
     """
     if groundings is not None and (not constrained or len(groundings) != len(prompts)):
         raise ValueError("groundings need constrained=True and one entry per prompt")
@@ -278,7 +311,7 @@ def generate_timelines(model: Any, tokenizer: Any, prompts: list[Messages], *, c
         if should_stop is not None and should_stop():
             raise Cancelled(f"stopped with {sum(r is not None for r in results)} of {len(prompts)} prompts done")
         cache, prefill = _prefill(model, enc)
-        grammar = GrammarMask(tokenizer, [rows[i] for i in batch]) if constrained else None
+        grammar = GrammarMask(tokenizer, [rows[i] for i in batch], stop_bias) if constrained else None
         budget = _budget(constrained, max_new_tokens, [rows[i] for i in batch])
         for i, result in zip(batch, _decode(model, tokenizer, enc, cache, prefill, grammar=grammar,
                                             max_new_tokens=budget)):
@@ -289,7 +322,7 @@ def generate_timelines(model: Any, tokenizer: Any, prompts: list[Messages], *, c
 def generate_constrained_and_free(model: Any, tokenizer: Any, prompts: list[Messages],
                                   groundings: list[schema.Grounding | None], *, free_max_new_tokens: int | None = None,
                                   constrained_max_new_tokens: int | None = None, batch_size: int = 8,
-                                  progress: bool = False,
+                                  progress: bool = False, stop_bias: float = 0.0,
                                   ) -> tuple[list[GenerationResult], list[GenerationResult]]:
     """Greedy constrained (grounded) and free outputs of the same prompts, each equal to what
     `generate_timelines` gives, with each batch's prompt prefill computed once for both.
@@ -303,7 +336,7 @@ def generate_constrained_and_free(model: Any, tokenizer: Any, prompts: list[Mess
         cache, prefill = _prefill(model, enc)
         for constrained in (True, False):
             rows = [groundings[i] for i in batch]
-            grammar = GrammarMask(tokenizer, rows) if constrained else None
+            grammar = GrammarMask(tokenizer, rows, stop_bias) if constrained else None
             budget = _budget(constrained, constrained_max_new_tokens if constrained else free_max_new_tokens, rows)
             out = _decode(model, tokenizer, enc, copy.deepcopy(cache) if constrained else cache, prefill / 2,
                           grammar=grammar, max_new_tokens=budget)
@@ -488,7 +521,8 @@ def _decode(model: Any, tokenizer: Any, enc: Any, cache: Any, prefill_seconds: f
         results.append(GenerationResult(
             text=tokenizer.decode(body, skip_special_tokens=False, clean_up_tokenization_spaces=False),
             n_new_tokens=len(ids), finished=finished, seconds=seconds / n_rows, time_to_first_token=ttft,
-            batch_seconds=seconds, constraint_seconds=(grammar.seconds if grammar is not None else 0.0) / n_rows))
+            batch_seconds=seconds, constraint_seconds=(grammar.seconds if grammar is not None else 0.0) / n_rows,
+            stop_margins=tuple(grammar.margins[len(results)]) if grammar is not None else ()))
     return results
 
 

@@ -64,7 +64,7 @@ def file_sha256(path: Path) -> str:
 
 
 @contextlib.contextmanager
-def _gguf_read_once():
+def gguf_reads_once():
     """Within this, the `gguf` package parses a file once and builds each tensor-name map once.
 
     transformers parses the whole GGUF again for the tokenizer, the config and the weights (~9 s
@@ -97,7 +97,7 @@ def _convert_gguf(gguf: Path, out: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    with _gguf_read_once():
+    with gguf_reads_once():
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     # A model loaded from GGUF is not serialisable as is: rebuild it from its config.

@@ -81,6 +81,30 @@ def dump_timeline(entries: list[dict[str, Any]]) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
+LIST_OPEN, LIST_CLOSE, ENTRY_SEPARATOR = '{"timeline":[', "]}", ","
+
+
+def decision_pieces(text: str) -> list[str]:
+    """A canonical timeline text cut where its writer decides whether to report one more moment:
+    `{"timeline":[`, each entry, each `,` between them, and `]}` (any other text: one piece).
+
+    The trainer tokenizes each piece alone and decoding never joins two of them in one token, so
+    that choice is always a token of its own (`,` or `{` to go on, `]` to close) whose margin can
+    be read and moved (`generate.GrammarMask`)."""
+    try:
+        entries = json.loads(text)["timeline"]
+        canonical = dump_timeline(entries) == text
+    except (ValueError, KeyError, TypeError):
+        return [text]
+    if not canonical:
+        return [text]
+    pieces = [LIST_OPEN]
+    for i, e in enumerate(entries):
+        pieces += [ENTRY_SEPARATOR] if i else []
+        pieces.append(dump_timeline([e])[len(LIST_OPEN):-len(LIST_CLOSE)])
+    return pieces + [LIST_CLOSE]
+
+
 _QUANT_RE = re.compile(r"\{(\d+),(\d+)\}\$$")
 
 

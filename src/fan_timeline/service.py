@@ -120,6 +120,7 @@ def model_info(name: str, path: str, prov: dict[str, Any]) -> dict[str, Any]:
                                   if export_schema.is_file() else None),
         "git_commit": prov.get("git_commit"),
         "dvc_lock": prov.get("dvc_lock", {}),
+        "stop_bias": float(prov.get("stop_bias") or 0.0),
         "package_version": __version__,
     }
 
@@ -321,6 +322,7 @@ class TimelineService:
     lock (one model, one generation at a time); reading and windowing are not."""
 
     read_limits: tables.ReadLimits = SERVICE_READ_LIMITS
+    stop_bias: float = 0.0                    # how readily the model reports one more moment (provenance.json)
 
     def __init__(self, model: Any, tokenizer: Any, params: PipelineParams, info: dict[str, Any], *,
                  batch_size: int = 8):
@@ -351,7 +353,9 @@ class TimelineService:
         info = model_info(model, path, prov)
         info["load_seconds"] = round(time.perf_counter() - t0, 2)
         info["device"] = str(next(loaded.parameters()).device)
-        return cls(loaded, tokenizer, params, info, batch_size=batch_size)
+        service = cls(loaded, tokenizer, params, info, batch_size=batch_size)
+        service.stop_bias = float(prov.get("stop_bias") or 0.0)   # fit on val by train_qlora
+        return service
 
     # ---- reading ------------------------------------------------------------------------------
 
@@ -474,7 +478,7 @@ class TimelineService:
             results = generate_timelines(
                 self.model, self.tokenizer, [p.prompt.messages for p in plans], constrained=True,
                 groundings=[p.prompt.grounding for p in plans], batch_size=self.batch_size, progress=progress,
-                should_stop=should_stop)
+                should_stop=should_stop, stop_bias=self.stop_bias)
             seconds = time.perf_counter() - t0
         out = []
         for plan, r in zip(plans, results):

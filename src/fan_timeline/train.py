@@ -66,7 +66,7 @@ from fan_timeline.config import TrainConfig, as_dict
 logger = logging.getLogger(__name__)
 
 # Knobs that do not change the trained weights: a checkpoint made with other values still resumes.
-_OPERATIONAL_FIELDS = ("checkpoint_every", "eval_every", "logging_every", "threads", "compile")
+_OPERATIONAL_FIELDS = ("checkpoint_every", "eval_every", "logging_every", "threads", "compile", "calibration_windows")
 IGNORE_INDEX = -100
 
 
