@@ -46,7 +46,7 @@ class LiveServer:
 
 def sample_body(game_id: str) -> dict[str, Any]:
     """A /v1/timeline body with a sample game's raw files, as GET /v1/samples/{id} gives it."""
-    from fan_timeline.service import encode_for_json, find_samples
+    from fan_timeline.samples import encode_for_json, find_samples
 
     (s,) = [s for s in find_samples(SAMPLES) if s.id == game_id]
     pbp, files = s.raw_files()

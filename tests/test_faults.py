@@ -140,7 +140,7 @@ def processes_running(marker: str) -> list[str]:
 def test_killed_repro_leaves_no_trainer_behind_and_the_next_run_is_not_refused(tmp_path, base_model_path):
     repo = make_scratch_repo(tmp_path / "repo", games=3, seed=5)
     set_params(repo, train_qlora={"nproc": 2, "grad_accum": 2, "max_steps": 400, "lora_layers": 2,
-                                  "val_examples": 2, "checkpoint_every": 1})
+                                  "val_examples": 2, "checkpoint_every": 1, "calibration_windows": 1})
     commit(repo, "code and data")
     run(["dvc", "repro", "build_sft"], repo)
     proc = subprocess.Popen(["dvc", "repro", "train_qlora"], cwd=repo, env=env(), stdout=subprocess.DEVNULL,

@@ -72,8 +72,13 @@ def test_export_passes_parity_and_loads_with_plain_transformers(tmp_path, adapte
     out = tmp_path / "export"
     recorded = {"ingest": {"reaction_lag_s": 15}, "build_sft": {"window_s": 180}}
     metrics = export(adapter, out, pairs, parity_prompts=2, eval_metrics={"runs": {}},
-                     lock_path=tmp_path / "missing.lock", pipeline_params=recorded, max_new_tokens=40)
+                     lock_path=tmp_path / "missing.lock", pipeline_params=recorded, max_new_tokens=40,
+                     gguf=("f16",))
     assert metrics["parity_ok"] and metrics["parity_equal"] == 2
+    # the GGUF (the embedded base's own tokenizer metadata) says what the merged model says
+    assert metrics["gguf"]["formats"]["f16"]["parity_equal"] == 2 and (out / "gguf" / "model-f16.gguf").is_file()
+    modelfile = (out / "gguf" / "Modelfile").read_text()
+    assert modelfile.startswith("FROM ./model-f16.gguf") and pairs[0]["prompt"][0]["content"] in modelfile
     for name in ("model.safetensors", "config.json", "tokenizer_config.json", "timeline.schema.json", "README.md",
                  "provenance.json", "adapter/adapter_model.safetensors", "adapter/adapter_config.json"):
         assert (out / name).is_file(), name

@@ -119,6 +119,12 @@ def test_repro_then_noop_then_param_change_reruns_only_its_stage(scratch_repo):
     assert "pairs" in run(["dvc", "metrics", "show"], scratch_repo)
 
 
+def lock_out(repo: Path, stage: str, path: str) -> str:
+    """The md5 dvc.lock records for one output of a stage."""
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    return next(o["md5"] for o in lock["stages"][stage]["outs"] if o["path"] == path)
+
+
 def set_params(repo: Path, **sections) -> None:
     params = yaml.safe_load((repo / "params.yaml").read_text())
     for section, values in sections.items():
@@ -131,10 +137,10 @@ def test_all_five_stages_then_evaluate_param_reruns_only_evaluate(scratch_repo):
     """The model stages with tiny settings (2 training steps, 1 test window, 1 parity prompt)."""
     set_params(scratch_repo,
                train_qlora={"max_steps": 2, "grad_accum": 1, "lora_layers": 2, "val_examples": 2,
-                            "checkpoint_every": 1},
+                            "checkpoint_every": 1, "calibration_windows": 2},
                evaluate={"max_windows": 1, "free_windows": 1, "stress_windows": 1, "base_windows": 1,
                          "base_free_windows": 1, "batch_size": 1, "free_max_new_tokens": 16},
-               export={"parity_prompts": 1})
+               export={"parity_prompts": 1, "gguf": []})
     first = run(["dvc", "repro"], scratch_repo)
     assert stages_ran(first) == {"train_qlora", "evaluate", "export"}   # data stages are up to date
     for path in ("models/adapter/adapter_model.safetensors", "models/export/model.safetensors",
@@ -150,6 +156,14 @@ def test_all_five_stages_then_evaluate_param_reruns_only_evaluate(scratch_repo):
     assert {"rule", "grid", "base_constrained", "base_free", "finetuned_free"} <= set(runs)
     assert evaluated["stress"]["finetuned_constrained"]["windows"] == 1   # the stress set, scored apart
     assert stages_ran(run(["dvc", "repro"], scratch_repo)) == set()
+    # a second training of the same params (no checkpoint to resume) gives the same adapter hash
+    adapter_hash = lock_out(scratch_repo, "train_qlora", "models/adapter")
+    shutil.rmtree(scratch_repo / "models" / "checkpoints")
+    assert stages_ran(run(["dvc", "repro", "-f", "train_qlora"], scratch_repo)) == {"train_qlora"}
+    assert lock_out(scratch_repo, "train_qlora", "models/adapter") == adapter_hash
+    reused = run(["dvc", "repro", "-f", "train_qlora"], scratch_repo)   # a forced rerun of a finished run
+    assert "nothing is retrained" in reused and lock_out(scratch_repo, "train_qlora", "models/adapter") == adapter_hash
+    assert stages_ran(run(["dvc", "repro"], scratch_repo)) == set()    # evaluate and export stay up to date
     run(["git", "add", "-A"], scratch_repo)
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "model run"], scratch_repo)
 

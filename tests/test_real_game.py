@@ -17,7 +17,8 @@ import pytest
 
 from fan_timeline.facts import game_facts
 from fan_timeline.readers.pbp import read_pbp
-from fan_timeline.service import RawFile, TimelineService, find_samples
+from fan_timeline.samples import find_samples
+from fan_timeline.service import RawFile, TimelineService
 from fan_timeline.simulate.cli import threads_over_pbp
 
 pytestmark = pytest.mark.slow

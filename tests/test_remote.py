@@ -84,9 +84,9 @@ def pipeline_repo(tmp_path_factory, base_model_path) -> Path:
     repo = make_scratch_repo(tmp / "repo")
     set_params(repo,
                train_qlora={"base_model": str(model), "max_steps": 2, "grad_accum": 1, "lora_layers": 2,
-                            "lora_r": 4, "val_examples": 2, "checkpoint_every": 1},
+                            "lora_r": 4, "val_examples": 2, "checkpoint_every": 1, "calibration_windows": 1},
                evaluate={"max_windows": 1, "base_windows": 1, "batch_size": 1, "free_max_new_tokens": 16},
-               export={"parity_prompts": 1})
+               export={"parity_prompts": 1, "gguf": []})
     commit(repo, "code and raw data")   # DVCLive needs a commit to compare against
     assert stages_ran(run(["dvc", "repro"], repo)) == {"ingest", "build_sft", "train_qlora", "evaluate", "export"}
     commit(repo, "tiny run")

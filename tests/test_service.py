@@ -21,13 +21,12 @@ import yaml
 from _serving import REAL, ROOT, SAMPLES
 
 from fan_timeline import atomic, export, ingest, sft
+from fan_timeline.jobs import JobQueue, QueueFull
+from fan_timeline.samples import find_samples
 from fan_timeline.service import (
-    GenerationQueue,
     InputError,
-    QueueFull,
     RawFile,
     TimelineService,
-    find_samples,
     merge_windows,
     pipeline_params,
     read_provenance,
@@ -95,7 +94,7 @@ def test_real_play_by_play_without_comments_is_windowed_without_alignment(servic
     assert len(game.windows()) == 16 + 2   # an overtime of 300 s takes two 180 s windows
     assert game.audiences == ["comments"]   # no comments: one audience of none, the plays still listed
     final = game.windows()[-1].prompt.messages[1]["content"]
-    assert "Final: TOR beat NOP 130-122 in overtime | fans quiet: 0 comments" in final
+    assert "Final: TOR beat NOP 130-122 in overtime | heat 4, fans quiet: 0 comments" in final   # the play alone
 
 
 def test_bad_raw_input_says_which_file_and_what(service):
@@ -177,7 +176,7 @@ def test_merge_puts_entries_in_game_order_and_drops_a_play_told_twice():
 
 
 def test_queue_runs_one_job_at_a_time_and_refuses_beyond_its_bound():
-    queue = GenerationQueue(max_waiting=1)
+    queue = JobQueue(max_waiting=1)
     queue.start()
     release = threading.Event()
     order: list[str] = []

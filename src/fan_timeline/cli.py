@@ -133,7 +133,8 @@ def _comment_paths(paths: list[Path]) -> list[Path]:
 def _read_inputs(args: argparse.Namespace):
     """(pbp RawFile, comment RawFiles, game meta) from the generate arguments; ValueError says what is wrong."""
     from fan_timeline.ingest import IngestError, _load_game_json
-    from fan_timeline.service import RawFile, find_samples
+    from fan_timeline.samples import find_samples
+    from fan_timeline.service import RawFile
 
     if args.game_dir is not None:
         if args.pbp is not None:
@@ -222,7 +223,7 @@ class Demo:
     def __init__(self, service: Any, samples_dir: str | Path, stdin: TextIO, stdout: TextIO):
         from rich.console import Console
 
-        from fan_timeline.service import find_samples
+        from fan_timeline.samples import find_samples
 
         self.service = service
         self.samples = find_samples(samples_dir)

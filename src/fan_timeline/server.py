@@ -8,24 +8,24 @@
     GET  /docs, /openapi.json  API docs (offline)
     GET  /                     the timeline page (static files from fan_timeline/web, no CDN)
 
-`create_app(service)` builds the app around one loaded `service.TimelineService`. Generation runs
-on the service's one worker thread behind a bounded queue (503 + Retry-After beyond it), never on
-the event loop. Bad input gets a 4xx whose `detail` says what and where, in FastAPI's shape:
+`create_app(service)` builds the app around one loaded `service.TimelineService`: the routes here,
+the request and response models in `api.py`, the error answers and the body-limit and API-key
+middleware in `middleware.py`. Reading a game and generating run on the service's one worker
+thread behind a bounded queue (503 + Retry-After beyond it), never on the event loop. Bad input
+gets a 4xx whose `detail` says what and where, in FastAPI's shape:
 `{"detail": [{"loc": ["body", "comment_files", 1], "msg": "...", "type": "..."}]}`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import secrets
 import sys
 import threading
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
@@ -35,411 +35,34 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.security import APIKeyHeader
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer, model_validator
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from fan_timeline import __version__, schema, sport, tables
-from fan_timeline.service import (
-    GameInput,
-    GenerationQueue,
-    InputError,
-    InputTooLarge,
-    QueueFull,
-    RawFile,
-    TimelineService,
-    encode_for_json,
-    find_samples,
-    raw_file_from_text,
+from fan_timeline import __version__, schema
+from fan_timeline.api import (
+    MAX_COMMENT_FILES,
+    CommentFormat,
+    GameIn,
+    GameRequest,
+    PbpFormat,
+    TimelineRequest,
+    TimelineResponse,
+    WindowsRequest,
+    WindowsResponse,
 )
+from fan_timeline.jobs import JobQueue, QueueFull
+from fan_timeline.middleware import JSON, ApiKeyGate, BodyLimit, error, input_error
+from fan_timeline.samples import encode_for_json, find_samples
+from fan_timeline.service import GameInput, InputError, RawFile, TimelineService, raw_file_from_text
 
 log = logging.getLogger("fan_timeline.server")
 
 WEB_DIR = Path(__file__).with_name("web")
 API_KEY_ENV = "FAN_TIMELINE_API_KEY"
 DEFAULT_MAX_BODY_BYTES = 50 * 2**20   # a big game thread dump (20k Pushshift comments) is ~30 MB
-MAX_FILE_CHARS = 200 * 2**20          # per file; the body limit is the real bound
-MAX_WINDOWS = 64
-MAX_COMMENT_FILES = 20                # threads of one game: the league's (or its halves) and the teams'
 CLIENT_CHECK_S = 0.5                  # how often a waiting request looks whether its client is still there
-CLOCK_PATTERN = r"^(Q[1-4]|OT[1-9]) \d{1,2}:[0-5]\d$"
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
-
-PbpFormat = Literal[tables.PBP_FORMATS]            # type: ignore[valid-type]
-CommentFormat = Literal[tables.COMMENT_FORMATS]    # type: ignore[valid-type]
-
-
-# --------------------------------------------------------------------------------------------
-# Request models
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class TeamIn(_Strict):
-    team: str = Field(pattern=r"^[A-Za-z0-9]{1,6}$", description="Tricode, e.g. HAR")
-    name: str | None = Field(None, max_length=80, description="e.g. Harbor Herons")
-    aliases: list[Annotated[str, Field(max_length=80)]] = Field(default_factory=list, max_length=20)
-    subreddit: str | None = Field(None, max_length=80, description="the team's own subreddit, e.g. clevelandcavs")
-
-
-class GameIn(_Strict):
-    """A game's facts: the keys of a raw game directory's game.json (all optional for raw input
-    whose play-by-play names the teams; V2/V3 alignment needs `date` and `tz`)."""
-
-    game_id: str | None = Field(None, max_length=64)
-    date: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="local date YYYY-MM-DD")
-    tz: str | None = Field(None, max_length=64, description="IANA time zone, e.g. America/New_York")
-    tipoff_utc: str | None = Field(None, max_length=40, description="ISO-8601 UTC tip-off")
-    home: TeamIn | None = None
-    away: TeamIn | None = None
-    source: str | None = Field(None, max_length=300)
-    league: str | None = Field(None, max_length=40)
-
-
-class RawFileIn(_Strict):
-    """One raw file's content: UTF-8 text as is, binary (zstd) files base64-encoded."""
-
-    name: str = Field("upload", min_length=1, max_length=200, description="shown in messages")
-    content: str = Field(max_length=MAX_FILE_CHARS)
-    encoding: Literal["text", "base64"] = "text"
-
-
-class PbpFileIn(RawFileIn):
-    format: PbpFormat | None = Field(None, description="leave out to detect it from the content")
-
-
-class CommentFileIn(RawFileIn):
-    format: CommentFormat | None = Field(None, description="leave out to detect it from the content")
-
-
-class PlayIn(_Strict):
-    """A canonical play (tables.PLAY_COLUMNS, the game clock as one label)."""
-
-    clock: str = Field(pattern=CLOCK_PATTERN, description='period and time remaining, e.g. "Q4 01:50"')
-    event_type: Literal[sport.EVENT_TYPES]  # type: ignore[valid-type]
-    team: str | None = Field(None, max_length=6)
-    player: str | None = Field(None, max_length=80)
-    player2: str | None = Field(None, max_length=80, description="assister, blocker, stealer, ...")
-    points: int = Field(0, ge=0, le=3)
-    score_home: int = Field(ge=0, le=999, description="running score after the play")
-    score_away: int = Field(ge=0, le=999)
-    text: str | None = Field(None, max_length=500)
-
-
-class CommentIn(_Strict):
-    """A canonical comment, already on the game clock: `clock` is the moment it reacts to."""
-
-    body: str = Field(min_length=1, max_length=10_000)
-    clock: str = Field(pattern=CLOCK_PATTERN)
-    flair_team: str | None = Field(None, max_length=6, description="tricode of the team the fan supports")
-    score: int | None = Field(None, ge=-1_000_000, le=1_000_000, description="upvotes")
-    comment_id: str | None = Field(None, max_length=64)
-    created_utc: str | None = Field(None, max_length=40)
-    parent_id: str | None = Field(None, max_length=64)
-
-
-class GameRequest(_Strict):
-    """A game, either raw (`pbp` + `comment_files`) or canonical (`plays` + `comments`)."""
-
-    game: GameIn = Field(default_factory=GameIn)
-    pbp: PbpFileIn | None = Field(None, description="raw play-by-play file")
-    comment_files: list[CommentFileIn] = Field(default_factory=list, max_length=MAX_COMMENT_FILES)
-    plays: list[PlayIn] | None = Field(None, min_length=1, max_length=5000, description="canonical plays, game order")
-    comments: list[CommentIn] = Field(default_factory=list, max_length=100_000)
-
-    @model_validator(mode="after")
-    def _one_form(self) -> GameRequest:
-        if (self.pbp is None) == (self.plays is None):
-            raise ValueError("give either `pbp` (+ `comment_files`): raw files, or `plays` (+ `comments`): "
-                             "canonical rows")
-        if self.pbp is not None and self.comments:
-            raise ValueError("`comments` are canonical rows: with a raw `pbp`, send comment files as `comment_files`")
-        if self.plays is not None and self.comment_files:
-            raise ValueError("`comment_files` are raw files: with canonical `plays`, send canonical `comments`")
-        return self
-
-
-AUDIENCE_FIELD = Field(None, max_length=120, description='whose comments: "r/<subreddit>" (see /v1/windows '
-                                                       '`audiences`); leave out for the largest')
-
-
-class WindowsRequest(GameRequest):
-    audience: str | None = AUDIENCE_FIELD
-
-
-class TimelineRequest(WindowsRequest):
-    windows: list[Annotated[int, Field(ge=0)]] | None = Field(
-        None, min_length=1, max_length=MAX_WINDOWS, description="window indexes to generate (see /v1/windows); "
-                                                                "leave out for the whole game")
-
-
-# --------------------------------------------------------------------------------------------
-# Response models (they document the answers; `extra="allow"` keeps the service's extra keys)
-
-
-class TimelineEntry(BaseModel):
-    """One moment, as timeline.schema.json defines it (an entry without a quote has no `quote` key)."""
-
-    ts: str
-    event: str
-    fan_sentiment: Literal[schema.SENTIMENTS]  # type: ignore[valid-type]
-    quote: str | None = None
-
-    @model_serializer(mode="wrap")
-    def _no_null_quote(self, handler):  # no return annotation: it would replace the documented schema
-        data = handler(self)
-        if data.get("quote") is None:   # the schema has no null quote: the key is left out
-            data.pop("quote", None)
-        return data
-
-
-class RowCounts(BaseModel):
-    read: int
-    kept: int
-    rejected: int
-    rejected_by_reason: dict[str, int]
-
-
-class Alignment(BaseModel):
-    method: str | None = Field(description="per_play_utc, minute_stamps, period_anchors, interpolated; "
-                                           "given (canonical); null without comments")
-    expected_error_s: float | None = Field(description="expected wall-clock error of the alignment")
-    reaction_lag_s: float | None = Field(description="wall seconds from a play to its fans' comment peak")
-    lag_source: str | None = Field(description="estimated (from this game's comments), default or param")
-    tipoff_utc: str | None
-    note: str | None
-
-
-class InputReport(BaseModel):
-    kind: Literal["raw", "canonical"]
-    pbp_format: str | None
-    comment_formats: list[str]
-    alignment: Alignment
-    plays: RowCounts
-    comments: RowCounts
-    rejected: list[dict[str, Any]] = Field(description="the first rows not kept: file, row, field, reason, detail")
-
-
-class GameOut(BaseModel):
-    game_id: str
-    date: str | None
-    home_team: str
-    away_team: str
-    home_name: str | None
-    away_name: str | None
-    periods: int
-    final_home: int
-    final_away: int
-    n_plays: int
-    n_comments: int
-
-
-class WindowOut(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    index: int
-    start: str
-    end: str
-    start_s: float
-    end_s: float
-    score_home: int
-    score_away: int
-    audience: str
-    plays: int
-    candidates: int = Field(description="candidate plays the prompt shows (build_sft.max_candidates)")
-    comments: int = Field(description="the audience's comments aligned into the window")
-    comments_shown: int = Field(description="reactions shown under the candidates (the quotes an answer may use)")
-    comments_trimmed: int = Field(description="shown reactions left out to fit the prompt's token budget")
-    prompt_tokens: int
-    over_budget: bool
-
-
-class GeneratedWindow(WindowOut):
-    timeline: list[TimelineEntry] = Field(description="this window's output: valid against the schema")
-    text: str = Field(description="the model's exact output")
-    valid: bool
-    errors: list[str]
-    new_tokens: int
-    finished: bool
-    seconds: float
-
-
-class Trimmed(BaseModel):
-    comments_trimmed: int = Field(description="shown reactions left out to fit the prompt budget")
-    windows_trimmed: int
-    prompts_over_budget: int
-
-
-class ParamsOut(BaseModel):
-    source: str
-    warning: str | None
-    window_s: float
-    overlap_s: float
-    max_candidates: int
-    max_shown: int
-    max_prompt_tokens: int
-    reaction_lag_s: float | str
-
-
-class AudienceOut(BaseModel):
-    audience: str = Field(description='"r/<subreddit>" (or "comments" when the files name none)')
-    team: str | None = Field(description="the team whose own subreddit it is; null for a league thread")
-    comments: int
-
-
-class ScorePoint(BaseModel):
-    game_s: float
-    home: int
-    away: int
-
-
-class VolumeBin(BaseModel):
-    start_s: float
-    end_s: float
-    count: int
-
-
-class PeriodMark(BaseModel):
-    period: int
-    label: str
-    start_s: float
-
-
-class Series(BaseModel):
-    """What the page draws: the score after every scoring play, comments per game minute, periods."""
-
-    end_s: float
-    score: list[ScorePoint]
-    volume: list[VolumeBin]
-    periods: list[PeriodMark]
-
-
-class WindowsResponse(BaseModel):
-    game: GameOut
-    input: InputReport
-    params: ParamsOut
-    audience: str = Field(description="the audience these windows' prompts show")
-    audiences: list[AudienceOut]
-    windows: list[WindowOut]
-    trimmed: Trimmed
-    series: Series
-
-
-class TimelineResponse(BaseModel):
-    timeline: list[TimelineEntry] = Field(description="the game's moments in game order, from the windows generated")
-    audience: str = Field(description="whose feeling fan_sentiment is: the audience whose comments were read")
-    audiences: list[AudienceOut]
-    game: GameOut
-    input: InputReport
-    params: ParamsOut
-    windows: list[GeneratedWindow]
-    windows_total: int
-    merge: dict[str, int]
-    trimmed: Trimmed
-    series: Series
-    generation: dict[str, Any]
-
-
-# --------------------------------------------------------------------------------------------
-# Errors
-
-
-class JSON(JSONResponse):
-    """JSON as UTF-8, any lone surrogate (text from a file's bad \\u escape) sent as "?": input text
-    that cannot be encoded must not turn an answer into a 500."""
-
-    def render(self, content: Any) -> bytes:
-        return json.dumps(content, ensure_ascii=False, allow_nan=False,
-                          separators=(",", ":")).encode("utf-8", "replace")
-
-
-def _error(status: int, loc: list[Any], msg: str, type_: str) -> JSONResponse:
-    return JSON(status_code=status, content={"detail": [{"loc": loc, "msg": msg, "type": type_}]})
-
-
-def _input_error(exc: InputError, prefix: tuple[str, ...] = ("body",)) -> JSONResponse:
-    """422, or 413 for a file over the read limits (`InputTooLarge`), naming where."""
-    if isinstance(exc, InputTooLarge):
-        return _error(413, [*prefix, *exc.loc], exc.message, "too_large")
-    return _error(422, [*prefix, *exc.loc], exc.message, "input_error")
-
-
-class BodyLimit:
-    """ASGI middleware: a request body over `max_bytes` gets 413 before any route reads it (by
-    Content-Length when sent, else counted while it streams in)."""
-
-    def __init__(self, app: Any, max_bytes: int):
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope.get("headers") or [])
-        length = headers.get(b"content-length")
-        too_big = JSON(status_code=413, content={"detail": [{
-            "loc": ["body"], "type": "body_too_large",
-            "msg": f"request body is over the server's limit of {self.max_bytes} bytes "
-                   f"({self.max_bytes / 2**20:.1f} MiB); send fewer or smaller comment files"}]})
-        if length is not None:
-            try:
-                declared = int(length)
-            except ValueError:
-                await _error(400, ["header", "content-length"], "Content-Length is not a number", "bad_header")(
-                    scope, receive, send)
-                return
-            if declared > self.max_bytes:
-                await too_big(scope, receive, send)
-                return
-        if scope.get("method") in ("POST", "PUT", "PATCH") and length is None:
-            # chunked: buffer up to the limit, then replay to the app
-            chunks, size, more = [], 0, True
-            while more:
-                message = await receive()
-                if message["type"] != "http.request":
-                    break
-                chunk = message.get("body", b"")
-                size += len(chunk)
-                if size > self.max_bytes:
-                    await too_big(scope, receive, send)
-                    return
-                chunks.append(chunk)
-                more = message.get("more_body", False)
-            body = b"".join(chunks)
-            sent = False
-
-            async def replay() -> dict:
-                nonlocal sent
-                if not sent:
-                    sent = True
-                    return {"type": "http.request", "body": body, "more_body": False}
-                return await receive()
-
-            await self.app(scope, replay, send)
-            return
-        await self.app(scope, receive, send)
-
-
-class ApiKeyGate:
-    """ASGI middleware: with a key set, a /v1 request without it gets 401 before its body is read
-    (an unauthenticated client cannot make the server parse anything)."""
-
-    def __init__(self, app: Any, api_key: str):
-        self.app = app
-        self.key = api_key.encode()
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope.get("path", "").startswith("/v1/"):
-            sent = dict(scope.get("headers") or []).get(b"x-api-key", b"")
-            if not secrets.compare_digest(sent, self.key):
-                response = JSON(status_code=401, headers={"WWW-Authenticate": "X-API-Key"}, content={"detail": [{
-                    "loc": ["header", "X-API-Key"], "type": "unauthorized",
-                    "msg": "missing or wrong API key: send it in the X-API-Key header"}]})
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
 
 
 # --------------------------------------------------------------------------------------------
@@ -473,7 +96,7 @@ def create_app(service: TimelineService, *, max_queue: int = 8, api_key: str | N
     `api_key`: when set, every /v1 route needs it in the `X-API-Key` header (else 401); the CLI
     takes it from $FAN_TIMELINE_API_KEY. `samples_dir`: game directories the page offers.
     """
-    queue = GenerationQueue(max_queue)
+    queue = JobQueue(max_queue)
     samples = {s.id: s for s in find_samples(samples_dir)}
 
     @asynccontextmanager
@@ -501,7 +124,7 @@ def create_app(service: TimelineService, *, max_queue: int = 8, api_key: str | N
 
     @app.exception_handler(InputError)
     async def on_input_error(request: Request, exc: InputError) -> JSONResponse:
-        return _input_error(exc)
+        return input_error(exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -586,7 +209,7 @@ def create_app(service: TimelineService, *, max_queue: int = 8, api_key: str | N
     ) -> dict[str, Any]:
         """The same as /v1/timeline from multipart form files, for curl."""
         if len(comments) > MAX_COMMENT_FILES:
-            return _error(422, ["body", "comments"], f"at most {MAX_COMMENT_FILES} comment files, not {len(comments)}",
+            return error(422, ["body", "comments"], f"at most {MAX_COMMENT_FILES} comment files, not {len(comments)}",
                           "too_long")
         try:
             meta = GameIn.model_validate_json(game) if game else GameIn()
@@ -598,7 +221,7 @@ def create_app(service: TimelineService, *, max_queue: int = 8, api_key: str | N
             try:
                 chosen = [int(x) for x in windows.split(",") if x.strip()]
             except ValueError:
-                return _error(422, ["body", "windows"], f"windows must be comma-separated integers, not {windows!r}",
+                return error(422, ["body", "windows"], f"windows must be comma-separated integers, not {windows!r}",
                               "int_parsing")
         pbp_file = RawFile(pbp.filename or "pbp", await pbp.read(), pbp_format)
         files = [RawFile(f.filename or f"comments{i}", await f.read(), comment_format) for i, f in enumerate(comments)]
@@ -629,13 +252,14 @@ def create_app(service: TimelineService, *, max_queue: int = 8, api_key: str | N
         """A sample game as a /v1/timeline request body (raw files; zstd ones base64)."""
         s = samples.get(sample_id)
         if s is None:
-            return _error(404, ["path", "sample_id"], f"no sample game {sample_id!r}; see /v1/samples", "not_found")
+            return error(404, ["path", "sample_id"], f"no sample game {sample_id!r}; see /v1/samples", "not_found")
         pbp, files = await run_in_threadpool(s.raw_files)
         return {"game": s.meta, "pbp": encode_for_json(pbp), "comment_files": [encode_for_json(f) for f in files]}
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
-        return {"status": "ok", "model": service.info.get("model"), "queue": queue.stats()}
+        return {"status": "ok", "model": service.info.get("model"), "queue": queue.stats(),
+                "windows_generated": service.windows_generated}
 
     @app.get("/version")
     async def version() -> dict[str, Any]:

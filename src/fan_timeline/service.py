@@ -23,16 +23,14 @@ training data was built with), else the config defaults.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import logging
 import math
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,7 +42,7 @@ from fan_timeline.game import GameRead, InputError, RawFile, raw_file_from_text,
 from fan_timeline.model import file_sha256
 from fan_timeline.windows import WindowPlan, plan_game
 
-__all__ = ["InputError", "RawFile", "raw_file_from_text", "TimelineService", "GameInput", "GenerationQueue"]
+__all__ = ["InputError", "RawFile", "raw_file_from_text", "TimelineService", "GameInput"]
 
 log = logging.getLogger("fan_timeline.service")
 
@@ -333,6 +331,7 @@ class TimelineService:
         self.params = params
         self.info = {**info, "pipeline_params": params.as_dict()}
         self.batch_size = batch_size
+        self.windows_generated = 0              # /health: how many windows the model has written
         self._lock = threading.Lock()
 
     @classmethod
@@ -480,6 +479,7 @@ class TimelineService:
                 groundings=[p.prompt.grounding for p in plans], batch_size=self.batch_size, progress=progress,
                 should_stop=should_stop, stop_bias=self.stop_bias)
             seconds = time.perf_counter() - t0
+            self.windows_generated += len(plans)
         out = []
         for plan, r in zip(plans, results):
             parsed, errors = timeline_from_text(r.text)
@@ -491,152 +491,3 @@ class TimelineService:
                        if parsed is not None and not errors else [])
             out.append(WindowResult(plan, r.text, entries, errors, r.n_new_tokens, r.finished, r.seconds))
         return TimelineResult(game, aud, out, self.params, self.info, seconds)
-
-
-# --------------------------------------------------------------------------------------------
-# A bounded job queue: generation off the event loop, one job at a time
-
-
-class QueueFull(Exception):
-    def __init__(self, retry_after_s: int, waiting: int):
-        super().__init__(f"the generation queue is full ({waiting} waiting); retry in {retry_after_s} s")
-        self.retry_after_s = retry_after_s
-        self.waiting = waiting
-
-
-class GenerationQueue:
-    """One worker thread runs submitted jobs one at a time, in arrival order; at most `max_waiting`
-    jobs wait behind the running one, and `submit` refuses more with QueueFull.
-
-    Jobs are not batched across requests: a request's windows are batched together, and the same
-    request gets the same answer however busy the server is (padding next to other requests'
-    prompts would change the numerics, and greedy decoding can follow).
-    """
-
-    def __init__(self, max_waiting: int):
-        if max_waiting < 0:
-            raise ValueError(f"max_waiting must be >= 0, not {max_waiting}")
-        self.max_waiting = max_waiting
-        self._jobs: deque[tuple[Callable[[], Any], Future]] = deque()
-        self._cv = threading.Condition()
-        self._running = False
-        self._stopping = False
-        self._done = 0
-        self._mean_s: float | None = None
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._work, name="fan-timeline-generation", daemon=True)
-            self._thread.start()
-
-    def stop(self, timeout: float | None = None) -> None:
-        with self._cv:
-            self._stopping = True
-            while self._jobs:
-                self._jobs.popleft()[1].cancel()
-            self._cv.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    def submit(self, job: Callable[[], Any]) -> Future:
-        future: Future = Future()
-        with self._cv:
-            if self._stopping:
-                raise RuntimeError("the generation queue is stopped")
-            busy = self._running or bool(self._jobs)
-            if busy and len(self._jobs) >= self.max_waiting:
-                raise QueueFull(self._retry_after_locked(), len(self._jobs))
-            self._jobs.append((job, future))
-            self._cv.notify()
-        return future
-
-    def _retry_after_locked(self) -> int:
-        mean = self._mean_s if self._mean_s is not None else 30.0
-        return max(1, math.ceil(mean * (len(self._jobs) + self._running)))
-
-    def stats(self) -> dict[str, Any]:
-        with self._cv:
-            return {"running": int(self._running), "waiting": len(self._jobs), "max_waiting": self.max_waiting,
-                    "done": self._done,
-                    "mean_job_seconds": round(self._mean_s, 2) if self._mean_s is not None else None}
-
-    def _work(self) -> None:
-        while True:
-            with self._cv:
-                while not self._jobs and not self._stopping:
-                    self._cv.wait()
-                if self._stopping:
-                    return
-                job, future = self._jobs.popleft()
-                if not future.set_running_or_notify_cancel():
-                    continue
-                self._running = True
-            t0 = time.perf_counter()
-            result: Any = None
-            error: BaseException | None = None
-            try:
-                result = job()
-            except BaseException as exc:  # noqa: BLE001 -- handed to the waiting request, which reports it
-                error = exc
-            seconds = time.perf_counter() - t0
-            with self._cv:
-                self._running = False
-                self._done += 1
-                self._mean_s = seconds if self._mean_s is None else 0.7 * self._mean_s + 0.3 * seconds
-            # Only now does the waiting request learn the result: a client that sends its next request
-            # as soon as it has its answer finds this job's slot free, and /health counts it done.
-            if error is None:
-                future.set_result(result)
-            else:
-                future.set_exception(error)
-
-
-# --------------------------------------------------------------------------------------------
-# Sample games (the page's and the demo's picker)
-
-
-@dataclass(frozen=True)
-class SampleGame:
-    id: str
-    path: Path
-    meta: dict[str, Any]
-    pbp_file: Path
-    comment_files: tuple[Path, ...]
-
-    def summary(self) -> dict[str, Any]:
-        def team(side: str) -> str | None:
-            return (self.meta.get(side) or {}).get("team")
-        return {"id": self.id, "home": team("home"), "away": team("away"), "date": self.meta.get("date"),
-                "pbp": self.pbp_file.name, "comment_files": [f.name for f in self.comment_files]}
-
-    def raw_files(self) -> tuple[RawFile, list[RawFile]]:
-        return (RawFile(self.pbp_file.name, self.pbp_file.read_bytes()),
-                [RawFile(f.name, f.read_bytes()) for f in self.comment_files])
-
-
-def find_samples(root: str | Path | None) -> list[SampleGame]:
-    """Game directories under `root` (ingest's layout: pbp.*, comments/*, game.json); [] if none."""
-    from fan_timeline.ingest import IngestError, discover
-
-    if root is None or not Path(root).is_dir():
-        return []
-    try:
-        found = discover(root)
-    except IngestError as exc:
-        log.warning("no sample games: %s", exc)
-        return []
-    return [SampleGame(str(g.meta.get("game_id") or g.path.name), g.path, g.meta, g.pbp_file, tuple(g.comment_files))
-            for g in found]
-
-
-def encode_for_json(f: RawFile) -> dict[str, Any]:
-    """A raw file as the API carries it: UTF-8 text as is, anything else (zstd) as base64."""
-    try:
-        text = f.data.decode("utf-8")
-        if "\x00" not in text:
-            return {"name": f.name, "content": text, "encoding": "text"}
-    except UnicodeDecodeError:
-        pass
-    return {"name": f.name, "content": base64.b64encode(f.data).decode("ascii"), "encoding": "base64"}
