@@ -135,7 +135,7 @@ def test_split_is_by_game_deterministic_and_covers_every_split():
 @pytest.fixture(scope="module")
 def built(ingested, tokenizer):
     cfg = BuildSftConfig(max_prompt_tokens=640, val_fraction=0.25, test_fraction=0.25, train_audiences=0,
-                         empty_train_keep=1.0)
+                         quiet_train_keep=1.0)
     return build(ingested.games, ingested.plays, ingested.comments, ingested.gold, cfg, tokenizer)
 
 
@@ -172,19 +172,21 @@ def test_labels_are_shown_plays_in_the_prompts_order(built):
     assert 0.8 <= m["gold"]["candidate_recall"] <= 1
 
 
-def test_empty_train_windows_are_thinned_the_same_way_every_run(ingested, tokenizer):
+def test_quiet_train_windows_are_thinned_by_what_they_show_the_same_way_every_run(ingested, tokenizer):
     kw = dict(max_prompt_tokens=640, val_fraction=0.25, test_fraction=0.25, train_audiences=1)
     some = build(ingested.games, ingested.plays, ingested.comments, ingested.gold,
-                 BuildSftConfig(empty_train_keep=0.3, **kw), tokenizer)
+                 BuildSftConfig(quiet_train_keep=0.3, **kw), tokenizer)
     all_ = build(ingested.games, ingested.plays, ingested.comments, ingested.gold,
-                 BuildSftConfig(empty_train_keep=1.0, **kw), tokenizer)
-    empty = [p for p in all_.pairs["train"] if p["n_entries"] == 0]
-    kept = [p for p in some.pairs["train"] if p["n_entries"] == 0]
-    assert 0 < len(kept) < len(empty) and some.metrics["empty_train_windows_dropped"] == len(empty) - len(kept)
-    assert {p["id"] for p in kept} <= {p["id"] for p in empty}
+                 BuildSftConfig(quiet_train_keep=1.0, **kw), tokenizer)
+    quiet = [p for p in all_.pairs["train"] if not p["candidates"]]
+    kept = [p for p in some.pairs["train"] if not p["candidates"]]
+    assert 0 < len(kept) < len(quiet) and some.metrics["quiet_train_windows_dropped"] == len(quiet) - len(kept)
+    assert {p["id"] for p in kept} <= {p["id"] for p in quiet}
+    # a window that lists a play is kept whatever its label: thinning never changes what a play's label is
+    assert [p for p in some.pairs["train"] if p["candidates"]] == [p for p in all_.pairs["train"] if p["candidates"]]
     assert some.pairs["test"] == all_.pairs["test"]      # only training is thinned
     again = build(ingested.games, ingested.plays, ingested.comments, ingested.gold,
-                  BuildSftConfig(empty_train_keep=0.3, **kw), tokenizer, workers=2)
+                  BuildSftConfig(quiet_train_keep=0.3, **kw), tokenizer, workers=2)
     assert again.pairs == some.pairs and again.metrics == some.metrics     # and the same with 2 processes
 
 

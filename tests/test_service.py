@@ -54,7 +54,7 @@ def _records(rows):
 def test_a_served_game_gets_the_windows_and_prompts_build_sft_made(tmp_path, tokenizer, params, service, game_id):
     shutil.copytree(SAMPLES / game_id, tmp_path / "raw" / game_id)
     ingested = ingest.ingest(tmp_path / "raw", params.ingest)
-    every_audience = dataclasses.replace(params.build_sft, train_audiences=0, empty_train_keep=1.0)   # as served
+    every_audience = dataclasses.replace(params.build_sft, train_audiences=0, quiet_train_keep=1.0)   # as served
     built = sft.build(_records(ingested.games), _records(ingested.plays), _records(ingested.comments),
                       ingested.gold, every_audience, tokenizer)
     pairs = [p for split in built.pairs.values() for p in split]
@@ -144,6 +144,9 @@ def test_canonical_rows_make_a_game_and_bad_rows_are_located(service):
     with pytest.raises(InputError) as err:
         service.read_canonical(meta, plays, [{"body": "x", "clock": "Q9 01:00"}])
     assert err.value.loc == ("comments", 0, "clock")
+    with pytest.raises(InputError) as err:     # a real clock, but after the game's last period
+        service.read_canonical(meta, plays, [*comments, {"body": "x", "clock": "OT9 01:00"}])
+    assert err.value.loc == ("comments", 1, "clock") and "after the game" in err.value.message
 
 
 def test_windows_are_checked_before_generating(service):

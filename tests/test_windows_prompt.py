@@ -88,9 +88,13 @@ def test_prompt_lists_the_most_telling_play_first_with_its_reaction(tokenizer):
     # a late go-ahead three (heat: importance + reaction, capped at 9), five comments over both threads
     # where the usual pace is one a minute: the game's fans erupt; two of them in this thread, one
     # from each fan base
-    assert lines[2] == ("Q4 01:50 Okafor (HAR) hits a three to put HAR ahead 101-100 | "
-                        "heat 9, fans erupt: 2 comments, HAR 1, MSA 1")
-    assert lines[3:5] == ["> HAR: OKAFOR FROM DOWNTOWN LETS GO", "> MSA: of course he hits that, our defense is trash"]
+    assert lines[2:4] == ["Likely moments:", "Q4 01:50 Okafor (HAR) hits a three to put HAR ahead 101-100 | "
+                                             "heat 9, fans erupt: 2 comments, HAR 1, MSA 1"]
+    assert lines[4:6] == ["> HAR: OKAFOR FROM DOWNTOWN LETS GO", "> MSA: of course he hits that, our defense is trash"]
+    # the plays under 5 follow under their own header, still the most telling first
+    others = lines.index("Other plays:")
+    assert others > 5 and all(" | heat " not in line or int(line.split(" | heat ")[1][0]) < 5
+                              for line in lines[others:])
     team = next(p for p in plans(tokenizer) if p.audience == "r/HarborHerons")
     text = team.prompt.messages[1]["content"]
     assert "comments in r/HarborHerons (all HAR fans)." in text

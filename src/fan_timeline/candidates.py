@@ -1,25 +1,27 @@
 """The plays a window's prompt shows: its candidate moments, each with how its fans reacted.
 
-A moment is a play that changed the game and that fans reacted to, so each of a window's facts
-(`facts.Fact`: scores, blocks, steals, period ends, late misses) gets, per audience (the comments
-of one subreddit: the league's thread, or a team's own):
+A moment is a play that changed the game and that fans reacted to. Every comment of a game is put
+to the play it reacts to, or to none (`Reactions`: a mixture model fit by EM over the whole game,
+so a quiet play right after a big one does not take its burst), and each of a window's facts
+(`facts.Fact`: scores, blocks, steals, period ends, late misses) gets:
 
-- `count`: the comments posted in the REACT_BEFORE_S..REACT_AFTER_S after the play (on the wall
-  clock, less the game's reaction lag), and `ratio`: that against the audience's usual pace around
-  the play (1 = an ordinary moment; a big play draws 5-20x);
-- `by_team`: those comments by the team their author supports (flair, or the team's subreddit);
+- `ratio`: its burst over every thread of the game (a moment is one for every fan base) against
+  the comments the usual pace brings in the same seconds (0 = nothing; a big play draws 5-20x);
+- per audience (one subreddit: the league's thread, or a team's own): `count`, the audience's
+  comments that react to it, and `by_team`, those by the team their author supports (flair, or
+  the team's subreddit);
 - `shown`: the few reactions that best say what the fans felt (never chatter that says nothing
   about the play), the only quotes the answer may use;
 - `feeling`: how the audience's reacting fans voted (`fan_sentiment`): a fan whose team is known
   cheers their team's good play and groans at the other's; one whose team is not is read by a
   small lexicon. The answer's `fan_sentiment` for the play is that vote (the grammar fixes it).
 
-The window shows its MAX_CANDIDATES facts with the highest `score` (what the play did to the game,
-`sport.importance`, plus how much louder than usual its fans got), the highest first: a small
-model picks the moments of a window far better from a list that leads with the likeliest ones
-than from one in game order (where it learns to take the first line). Answers name their moments
-in that order; a timeline puts them in game order. build_sft, the rule baseline, the evaluator and
-the server all pick candidates here.
+The window shows its `max_candidates` facts with the highest `score` (what the play did to the
+game, `sport.importance`, plus REACTION_WEIGHT x log2(1 + ratio)) that reach `min_score`, the
+highest first: a small model picks the moments of a window far better from a list that leads with
+the likeliest ones than from one in game order. Answers name their moments in that order; a
+timeline puts them in game order. build_sft, the rule baseline, the evaluator and the server all
+pick candidates here.
 """
 
 from __future__ import annotations

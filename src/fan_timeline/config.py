@@ -194,9 +194,11 @@ class BuildSftConfig(Section):
     more games for the same training time. Val and test windows get every audience."""
     stress_audiences: int = 1
     """The same for the stress set's windows (evaluated, never trained on)."""
-    empty_train_keep: float = 0.35
-    """Share of the train windows with no moment that are kept (the same ones every run): with all of
-    them the empty answer wins as a habit and the model never names a moment."""
+    quiet_train_keep: float = 0.35
+    """Share of the train windows that list no candidate play (whose only answer is []) that are kept,
+    the same ones every run. Thinning by what the prompt shows, never by the label: thinning the
+    windows whose label is empty taught the model that the plays it sees are moments more often
+    than they are."""
     val_fraction: float = 0.13
     test_fraction: float = 0.2
     split_salt: str = "fan-timeline-split-v1"
@@ -209,8 +211,8 @@ class BuildSftConfig(Section):
             return "overlap_s must be >= 0 and < window_s"
         if self.max_prompt_tokens < 128:
             return "max_prompt_tokens must be >= 128"
-        if not 0 <= self.empty_train_keep <= 1:
-            return "empty_train_keep must be within 0..1"
+        if not 0 <= self.quiet_train_keep <= 1:
+            return "quiet_train_keep must be within 0..1"
         if self.max_candidates < 1 or self.max_shown < 0 or self.min_audience_comments < 1 \
                 or self.min_candidate_score < 0 or min(self.train_audiences, self.stress_audiences) < 0:
             return ("max_candidates >= 1, max_shown >= 0, min_audience_comments >= 1, min_candidate_score >= 0 and "
@@ -328,7 +330,7 @@ class TrainConfig(Section):
     Each optimizer step is the same global batch for any nproc; the processes share its micro-batches."""
     compile: bool = False
     """CUDA: torch.compile the decoder layers, as CUDA graphs with packing (the first steps compile)."""
-    calibration_windows: int = 64
+    calibration_windows: int = 32
     """Val windows the trained model decodes once to fit its stop bias (how readily it reports one
     more moment; evaluate, export and the server decode with it); 0 = no calibration, bias 0."""
 

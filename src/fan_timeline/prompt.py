@@ -43,9 +43,12 @@ def loudness(ratio: float) -> str:
     return next(word for least, word in LOUDNESS if ratio >= least)
 
 
+MOMENT_HEAT = 5   # a play of this heat or more is listed under "Likely moments"
+
+
 def heat(score: float) -> int:
     """A candidate's score (`Candidate.score`: what the play did to the game plus how loud the
-    game's fans got) as one digit, 0..9: a moment is 5 and more."""
+    game's fans got) as one digit, 0..9: a moment is MOMENT_HEAT and more."""
     return max(0, min(9, int(score)))
 
 
@@ -91,14 +94,20 @@ def audience_line(audience: str, teams: dict[str, str], n_comments: int) -> str:
 def user_message(game: dict[str, Any], window: dict[str, Any], audience: str, candidates: list[Candidate],
                  shown: dict[int, list[dict[str, Any]]], n_comments: int, team_audiences: dict[str, str]) -> str:
     """The window as text: the game and window, whose comments these are, then each candidate play
-    with its reaction and, under it, the reactions shown for it (`shown`: seq -> comments)."""
+    with its reaction and, under it, the reactions shown for it (`shown`: seq -> comments); the
+    plays of heat MOMENT_HEAT and more under "Likely moments:", the others under "Other plays:"
+    (candidates come the most telling first, so the listed order stays theirs)."""
     home, away = game["home_team"], game["away_team"]
     lines = [f"{away} at {home}, {window['start']} to {window['end']}, {home} {window['score_home']}-"
              f"{window['score_away']} at the start.", audience_line(audience, team_audiences, n_comments)]
     own = audience_team(audience, team_audiences) is not None
-    for c in candidates:
-        lines.append(play_line(c, own))
-        lines += [comment_line(r) for r in shown.get(c.fact.seq, [])]
+    groups = (("Likely moments:", [c for c in candidates if heat(c.score) >= MOMENT_HEAT]),
+              ("Other plays:", [c for c in candidates if heat(c.score) < MOMENT_HEAT]))
+    for header, group in groups:
+        lines += [header] if group else []
+        for c in group:
+            lines.append(play_line(c, own))
+            lines += [comment_line(r) for r in shown.get(c.fact.seq, [])]
     if not candidates:
         lines.append("No play in this window did much to the game or drew a reaction.")
     return defang("\n".join(lines))

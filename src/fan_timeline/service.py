@@ -413,11 +413,15 @@ class TimelineService:
             assert tuple(row) == tables.PLAY_COLUMNS
             rows.append(row)
         crows = []
+        last_period = rows[-1]["period"]
         for i, c in enumerate(comments):
             try:
                 period, clock_s = sport.parse_clock_label(str(c["clock"]))
             except ValueError as exc:
                 raise InputError(("comments", i, "clock"), str(exc)) from None
+            if period > last_period:   # a comment can react to no moment the game did not have
+                raise InputError(("comments", i, "clock"), f"{c['clock']} is after the game: its plays end in "
+                                                           f"{sport.period_name(last_period)}")
             team = _text_or_none(c.get("flair_team"))
             crows.append({
                 "game_id": game_id, "comment_id": str(c.get("comment_id") or f"c{i}"), "thread_id": None,

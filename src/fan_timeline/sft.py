@@ -91,9 +91,9 @@ def fact_words(w_plays: list[dict[str, Any]], facts: dict[int, Fact], game: dict
     return out
 
 
-def keep_empty(key: str, share: float) -> bool:
-    """Whether a train window with no moment is kept: a salted hash of it below `share`, so the
-    same windows are kept every run."""
+def keep_quiet(key: str, share: float) -> bool:
+    """Whether a train window that lists no candidate play is kept: a salted hash of it below
+    `share`, so the same windows are kept every run."""
     return int(hashlib.sha256(f"empty:{key}".encode()).hexdigest()[:8], 16) / 2**32 < share
 
 
@@ -199,9 +199,9 @@ def build_game(game: dict[str, Any], plays: list[dict[str, Any]], comments: list
         errors = schema.validate_timeline({"timeline": [schema.normalise_item(e) for e in completion]})
         if errors:  # a labeller bug or a gold entry the schema rejects: never train on it
             raise ValueError(f"{gid} window {w.index} {plan.audience}: label does not fit the schema: {errors}")
-        if split == "train" and not completion and not keep_empty(f"{gid}-{w.index}-{plan.audience}",
-                                                                  cfg.empty_train_keep):
-            out.notes["empty_train_windows_dropped"] += 1
+        if split == "train" and not p.candidates and not keep_quiet(f"{gid}-{w.index}-{plan.audience}",
+                                                                    cfg.quiet_train_keep):
+            out.notes["quiet_train_windows_dropped"] += 1
             continue
         n_completion = len(tokenizer(schema.dump_timeline(completion), add_special_tokens=False)["input_ids"]) + 1
         out.prompt_tokens.append(p.n_tokens)
@@ -284,7 +284,7 @@ def build(games: list[dict[str, Any]], plays: list[dict[str, Any]], comments: li
         "prompt_tokens": {s: _percentiles(prompt_tokens[s]) for s in SPLITS},
         "completion_tokens": {s: _percentiles(completion_tokens[s]) for s in SPLITS},
         "trimming": {k: notes[k] for k in ("comments_trimmed", "prompts_over_budget")},
-        "empty_train_windows_dropped": notes["empty_train_windows_dropped"],
+        "quiet_train_windows_dropped": notes["quiet_train_windows_dropped"],
         "gold": {"moments": n_ref, **{k: notes[k] for k in ("gold_not_a_play", "gold_not_in_candidates",
                                                              "gold_quotes_shown", "gold_quotes_replaced",
                                                              "gold_quotes_dropped")},
