@@ -61,9 +61,12 @@ def make_repo(root: Path, games: int, seed: int, steps: int) -> Path:
     for name in ("stages", "src"):
         shutil.copytree(REPO / name, repo / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     simulate(repo / "data" / "raw" / "sample", games, seed)
+    simulate(repo / "data" / "raw" / "stress", 1, seed + 1, id_prefix="X", stress=True)
     params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["train_qlora"].update({"max_steps": steps, "grad_accum": 1, "lora_layers": 2, "checkpoint_every": 2,
-                                  "eval_every": steps, "val_examples": 4, "logging_every": 1})
+    # grad_accum 2: the default's two training processes (nproc auto), killed with their launcher's group
+    params["train_qlora"].update({"max_steps": steps, "grad_accum": 2, "lora_layers": 2, "checkpoint_every": 2,
+                                  "eval_every": steps, "val_examples": 4, "logging_every": 1,
+                                  "calibration_windows": 2})
     params["evaluate"].update({"max_windows": 1, "base_windows": 1, "batch_size": 1, "free_max_new_tokens": 16})
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     sh(["git", "init", "-q"], repo)

@@ -1,4 +1,5 @@
-"""Base-model resolution (fan_timeline.model): the GGUF conversion's read-once patch and path errors.
+"""Base-model resolution (fan_timeline.model): the GGUF conversion's read-once patch, a corrupt
+cached conversion found and converted again, and path errors.
 
     pytest tests/test_model.py      (~2 s; a tiny GGUF written here, no network)
 
@@ -11,7 +12,7 @@ import gguf
 import numpy as np
 import pytest
 
-from fan_timeline.model import gguf_reads_once, resolve_base_model
+from fan_timeline.model import cache_problem, gguf_reads_once, resolve_base_model
 
 
 def _tiny_gguf(path) -> None:
@@ -24,7 +25,7 @@ def _tiny_gguf(path) -> None:
     writer.close()
 
 
-def testgguf_reads_once_shares_one_reader_per_file_and_restores_the_module(tmp_path):
+def test_gguf_reads_once_shares_one_reader_per_file_and_restores_the_module(tmp_path):
     first, second = tmp_path / "a.gguf", tmp_path / "b.gguf"
     _tiny_gguf(first)
     _tiny_gguf(second)
@@ -51,3 +52,24 @@ def test_resolve_base_model_names_what_is_wrong(tmp_path):
         resolve_base_model(str(tmp_path / "missing.gguf"))
     with pytest.raises(ValueError, match="unknown embedded model"):
         resolve_base_model("embedded:NoSuchModel")
+
+
+@pytest.mark.slow
+def test_a_corrupt_cached_conversion_is_named_and_converted_again(tmp_path, base_model_path, monkeypatch):
+    import shutil
+    from pathlib import Path
+
+    cached = Path(base_model_path)
+    copy = tmp_path / "models" / cached.name
+    shutil.copytree(cached, copy)
+    assert cache_problem(copy) is None
+    weights = copy / "model.safetensors"
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) // 2])                      # a cut copy
+    assert "bytes where its header describes" in cache_problem(copy)
+    weights.write_bytes(b"garbage!" + data[8:])                      # an overwritten header
+    assert "header length" in cache_problem(copy)
+    monkeypatch.setenv("FAN_TIMELINE_CACHE", str(tmp_path))
+    with pytest.warns(UserWarning, match=r"is corrupt \(model.safetensors: the header length"):
+        again = resolve_base_model("embedded:SmolLM2-135M-Instruct")
+    assert Path(again) == copy and cache_problem(copy) is None       # converted again, in place

@@ -17,9 +17,11 @@ import contextlib
 import functools
 import hashlib
 import importlib.util
+import json
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +118,35 @@ def _convert_gguf(gguf: Path, out: Path) -> None:
     tokenizer.save_pretrained(out)
 
 
+def cache_problem(model_dir: Path) -> str | None:
+    """What is wrong with a cached safetensors checkpoint, or None: every file the conversion writes
+    is there and readable, and each safetensors file's header parses and accounts for its size
+    (a cut or overwritten file is caught here, not as an obscure error in from_pretrained)."""
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
+        try:
+            json.loads((model_dir / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            return f"{name}: {exc}"
+    shards = sorted(model_dir.glob("*.safetensors"))
+    if not shards:
+        return "no *.safetensors file"
+    for shard in shards:
+        size = shard.stat().st_size
+        with shard.open("rb") as f:
+            head = f.read(8)
+            n = int.from_bytes(head, "little") if len(head) == 8 else -1
+            if not 0 < n <= size - 8:
+                return f"{shard.name}: the header length {n} does not fit the file ({size} bytes)"
+            try:
+                header = json.loads(f.read(n))
+            except ValueError as exc:
+                return f"{shard.name}: unreadable header ({exc})"
+        end = max((t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"), default=0)
+        if 8 + n + end != size:
+            return f"{shard.name}: {size} bytes where its header describes {8 + n + end}"
+    return None
+
+
 def resolve_base_model(name: str) -> str:
     """A path or hub id that `from_pretrained` can load for the configured base model.
 
@@ -127,7 +158,11 @@ def resolve_base_model(name: str) -> str:
         gguf = embedded_gguf(model_name)
         target = cache_root() / "models" / f"{model_name}-{file_sha256(gguf)[:12]}-{CACHE_FORMAT}"
         if (target / "config.json").is_file():
-            return str(target)
+            problem = cache_problem(target)
+            if problem is None:
+                return str(target)
+            warnings.warn(f"the cached conversion {target} is corrupt ({problem}): converting it again", stacklevel=2)
+            shutil.rmtree(target, ignore_errors=True)
         from filelock import FileLock
 
         target.parent.mkdir(parents=True, exist_ok=True)
