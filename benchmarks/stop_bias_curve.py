@@ -1,0 +1,56 @@
+"""Event F1 of the trained model at every stop bias, on whole splits: what the calibration chooses from.
+
+    python benchmarks/stop_bias_curve.py val test     (~4 min a split on 2 CPU cores)
+
+Decodes each split's windows once with the adapter in models/adapter, the list of moments never
+closed by choice (`evaluate.STOP_BIAS_NEVER`), and scores every bias of `evaluate.STOP_BIASES`
+the way `evaluate.fit_stop_bias` does (a row closes at its first choice whose margin exceeds the
+bias). train_qlora fits the bias on `calibration_windows` val windows; this shows the whole curve,
+on val (where choosing is allowed) and on test (for diagnosis only: nothing is chosen on test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from fan_timeline import atomic, schema, scoring
+from fan_timeline.evaluate import STOP_BIAS_NEVER, STOP_BIASES, RunScore, pair_grounding
+from fan_timeline.generate import generate_timelines, load_model, timeline_from_text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("splits", nargs="+", choices=("val", "test", "stress"))
+    parser.add_argument("--adapter", type=Path, default=Path("models/adapter"))
+    parser.add_argument("--sft", type=Path, default=Path("data/sft"))
+    parser.add_argument("--tol", type=float, default=20.0, help="evaluate.ts_tolerance_s")
+    args = parser.parse_args()
+    train_config = json.loads((args.adapter / "train_config.json").read_text())
+    model, tokenizer = load_model(train_config["base_model"], adapter=str(args.adapter))
+    print(f"adapter {args.adapter}: its stop bias {train_config.get('stop_bias', 0.0):+.2f}")
+    for split in args.splits:
+        pairs = atomic.read_jsonl(args.sft / f"{split}.jsonl")
+        results = generate_timelines(model, tokenizer, [p["prompt"] for p in pairs], constrained=True,
+                                     groundings=[pair_grounding(p) for p in pairs], batch_size=16,
+                                     stop_bias=STOP_BIAS_NEVER)
+        rows = []
+        for pair, r in zip(pairs, results):
+            parsed, errors = timeline_from_text(r.text)
+            rows.append((pair, parsed["timeline"] if parsed is not None and not errors else [], r.stop_margins))
+        curve = {}
+        for bias in STOP_BIASES:
+            score = RunScore(args.tol)
+            for pair, entries, margins in rows:
+                k = next((i for i, m in enumerate(margins) if m > bias), len(entries))
+                score.add(pair, schema.dump_timeline(entries[:k]))
+            curve[bias] = scoring.event_f1(score.windows)
+        best = max(curve, key=lambda b: (curve[b], -abs(b)))
+        print(f"{split} ({len(pairs)} windows): " + ", ".join(f"{b:+.2f}: {f:.3f}" for b, f in curve.items()
+                                                            if b in (-1, -0.5, 0, 0.5, 0.75, 1, 1.5, 2, 3)))
+        print(f"{split}: best {best:+.2f} ({curve[best]:.3f}); at 0 {curve[0.0]:.3f}")
+
+
+if __name__ == "__main__":
+    main()
