@@ -1,7 +1,7 @@
 """Write an HTML template for `dvc plots show` / `dvc plots diff` that renders with no network.
 
 DVC's default plots page loads Vega, Vega-Lite and vega-embed from a CDN, so it stays blank
-offline (DESIGN.md §7). This template inlines them instead, from the bundle that the
+offline. This template inlines them instead, from the bundle that the
 `vl-convert-python` wheel ships (no download: the JavaScript is inside the wheel):
 
     python scripts/plots_template.py                    # writes build/plots_offline.html (~0.9 MB)

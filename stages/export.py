@@ -8,7 +8,7 @@ greedy outputs differ from the adapter model's on the first `export.parity_promp
 
 import os
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch is imported (DESIGN.md §7)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch is imported (see stages/train_qlora.py)
 
 import argparse  # noqa: E402
 import json  # noqa: E402

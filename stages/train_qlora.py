@@ -17,7 +17,7 @@ a step (`train.resolve_nproc`).
 import os
 
 # Before torch is imported: spinning OpenMP threads make 2 threads several times slower than 1
-# as soon as another process wants a core (DESIGN.md §7).
+# as soon as another process wants a core.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         cfg = load_section(TrainConfig, args.params)
-        tol_s = load_section(EvaluateConfig, args.params).ts_tolerance_s
+        tol_s = load_section(EvaluateConfig, args.params).ts_tolerance_s if cfg.calibration_windows else 0.0
     except ConfigError as exc:
         print(f"train_qlora failed: {exc}", file=sys.stderr)
         return 1

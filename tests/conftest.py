@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 # Before anything imports torch: OpenMP threads that spin-wait make 2 threads several times slower
-# than 1 when another process competes for a core (DESIGN §7); passive waiting avoids that.
+# than 1 when another process competes for a core; passive waiting avoids that.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import pytest  # noqa: E402

@@ -121,7 +121,7 @@ def test_killed_dvc_repro_is_not_recorded_as_done(raw, tmp_path):
 
 
 def processes_running(marker: str) -> list[str]:
-    """Command lines of the live processes (not zombies) that mention `marker`."""
+    """Command lines of the live processes (not zombies) that mention `marker` or run inside it."""
     out = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit() or int(proc.name) == os.getpid():
@@ -129,9 +129,10 @@ def processes_running(marker: str) -> list[str]:
         try:
             cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            cwd = os.readlink(proc / "cwd")
         except OSError:
             continue
-        if marker in cmdline and state != "Z":
+        if (marker in cmdline or cwd.startswith(marker)) and state != "Z":
             out.append(f"{proc.name}: {cmdline}")
     return out
 
@@ -147,7 +148,8 @@ def test_killed_repro_leaves_no_trainer_behind_and_the_next_run_is_not_refused(t
                             stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 240
-        # the two torchrun workers are up (their own sessions: killing the group alone left them training)
+        # the stage, the torchrun agent and its two workers are up (the workers in sessions of their own:
+        # killing the group alone left them training)
         while len([c for c in processes_running(str(repo)) if "train_qlora.py" in c]) < 4:
             assert proc.poll() is None and time.monotonic() < deadline, "training did not start"
             time.sleep(0.2)

@@ -54,7 +54,8 @@ def pairs(tmp_path_factory) -> list[dict]:
     """build_sft pairs of one simulated game with hostile comments added."""
     work = tmp_path_factory.mktemp("injection")
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["build_sft"] |= {"train_audiences": 0, "quiet_train_keep": 1.0}   # every window and audience kept
+    params["build_sft"] |= {"train_audiences": 0, "quiet_train_keep": 1.0,   # every window and audience kept,
+                            "max_shown": 2}                                # two comments under each play
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     raw = work / "raw"
     simulate(raw, 1, 3)

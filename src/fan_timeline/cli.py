@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         return simulate_main(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    # Before torch is imported: spinning OpenMP threads slow everything down on a shared CPU (DESIGN §7).
+    # Before torch is imported: spinning OpenMP threads slow everything down on a shared CPU
+    # (2 threads ran several times slower than 1 when another process wanted a core).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if args.command == "generate":
         return _generate(args)

@@ -185,7 +185,7 @@ class BuildSftConfig(Section):
     min_candidate_score: float = 2.0
     """A play is a candidate only from this score (importance + fan reaction; a moment scores 5 and
     more): plays that did little to the game and drew no reaction are not listed."""
-    max_shown: int = 2
+    max_shown: int = 1
     """Reactions shown under each candidate play (the only quotes an answer may use)."""
     min_audience_comments: int = 30
     """A subreddit's comments become an audience of their own (one prompt per window) from this many."""
