@@ -3,7 +3,7 @@
     OMP_WAIT_POLICY=PASSIVE python benchmarks/cpu_lora_step.py [--rounds 6] [--examples 2] [--out cpu-lora.json]
 
 Builds the train stage's model (`train.build_model`, params.yaml's train_qlora section, the
-embedded SmolLM2-135M) and times `train._train_step` on the same middle-length examples of
+embedded SmolLM2-135M) and times `train.train_step` on the same middle-length examples of
 data/sft/train.jsonl, one row per example as on the CPU, with three variants of every LoRA
 linear, swapped in place between steps and interleaved (ABC, CBA, ...) so that a machine whose
 speed drifts treats them alike:
@@ -77,7 +77,7 @@ def main() -> int:
 
     def step() -> float:
         start = time.perf_counter()
-        T._train_step(model, optimizer, params, [data], packing=True, one_row=False, pad_id=tokenizer.pad_token_id,
+        T.train_step(model, optimizer, params, [data], packing=True, one_row=False, pad_id=tokenizer.pad_token_id,
                       device="cpu", autocast=None, lr=0.0)
         return time.perf_counter() - start
 

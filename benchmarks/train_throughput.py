@@ -18,7 +18,7 @@ optimizer step:
   `DataCollatorForSeq2Seq` (padding to the longest row of the batch), `--batch-size` rows a
   micro-batch, `--grad-accum` micro-batches a step, bf16 autocast on CUDA; one process
   (`--hf-nproc N`: N under torchrun, Trainer's own DDP, the micro-batches of a step split).
-- ft: fan-timeline's own step (`train.build_model`, `plan_run`, `static_rows`, `_train_step`: the
+- ft: fan-timeline's own step (`train.build_model`, `plan_run`, `static_rows`, `train_step`: the
   functions `train.train` runs each step) with packing, micro-batches of `--micro-batch-tokens`
   tokens (default: the smallest budget whose packed micro-batches hold `--batch-size` examples on
   average, so both take the same examples per step; the table shows ex/step of each), and the
@@ -266,7 +266,7 @@ def worker_ft(spec: dict) -> None:
 
     def step(i: int) -> tuple[int, int, int, float]:
         micro = [[examples[j] for j in idx] for idx in micro_plan[i * cfg.grad_accum:(i + 1) * cfg.grad_accum]]
-        loss, n_trained, n_tokens, _ = T._train_step(model, optimizer, params, micro, packing=True, one_row=one_row,
+        loss, n_trained, n_tokens, _ = T.train_step(model, optimizer, params, micro, packing=True, one_row=one_row,
                                                      pad_id=tokenizer.pad_token_id, device=dev, autocast=autocast,
                                                      lr=T.lr_at(i, total_steps, cfg), static=static, dist=dist)
         return n_tokens, n_trained, sum(len(mb) for mb in micro), loss / n_trained

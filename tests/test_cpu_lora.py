@@ -157,7 +157,7 @@ def test_cpu_model_uses_them_and_trains_as_with_peft_modules(base_model_path, to
         optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=0.0)
         before = T.evaluate_loss(model, data, cfg, pad, "cpu")
         for step in range(3):
-            T._train_step(model, optimizer, params, [[data[step % 2]]], packing=True, one_row=True, pad_id=pad,
+            T.train_step(model, optimizer, params, [[data[step % 2]]], packing=True, one_row=True, pad_id=pad,
                           device="cpu", autocast=None, lr=cfg.learning_rate)
         return before, T.evaluate_loss(model, data, cfg, pad, "cpu")
 

@@ -40,6 +40,8 @@ def write_plot_data(repo: Path, event_f1: float) -> None:
     train = repo / "plots" / "train" / "plots" / "metrics"
     for name, rows in {"train/loss": [(s, 2.1 - 0.1 * s) for s in range(0, 12, 2)],
                        "train/lr": [(s, 1e-3 * (1 - s / 12)) for s in range(0, 12, 2)],
+                       "train/tokens_per_s": [(s, 300 + s) for s in range(0, 12, 2)],
+                       "train/grad_norm": [(s, 0.5 - 0.01 * s) for s in range(0, 12, 2)],
                        "val/loss": [(0, 2.13), (10, 0.8)]}.items():
         path = train / f"{name}.tsv"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -128,8 +130,12 @@ def plot_count(show_json: str) -> int:
 
 
 def test_plots_show_and_diff_render_offline(plots_repo, template, browser, tmp_path):
-    n_plots = plot_count(run(["dvc", "plots", "show", "--json"], plots_repo))
-    assert n_plots >= 4   # train curves + the three eval plots
+    shown_json = run(["dvc", "plots", "show", "--json"], plots_repo)
+    n_plots = plot_count(shown_json)
+    assert n_plots == 7   # loss (train and val), lr, tokens/s, grad norm + the three eval plots
+    # every plot is titled by what it shows, not by a file path (DVC's default for an untitled plot)
+    titles = [plot["content"]["title"]["text"] for plots in json.loads(shown_json)["data"].values() for plot in plots]
+    assert "Training and val loss" in titles and not [t for t in titles if "/" in str(t)], titles
 
     run(["dvc", "plots", "show", "--html-template", str(template), "-o", str(tmp_path / "show")], plots_repo)
     shown = render(browser, tmp_path / "show" / "index.html", n_plots)

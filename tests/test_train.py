@@ -18,6 +18,7 @@ import pytest
 
 from fan_timeline import train as T
 from fan_timeline.config import TrainConfig, as_dict, from_dict
+from fan_timeline.train import recipe
 
 FIXTURE = Path(__file__).parent / "data" / "sft_tiny.jsonl"
 
@@ -167,7 +168,7 @@ def test_a_few_steps_lower_the_loss_and_change_only_lora_weights(base_model_path
 
     before = T.evaluate_loss(model, data, cfg, pad, "cpu")
     for step in range(3):
-        T._train_step(model, optimizer, params, [[data[step % 2]]], packing=True, one_row=True, pad_id=pad,
+        T.train_step(model, optimizer, params, [[data[step % 2]]], packing=True, one_row=True, pad_id=pad,
                       device="cpu", autocast=None, lr=cfg.learning_rate)
     after = T.evaluate_loss(model, data, cfg, pad, "cpu")
 
@@ -214,7 +215,7 @@ def test_packed_rows_match_separate_and_padded_rows(base_model_path, tokenizer, 
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.0)
         micro = [list(data)]  # one micro-batch: one packed row, or one padded batch of 2 rows
-        losses = [T._train_step(model, optimizer, params, micro, packing=cfg.packing, one_row=True, pad_id=pad,
+        losses = [T.train_step(model, optimizer, params, micro, packing=cfg.packing, one_row=True, pad_id=pad,
                                 device="cpu", autocast=None, lr=1e-3) for _ in range(2)]
         return [total / n for total, n, _, _ in losses], T.trainable_state(model)
 
@@ -260,11 +261,11 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch, rows, examp
             raise Killed
         return real_save(checkpoint_dir, model, optimizer, state, live_dir)
 
-    monkeypatch.setattr(T, "save_checkpoint", killed_while_saving_step_3)
+    monkeypatch.setattr(recipe, "save_checkpoint", killed_while_saving_step_3)   # where train() looks it up
     with pytest.raises(Killed):
         run("resumed")
     assert [p.name for p in (tmp_path / "resumed" / "ckpt").iterdir()] == ["step-0000002"]
-    monkeypatch.setattr(T, "save_checkpoint", real_save)
+    monkeypatch.setattr(recipe, "save_checkpoint", real_save)
     shutil.rmtree(tmp_path / "resumed" / "live")  # `dvc repro` deletes a stage's outputs before rerunning it
     resumed_dir, resumed = run("resumed")
 

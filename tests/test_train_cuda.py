@@ -129,13 +129,13 @@ def test_compiled_layers_train_like_eager_ones(base, tokenizer, examples, lora_l
         assert (static is not None) == compile_
         out = []
         for _ in range(5):  # 2 micro-batches a step: gradients accumulate across CUDA graph replays
-            total, n, _, _ = T._train_step(model, optimizer, params, [data[:3], data[3:]], packing=True,
+            total, n, _, _ = T.train_step(model, optimizer, params, [data[:3], data[3:]], packing=True,
                                            one_row=True, pad_id=pad, device=CUDA, autocast=autocast,
                                            lr=cfg.learning_rate, static=static)
             out.append(total / n)
         # The val loss of a compiled model (its layers run eagerly there), then training goes on.
         out.append(T.evaluate_loss(model, data, cfg, pad, CUDA, autocast, static=static))
-        out.append(T._train_step(model, optimizer, params, [data], packing=True, one_row=True, pad_id=pad,
+        out.append(T.train_step(model, optimizer, params, [data], packing=True, one_row=True, pad_id=pad,
                                  device=CUDA, autocast=autocast, lr=cfg.learning_rate, static=static)[0] / n)
         return out
 
@@ -163,7 +163,7 @@ def test_nf4_steps_lower_the_loss_and_change_only_lora_weights(base, tokenizer, 
 
     before = T.evaluate_loss(model, data, cfg, pad, CUDA, autocast)
     for _ in range(15):
-        T._train_step(model, optimizer, params, [data], packing=True, one_row=True, pad_id=pad, device=CUDA,
+        T.train_step(model, optimizer, params, [data], packing=True, one_row=True, pad_id=pad, device=CUDA,
                       autocast=autocast, lr=cfg.learning_rate)
     after = T.evaluate_loss(model, data, cfg, pad, CUDA, autocast)
     print(f"\nNF4 QLoRA, 15 steps on 4 examples: loss {before:.4f} -> {after:.4f}; "

@@ -31,13 +31,13 @@ FIXTURE = Path(__file__).parent / "data" / "sft_tiny.jsonl"
 # runs the stage with save_checkpoint patched to die there (in every process, like a real kill).
 KILL_AT_STEP_3 = """
 import runpy, sys
-from fan_timeline import train as T
-real_save = T.save_checkpoint
+from fan_timeline.train import recipe
+real_save = recipe.save_checkpoint
 def save(checkpoint_dir, model, optimizer, state, *args, **kwargs):
     if state["step"] == 3:
         raise SystemExit("killed")
     return real_save(checkpoint_dir, model, optimizer, state, *args, **kwargs)
-T.save_checkpoint = save
+recipe.save_checkpoint = save   # where train() looks it up
 sys.argv = sys.argv[1:]
 runpy.run_path(sys.argv[0], run_name="__main__")
 """
@@ -47,13 +47,13 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 COUNT_PREFIX_RUNS = """
 import atexit, os
 from pathlib import Path
-from fan_timeline import train as T
+from fan_timeline.train import frozen_prefix
 made = []
-class Counted(T.FrozenPrefix):
+class Counted(frozen_prefix.FrozenPrefix):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         made.append(self)
-T.FrozenPrefix = Counted
+frozen_prefix.FrozenPrefix = Counted   # what use_frozen_prefix makes
 if "RANK" in os.environ:
     atexit.register(lambda: Path(os.environ["PREFIX_RUNS"] + os.environ["RANK"]).write_text(
         str(sum(p.runs for p in made))))
@@ -92,7 +92,8 @@ def config(base: str, nproc: int) -> TrainConfig:
     # sums differ). The top layer is adapted: the bottom one's output is cached (FrozenPrefix).
     return TrainConfig(base_model=base, max_seq_len=1024, micro_batch_tokens=1024, grad_accum=4, max_steps=3,
                        learning_rate=2e-3, warmup_ratio=0.0, lora_dropout=0.0, lora_r=4, lora_layers=1,
-                       checkpoint_every=2, eval_every=2, logging_every=1, nproc=nproc, threads=2)
+                       checkpoint_every=2, eval_every=2, logging_every=1, nproc=nproc, threads=2,
+                       calibration_windows=0)   # training alone (the stop bias is tested apart)
 
 
 def run_stage(out: Path, sft: Path, cfg: TrainConfig, wrapper: str | None = None,

