@@ -37,7 +37,7 @@ def test_repo_params_load(tmp_path):
 
 
 def test_configs_made_in_code_are_checked_too():
-    with pytest.raises(ConfigError, match=r"train_qlora.packing: expected true/false"):
+    with pytest.raises(ConfigError, match=r"train_qlora.packing: 'yes': Input should be a valid boolean"):
         TrainConfig(packing="yes")
     with pytest.raises(ConfigError, match="lr_schedule"):
         TrainConfig(lr_schedule="step")
@@ -57,16 +57,18 @@ def test_misspelled_key_names_key_section_and_suggestion(tmp_path):
 
 
 @pytest.mark.parametrize("text, match", [
-    ("ingest: {reaction_lag_s: fast}\n", r"ingest.reaction_lag_s: expected a number"),
-    ("ingest: {reaction_lag_s: true}\n", r"expected a number"),
+    ("ingest: {reaction_lag_s: fast}\n", r"ingest.reaction_lag_s: 'fast': Input should be a valid number; or Input should be 'auto'"),
+    ("ingest: {reaction_lag_s: true}\n", r"reaction_lag_s: True: Input should be a valid number"),
     ("ingest: {reaction_lag_s: 999}\n", r"within 0..300"),
     ("build_sft: {window_s: 100, overlap_s: 100}\n", r"overlap_s must be"),
-    ("build_sft: {max_shown: 2.5}\n", r"build_sft.max_shown: expected an integer"),
+    ("build_sft: {max_shown: 2.5}\n", r"build_sft.max_shown: 2.5: Input should be a valid integer"),
+    ("train_qlora: {target_modules: [q_proj, 7]}\n", r"target_modules: \('q_proj', 7\): item \[1\]: Input should be a valid string"),
+    ("train_qlora: {lora_r: '8'}\n", r"lora_r: '8': Input should be a valid integer"),
     ("other: {}\n", r"missing section"),
     ("ingest: [\n", r"not valid YAML"),
 ])
 def test_bad_values_are_clear(tmp_path, text, match):
-    cls = BuildSftConfig if text.startswith("build_sft") else IngestConfig
+    cls = {"build_sft": BuildSftConfig, "train_qlora": TrainConfig}.get(text.split(":")[0], IngestConfig)
     with pytest.raises(ConfigError, match=match):
         load_section(cls, write(tmp_path, text))
 

@@ -1,5 +1,7 @@
 """Game-clock helpers: labels, elapsed seconds and their inverses, including overtime."""
 
+import re
+
 import pytest
 
 from fan_timeline import sport, tables
@@ -14,6 +16,7 @@ from fan_timeline import sport, tables
 ])
 def test_labels_and_game_seconds(period, clock_s, label, game_s):
     assert sport.clock_label(period, clock_s) == label
+    assert re.match(sport.CLOCK_LABEL_PATTERN, label)   # what the API's models accept
     assert sport.game_seconds(period, clock_s) == pytest.approx(game_s)
     p, c = sport.from_game_seconds(game_s)
     assert (p, c) == (period, pytest.approx(clock_s))
@@ -25,6 +28,7 @@ def test_parse_label_roundtrip_and_errors():
     for bad in ("Q5 01:00", "Q4 1:5", "OT1 06:00", "", "Q4 13:00"):
         with pytest.raises(ValueError):
             sport.parse_clock_label(bad)
+    assert not any(re.match(sport.CLOCK_LABEL_PATTERN, bad) for bad in ("Q5 01:00", "Q4 1:5", "", "Q4 01:60"))
 
 
 def test_period_end_belongs_to_that_period():

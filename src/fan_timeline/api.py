@@ -14,7 +14,6 @@ from fan_timeline import schema, sport, tables
 MAX_FILE_CHARS = 200 * 2**20          # per file; the body limit is the real bound
 MAX_WINDOWS = 64
 MAX_COMMENT_FILES = 20                # threads of one game: the league's (or its halves) and the teams'
-CLOCK_PATTERN = r"^(Q[1-4]|OT[1-9]) \d{1,2}:[0-5]\d$"
 
 PbpFormat = Literal[tables.PBP_FORMATS]            # type: ignore[valid-type]
 CommentFormat = Literal[tables.COMMENT_FORMATS]    # type: ignore[valid-type]
@@ -68,7 +67,7 @@ class CommentFileIn(RawFileIn):
 class PlayIn(_Strict):
     """A canonical play (tables.PLAY_COLUMNS, the game clock as one label)."""
 
-    clock: str = Field(pattern=CLOCK_PATTERN, description='period and time remaining, e.g. "Q4 01:50"')
+    clock: str = Field(pattern=sport.CLOCK_LABEL_PATTERN, description='period and time remaining, e.g. "Q4 01:50"')
     event_type: Literal[sport.EVENT_TYPES]  # type: ignore[valid-type]
     team: str | None = Field(None, max_length=6)
     player: str | None = Field(None, max_length=80)
@@ -83,7 +82,7 @@ class CommentIn(_Strict):
     """A canonical comment, already on the game clock: `clock` is the moment it reacts to."""
 
     body: str = Field(min_length=1, max_length=10_000)
-    clock: str = Field(pattern=CLOCK_PATTERN)
+    clock: str = Field(pattern=sport.CLOCK_LABEL_PATTERN)
     flair_team: str | None = Field(None, max_length=6, description="tricode of the team the fan supports")
     score: int | None = Field(None, ge=-1_000_000, le=1_000_000, description="upvotes")
     comment_id: str | None = Field(None, max_length=64)

@@ -70,6 +70,8 @@ def clock_label(period: int, clock_s: float) -> str:
 
 
 _LABEL_RE = re.compile(r"^(Q([1-4])|OT([1-9]))\s+(\d{1,2}):([0-5]\d)$")
+CLOCK_LABEL_PATTERN = r"^(Q[1-4]|OT[1-9]) \d{1,2}:[0-5]\d$"
+"""A label as `clock_label` writes it, as a pattern for request validation (API models)."""
 
 
 def parse_clock_label(label: str) -> tuple[int, float]:
