@@ -57,12 +57,14 @@ def test_misspelled_key_names_key_section_and_suggestion(tmp_path):
 
 
 @pytest.mark.parametrize("text, match", [
-    ("ingest: {reaction_lag_s: fast}\n", r"ingest.reaction_lag_s: 'fast': Input should be a valid number; or Input should be 'auto'"),
+    ("ingest: {reaction_lag_s: fast}\n",
+     r"ingest.reaction_lag_s: 'fast': Input should be a valid number; or Input should be 'auto'"),
     ("ingest: {reaction_lag_s: true}\n", r"reaction_lag_s: True: Input should be a valid number"),
     ("ingest: {reaction_lag_s: 999}\n", r"within 0..300"),
     ("build_sft: {window_s: 100, overlap_s: 100}\n", r"overlap_s must be"),
     ("build_sft: {max_shown: 2.5}\n", r"build_sft.max_shown: 2.5: Input should be a valid integer"),
-    ("train_qlora: {target_modules: [q_proj, 7]}\n", r"target_modules: \('q_proj', 7\): item \[1\]: Input should be a valid string"),
+    ("train_qlora: {target_modules: [q_proj, 7]}\n",
+     r"target_modules: \('q_proj', 7\): item \[1\]: Input should be a valid string"),
     ("train_qlora: {lora_r: '8'}\n", r"lora_r: '8': Input should be a valid integer"),
     ("other: {}\n", r"missing section"),
     ("ingest: [\n", r"not valid YAML"),

@@ -18,6 +18,10 @@ threads; see docs/architecture.md, "Synthetic data"):
 
 Everything runs on canonical play rows (`tables.PLAY_COLUMNS`) and their `facts.Fact`s, so the
 same code writes threads over a simulated game and over a real play-by-play file.
+
+One file past 600 lines because `ThreadWriter` (~320 of them) is one generative process: volume,
+bursts, stance and language share the thread's per-game draws, and split apart each would take
+the others' state as arguments.
 """
 
 from __future__ import annotations
