@@ -61,6 +61,8 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: don't spin against other processes
 
 REPO = Path(__file__).resolve().parents[1]
+# The peers fan-timeline's trainer is measured against (worker names; results/*.json keys).
+BASELINES = ("hf_trainer", "hf_trainer_compile", "trl_sft")
 
 # Llama shapes (random init). smollm2-135m is the embedded model's own shape, smollm2-1.7b its big
 # sibling's; llama-1.2b is Llama-3.2-1B's; llama-7b is Llama-2-7B's (vocabulary raised to the
@@ -307,35 +309,14 @@ def worker_ft(spec: dict) -> None:
         td.destroy_process_group()
 
 
-def worker_hf(spec: dict) -> None:
-    """The usual script; with `nproc` > 1 under torchrun, where `Trainer` runs DDP by itself (each
-    process `--batch-size` rows a micro-batch, `--grad-accum` / nproc micro-batches a step)."""
+def _baseline_model(spec: dict, local: int):
+    """The usual peft model for the baselines: `AutoModelForCausalLM` (sdpa; bitsandbytes NF4 +
+    `prepare_model_for_kbit_training` for QLoRA), LoRA of the params' config on the top layers."""
     import torch
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
-    from transformers import (
-        AutoModelForCausalLM,
-        AutoTokenizer,
-        DataCollatorForSeq2Seq,
-        Trainer,
-        TrainerCallback,
-        TrainingArguments,
-    )
-
-    from fan_timeline.train import DataParallel, physical_cores
+    from transformers import AutoModelForCausalLM
 
     cuda = spec["device"] == "cuda"
-    world, local = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("LOCAL_RANK", "0"))
-    dist = DataParallel(int(os.environ.get("RANK", "0")), world)  # Trainer sets up the process group
-    if spec["grad_accum"] % world:
-        raise SystemExit(f"hf: --grad-accum {spec['grad_accum']} does not split over {world} processes")
-    if not cuda:
-        torch.set_num_threads(max(1, (spec["threads"] or physical_cores()) // world))
-    tokenizer = AutoTokenizer.from_pretrained(spec["model_dir"])
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    examples = _load_examples(spec, tokenizer)
-    dataset = [{"input_ids": list(ex.input_ids), "labels": ex.labels} for ex in examples]
-
     kwargs = {"dtype": torch.bfloat16 if cuda else torch.float32, "attn_implementation": "sdpa"}
     if spec["quantization"] == "nf4":
         from transformers import BitsAndBytesConfig
@@ -350,11 +331,101 @@ def worker_hf(spec: dict) -> None:
     lora_cfg = spec["train_qlora"]
     n_layers = model.config.num_hidden_layers
     top = spec["lora_layers"]
-    model = get_peft_model(model, LoraConfig(
+    return get_peft_model(model, LoraConfig(
         task_type="CAUSAL_LM", r=lora_cfg["lora_r"], lora_alpha=lora_cfg["lora_alpha"],
         lora_dropout=lora_cfg["lora_dropout"], target_modules=list(lora_cfg["target_modules"]), bias="none",
         layers_to_transform=list(range(n_layers - top, n_layers)) if 0 < top < n_layers else None))
 
+
+def _baseline_args(spec: dict, world: int, **extra):
+    """The baselines' TrainingArguments (or TRL's SFTConfig via `extra["cls"]`): the params' schedule."""
+    from transformers import TrainingArguments
+
+    cls = extra.pop("cls", TrainingArguments)
+    rows = extra.pop("per_device_train_batch_size", spec["batch_size"])
+    cuda, lora_cfg, steps = spec["device"] == "cuda", spec["train_qlora"], spec["total_steps"]
+    return cls(
+        output_dir=tempfile.mkdtemp(prefix="baseline-bench-"), per_device_train_batch_size=rows,
+        gradient_accumulation_steps=spec["grad_accum"] // world, learning_rate=lora_cfg["learning_rate"],
+        lr_scheduler_type=lora_cfg["lr_schedule"], warmup_steps=max(1, round(lora_cfg["warmup_ratio"] * steps)),
+        max_steps=steps, weight_decay=0.0, max_grad_norm=1.0, bf16=cuda, use_cpu=not cuda,
+        gradient_checkpointing=spec["gradient_checkpointing"] and spec["quantization"] != "nf4",
+        logging_steps=10 ** 6, save_strategy="no", report_to="none", disable_tqdm=True, seed=lora_cfg["seed"],
+        dataloader_num_workers=0, **extra)
+
+
+def _timed_blocks(spec: dict, counted: dict, dist, dev, started: float):
+    """A TrainerCallback that runs the worker protocol: "ready" after the warmup steps, then a
+    block of `steps` optimizer steps per "go", counting what the collator returned."""
+    import torch
+    from transformers import TrainerCallback
+
+    class Blocks(TrainerCallback):
+        def __init__(self):
+            self.step, self.blocks, self.t0, self.mark = 0, 0, 0.0, dict(counted)
+
+        def on_step_end(self, args, state, control, model=None, **kw):
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            self.step += 1
+            warm = spec["warmup_steps"]
+            if self.step < warm or (self.step - warm) % spec["steps"]:
+                return
+            if self.step > warm:
+                self.blocks += 1
+                seconds = time.perf_counter() - self.t0
+                real, trained, n_ex = (counted[k] - self.mark[k] for k in ("real", "trained", "examples"))
+                if dist.world > 1:  # every process counted its own batches
+                    real, trained, n_ex = (int(n) for n in dist.all_sum([real, trained, n_ex], dev))
+                _emit({"block": {"seconds": seconds, "steps": spec["steps"], "real_tokens": real,
+                                 "trained_tokens": trained, "examples": n_ex}}, dist)
+            else:
+                attention = getattr(getattr(model, "config", None), "_attn_implementation", None)
+                _emit({"ready": True, "warmup_s": time.perf_counter() - started, "attention": attention}, dist)
+            if self.blocks == spec["repeats"]:
+                losses = [h["loss"] for h in state.log_history if "loss" in h]
+                _emit({"done": True, "peak_memory_gib": _peak_memory(dev, dist), "losses": losses}, dist)
+                _wait_go(dist)
+                control.should_training_stop = True
+                return
+            _wait_go(dist)
+            self.t0, self.mark = time.perf_counter(), dict(counted)
+
+    return Blocks()
+
+
+def _baseline_setup(spec: dict):
+    """(DataParallel, device, tokenizer, examples) of a baseline worker; under torchrun the
+    Trainer sets the process group up itself."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from fan_timeline.train import DataParallel, physical_cores
+
+    cuda = spec["device"] == "cuda"
+    world, local = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("LOCAL_RANK", "0"))
+    dist = DataParallel(int(os.environ.get("RANK", "0")), world)
+    if spec["grad_accum"] % world:
+        raise SystemExit(f"baseline: --grad-accum {spec['grad_accum']} does not split over {world} processes")
+    if not cuda:
+        torch.set_num_threads(max(1, (spec["threads"] or physical_cores()) // world))
+    tokenizer = AutoTokenizer.from_pretrained(spec["model_dir"])
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    dev = torch.device("cuda", local) if cuda else torch.device("cpu")
+    return dist, dev, local, tokenizer, _load_examples(spec, tokenizer)
+
+
+def worker_hf(spec: dict) -> None:
+    """hf_trainer: the usual script, `Trainer` with `DataCollatorForSeq2Seq` (rows padded to the
+    longest of the batch). hf_trainer_compile: the same with `torch_compile=True`. With `nproc` > 1
+    under torchrun, Trainer runs DDP by itself (each process `--batch-size` rows a micro-batch,
+    `--grad-accum` / nproc micro-batches a step)."""
+    from transformers import DataCollatorForSeq2Seq, Trainer
+
+    dist, dev, local, tokenizer, examples = _baseline_setup(spec)
+    dataset = [{"input_ids": list(ex.input_ids), "labels": ex.labels} for ex in examples]
+    model = _baseline_model(spec, local)
     seq2seq = DataCollatorForSeq2Seq(tokenizer, padding="longest", label_pad_token_id=-100)
     counted = {"real": 0, "trained": 0, "examples": 0}
 
@@ -365,49 +436,49 @@ def worker_hf(spec: dict) -> None:
         counted["examples"] += len(features)
         return batch
 
-    class Blocks(TrainerCallback):
-        def __init__(self):
-            self.step, self.blocks, self.t0, self.mark = 0, 0, 0.0, dict(counted)
-
-        def on_step_end(self, args, state, control, **kw):
-            if cuda:
-                torch.cuda.synchronize()
-            self.step += 1
-            warm = spec["warmup_steps"]
-            if self.step < warm or (self.step - warm) % spec["steps"]:
-                return
-            if self.step > warm:
-                self.blocks += 1
-                seconds = time.perf_counter() - self.t0
-                real, trained, n_ex = (counted[k] - self.mark[k] for k in ("real", "trained", "examples"))
-                if world > 1:  # every process counted its own batches
-                    real, trained, n_ex = (int(n) for n in dist.all_sum([real, trained, n_ex], dev))
-                _emit({"block": {"seconds": seconds, "steps": spec["steps"], "real_tokens": real,
-                                 "trained_tokens": trained, "examples": n_ex}}, dist)
-            else:
-                _emit({"ready": True, "warmup_s": time.perf_counter() - started,
-                       "attention": model.config._attn_implementation}, dist)
-            if self.blocks == spec["repeats"]:
-                losses = [h["loss"] for h in state.log_history if "loss" in h]
-                _emit({"done": True, "peak_memory_gib": _peak_memory(dev, dist), "losses": losses}, dist)
-                _wait_go(dist)
-                control.should_training_stop = True
-                return
-            _wait_go(dist)
-            self.t0, self.mark = time.perf_counter(), dict(counted)
-
-    steps = spec["total_steps"]
-    args = TrainingArguments(
-        output_dir=tempfile.mkdtemp(prefix="hf-bench-"), per_device_train_batch_size=spec["batch_size"],
-        gradient_accumulation_steps=spec["grad_accum"] // world, learning_rate=lora_cfg["learning_rate"],
-        lr_scheduler_type=lora_cfg["lr_schedule"], warmup_steps=max(1, round(lora_cfg["warmup_ratio"] * steps)),
-        max_steps=steps, weight_decay=0.0, max_grad_norm=1.0, bf16=cuda, use_cpu=not cuda,
-        gradient_checkpointing=spec["gradient_checkpointing"] and spec["quantization"] != "nf4",
-        logging_steps=10 ** 6, save_strategy="no", report_to="none", disable_tqdm=True, seed=lora_cfg["seed"],
-        dataloader_num_workers=0, remove_unused_columns=False)
-    dev = torch.device("cuda", local) if cuda else torch.device("cpu")
-    trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collate, callbacks=[Blocks()])
+    args = _baseline_args(spec, dist.world, remove_unused_columns=False,
+                          torch_compile=spec["worker"] == "hf_trainer_compile")
     started = time.perf_counter()
+    trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collate,
+                      callbacks=[_timed_blocks(spec, counted, dist, dev, started)])
+    trainer.train()
+
+
+def worker_trl(spec: dict) -> None:
+    """trl_sft: TRL's `SFTTrainer` as its docs recommend for speed: the examples packed best-fit
+    decreasing (`packing_strategy="bfd"`) into rows of `--micro-batch-tokens` (what fan-timeline's
+    micro-batches hold), padding-free, loss on the completion only (`completion_mask`), and
+    Liger kernels where `liger-kernel` runs (CUDA). The pairs go in tokenized by `chat.encode_pair`
+    like the others', so every trainer sees the same tokens."""
+    import importlib.util
+
+    import datasets
+    from trl import SFTConfig, SFTTrainer
+
+    dist, dev, local, tokenizer, examples = _baseline_setup(spec)
+    dataset = datasets.Dataset.from_list(
+        [{"input_ids": list(ex.input_ids), "completion_mask": [0] * ex.prompt_len + [1] * ex.n_trained}
+         for ex in examples])
+    model = _baseline_model(spec, local)
+    liger = dev.type == "cuda" and importlib.util.find_spec("liger_kernel") is not None and spec["liger"]
+    # one packed row of up to --micro-batch-tokens a micro-batch, as fan-timeline's
+    args = _baseline_args(spec, dist.world, cls=SFTConfig, per_device_train_batch_size=1, packing=True,
+                          packing_strategy="bfd", padding_free=True, completion_only_loss=True,
+                          max_length=spec["micro_batch_tokens"], use_liger_kernel=liger, dataset_num_proc=None)
+    started = time.perf_counter()
+    counted = {"real": 0, "trained": 0, "examples": 0}
+    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
+    trl_collate = trainer.data_collator
+
+    def collate(features):  # TRL's collator, plus counting what it returns (a padding-free row)
+        batch = trl_collate(features)
+        counted["real"] += int(batch["input_ids"].numel())
+        counted["trained"] += int((batch["labels"] != -100).sum())
+        counted["examples"] += int((batch["position_ids"] == 0).sum())
+        return batch
+
+    trainer.data_collator = collate
+    trainer.add_callback(_timed_blocks(spec, counted, dist, dev, started))
     trainer.train()
 
 
@@ -460,12 +531,26 @@ def versions() -> dict:
     import importlib.metadata as md
 
     out = {"python": platform.python_version()}
-    for name in ("torch", "transformers", "peft", "bitsandbytes", "accelerate"):
+    for name in ("torch", "transformers", "peft", "bitsandbytes", "accelerate", "trl", "liger-kernel", "datasets"):
         try:
             out[name] = md.version(name)
         except md.PackageNotFoundError:
             pass
     return out
+
+
+def git_commit() -> str:
+    """The commit measured (`+dirty` with uncommitted changes); `FAN_TIMELINE_COMMIT` when set (the
+    GPU machine gets a copy of the tree, not its history)."""
+    if os.environ.get("FAN_TIMELINE_COMMIT"):
+        return os.environ["FAN_TIMELINE_COMMIT"]
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
+                               capture_output=True, text=True, check=True).stdout.strip()
+        return head.stdout.strip() + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 
 def machine(device: str) -> str:
@@ -488,8 +573,12 @@ def main() -> int:
     parser.add_argument("--data", default=str(REPO / "data" / "sft" / "train.jsonl"))
     parser.add_argument("--params", default=str(REPO / "params.yaml"), help="LoRA config: its train_qlora section")
     parser.add_argument("--quantization", default="none", choices=["none", "nf4"])
-    parser.add_argument("--trainers", default="ft,hf", help="comma list of ft (fan-timeline), hf (baseline)")
-    parser.add_argument("--batch-size", type=int, help="hf rows per micro-batch (default 2 on CPU, 8 on CUDA)")
+    parser.add_argument("--trainers", default="ft,hf_trainer",
+                        help=f"comma list of ft (fan-timeline) and the baselines: {', '.join(BASELINES)}")
+    parser.add_argument("--liger", action=argparse.BooleanOptionalAction, default=True,
+                        help="trl_sft: Liger kernels where liger-kernel runs (CUDA)")
+    parser.add_argument("--batch-size", type=int,
+                        help="hf_trainer rows per micro-batch (default 2 on CPU, 8 on CUDA)")
     parser.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step (both)")
     parser.add_argument("--micro-batch-tokens", type=int, help="ft token budget (default: batch size x mean length)")
     parser.add_argument("--max-seq-len", type=int, default=1024)
@@ -506,7 +595,7 @@ def main() -> int:
                                         "the params' nproc; 0 = auto, as the stage picks); a comma list (1,0) "
                                         "runs an ft worker for each, interleaved like the rest")
     parser.add_argument("--hf-nproc", type=int, default=1,
-                        help="hf processes under torchrun (Trainer's own DDP); default 1, the usual script")
+                        help="baseline processes under torchrun (Trainer's own DDP); default 1, the usual script")
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     parser.add_argument("--model-dir", type=Path, help="keep the random-init model here (reused if it exists)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -514,7 +603,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.worker:
         spec = json.loads(args.spec)
-        (worker_hf if args.worker == "hf" else worker_ft)(spec)
+        work = worker_ft if args.worker.startswith("ft") else worker_trl if args.worker == "trl_sft" else worker_hf
+        work({**spec, "worker": args.worker})
         return 0
 
     import torch
@@ -559,7 +649,7 @@ def main() -> int:
                 "quantization": args.quantization, "max_seq_len": args.max_seq_len, "batch_size": batch_size,
                 "grad_accum": args.grad_accum, "micro_batch_tokens": micro_tokens, "lora_layers": lora_layers,
                 "compile": compile_, "gradient_checkpointing": args.gradient_checkpointing, "profile": args.profile,
-                "threads": args.threads, "warmup_steps": args.warmup_steps, "steps": args.steps,
+                "threads": args.threads, "liger": args.liger, "warmup_steps": args.warmup_steps, "steps": args.steps,
                 "repeats": args.repeats, "total_steps": args.warmup_steps + args.steps * args.repeats + 3}
         procs = {}  # worker name -> processes: "ft", or "ft-1p", "ft-2p", ... for several counts
         for name in (n.strip() for n in args.trainers.split(",") if n.strip()):
@@ -590,6 +680,7 @@ def main() -> int:
 
     report = {
         "command": "python " + " ".join([os.path.relpath(__file__, REPO), *sys.argv[1:]]),
+        "commit": git_commit(),
         "machine": machine(device), "device": device, "versions": versions(),
         "model_shape": args.model_shape, "dims": dims, "quantization": args.quantization,
         "data": {"path": args.data, "examples": len(examples), "mean_tokens": mean_len,
@@ -601,11 +692,14 @@ def main() -> int:
         "flops_per_token": flops, "matmul_peak_flops": peaks, "results": results,
         "load_average_end": os.getloadavg()[0],
     }
-    if "hf" in results:  # each fan-timeline worker against the baseline
-        hf = results["hf"]
-        report["ratios"] = {name: {"tokens_per_s": r["tokens_per_s"] / hf["tokens_per_s"],
-                                   "peak_memory": r["peak_memory_gib"] / hf["peak_memory_gib"]}
-                            for name, r in results.items() if name != "hf"}
+    # each fan-timeline worker against each baseline, and against the fastest of them
+    baselines = {name: r for name, r in results.items() if name in BASELINES}
+    if baselines:
+        report["strongest_baseline"] = max(baselines, key=lambda n: baselines[n]["tokens_per_s"])
+        report["ratios"] = {name: {peer: {"tokens_per_s": r["tokens_per_s"] / b["tokens_per_s"],
+                                          "peak_memory": r["peak_memory_gib"] / b["peak_memory_gib"]}
+                                   for peer, b in baselines.items()}
+                            for name, r in results.items() if name not in BASELINES}
     print_table(report)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -621,7 +715,7 @@ def print_table(report: dict) -> None:
     print(f"model {report['model_shape']} ({report['quantization']}), LoRA {report['lora']}, "
           f"{report['data']['examples']} examples of {report['data']['mean_tokens']:.0f} tokens on average "
           f"({100 * report['data']['trained_fraction']:.0f}% trained)")
-    print(f"hf: {report['hf_batch_size']} rows x {report['grad_accum']} micro-batches a step; "
+    print(f"hf_trainer: {report['hf_batch_size']} rows x {report['grad_accum']} micro-batches a step; "
           f"ft: {report['ft_micro_batch_tokens']}-token micro-batches x {report['grad_accum']}"
           f"{', compiled' if report['ft_compile'] else ''}; "
           f"matmul peak {peak / scale:.1f} {unit} (median of {len(report['matmul_peak_flops'])}), "
@@ -634,8 +728,10 @@ def print_table(report: dict) -> None:
         mem = f"{r['peak_memory_gib']:.2f}" if r["peak_memory_gib"] is not None else "-"
         print(f"{name:<8}{r['processes']:>6}{r['tokens_per_s']:>11.0f}{r['s_per_step']:>9.3f}"
               f"{r['examples_per_step']:>9.1f}{100 * r['mfu']:>6.1f}%{mem:>10}{r['warmup_s']:>10.1f}  {r['attention']}")
-    for name, ratio in report.get("ratios", {}).items():
-        print(f"{name} / hf: {ratio['tokens_per_s']:.2f}x real tokens/s, {ratio['peak_memory']:.2f}x peak memory")
+    for name, peers in report.get("ratios", {}).items():
+        for peer, ratio in peers.items():
+            print(f"{name} / {peer}: {ratio['tokens_per_s']:.2f}x real tokens/s, "
+                  f"{ratio['peak_memory']:.2f}x peak memory")
 
 
 if __name__ == "__main__":

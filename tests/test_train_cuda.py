@@ -112,16 +112,18 @@ def test_packed_row_with_varlen_attention_matches_separate_rows(base, tokenizer,
     assert cosine > 0.999
 
 
-@pytest.mark.parametrize("lora_layers", [0, 10], ids=["all-layers", "top-10"])
-def test_compiled_layers_train_like_eager_ones(base, tokenizer, examples, lora_layers):
-    """All layers adapted, and the default top 10 (the frozen 20 below run without CUDA graphs)."""
+@pytest.mark.parametrize("lora_layers, checkpointing", [(0, False), (10, False), (10, True)],
+                         ids=["all-layers", "top-10", "top-10-gradient-checkpointing"])
+def test_compiled_layers_train_like_eager_ones(base, tokenizer, examples, lora_layers, checkpointing):
+    """All layers adapted, and the default top 10 (the frozen 20 below run without CUDA graphs);
+    with gradient checkpointing (no CUDA graphs: the backward replays each layer's forward)."""
     pad = tokenizer.pad_token_id
     autocast = bf16_autocast
     data = examples[:6]
 
     def losses(compile_: bool) -> list[float]:
         cfg = TrainConfig(base_model=base, micro_batch_tokens=4096, lora_dropout=0.0, learning_rate=2e-3,
-                          compile=compile_, lora_layers=lora_layers)
+                          compile=compile_, lora_layers=lora_layers, gradient_checkpointing=checkpointing)
         model = T.build_model(cfg, base, CUDA, "none")
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=0.0)

@@ -82,10 +82,13 @@ def build_model(cfg: TrainConfig, base_path: str, device: Any, quantization: str
         # here, and LoRA layers are many small kernels. Padded rows change shape every step:
         # dynamic shapes, no CUDA graphs. Frozen layers below the adapters (`lora_layers`) are
         # compiled without CUDA graphs: no backward keeps their outputs alive, so each replay
-        # would overwrite the output the next layer is reading.
+        # would overwrite the output the next layer is reading. With gradient checkpointing no layer
+        # runs as a CUDA graph, for the same reason: the backward replays a layer's forward, which
+        # overwrites the outputs the layer above still needs (compiled kernels, fixed shapes remain).
         static = attn == attention.VARLEN_ATTENTION
+        graphs = static and not cfg.gradient_checkpointing
         adapted = set(layers) if layers else set(range(n_layers))
         for i, layer in enumerate(model.get_base_model().model.layers):
-            layer.compile(dynamic=not static, mode="reduce-overhead" if static and i in adapted else None)
+            layer.compile(dynamic=not static, mode="reduce-overhead" if graphs and i in adapted else None)
     model.train()
     return model
