@@ -69,7 +69,7 @@ def test_window_bounds_tile_each_period_and_never_cross():
 
 
 def plans(tokenizer, budget=640):
-    cfg = BuildSftConfig(window_s=180, max_prompt_tokens=budget, min_audience_comments=10)
+    cfg = BuildSftConfig(window_s=180, max_prompt_tokens=budget, min_audience_comments=10, max_shown=2)
     return [p for p in plan_game(GAME, PLAYS, COMMENTS, tokenizer, cfg) if p.window.index == 15]
 
 
