@@ -1,27 +1,34 @@
-"""Training throughput: fan-timeline's trainer vs a plain HF `Trainer` + peft script, side by side.
+"""Training throughput: fan-timeline's trainer beside the trainers an informed user would pick instead.
 
-    OMP_WAIT_POLICY=PASSIVE python benchmarks/train_throughput.py --grad-accum 2  # CPU, embedded SmolLM2-135M
-    python benchmarks/train_throughput.py --device cuda --model-shape llama-1.2b --quantization nf4 \\
-        --lora-layers 0 --warmup-steps 6 --steps 8
-    python benchmarks/train_throughput.py --device cuda --model-shape llama-7b --quantization nf4 \\
+    pip install -e '.[bench]'   # trl; on CUDA also liger-kernel and bitsandbytes
+    OMP_WAIT_POLICY=PASSIVE python benchmarks/train_throughput.py --grad-accum 2 \
+        --trainers ft,hf_trainer,hf_trainer_compile,trl_sft     # CPU, embedded SmolLM2-135M
+    python benchmarks/train_throughput.py --device cuda --model-shape llama-1.2b --quantization nf4 \
+        --trainers ft,hf_trainer,hf_trainer_compile,trl_sft --warmup-steps 4 --steps 6 --repeats 3 \
+        --out benchmarks/results/train_throughput_h100_llama-1.2b_nf4.json
+    python benchmarks/train_throughput.py --device cuda --model-shape llama-7b --quantization nf4 \
         --lora-layers 0 --trainers ft --micro-batch-tokens 2048 --max-seq-len 2048 --grad-accum 4
 
-Results and the exact commands behind them: docs/performance.md.
+Results and the exact commands behind them: benchmarks/results/*.json (`--out`), and the table
+docs/performance.md generates from them (benchmarks/results_tables.py).
 
-Both trainers train the same base model on the same SFT pairs (`--data`, tokenized once by
+Every trainer trains the same base model on the same SFT pairs (`--data`, tokenized once by
 `chat.encode_pair`, loss on the completion + end-of-turn only) with the same LoRA config (the
 train_qlora section of `--params`, `--lora-layers` to override) and about the same examples per
 optimizer step:
 
-- hf: the usual script. `AutoModelForCausalLM` (sdpa attention; bitsandbytes NF4 +
+- hf_trainer: the usual script. `AutoModelForCausalLM` (sdpa attention; bitsandbytes NF4 +
   `prepare_model_for_kbit_training` for QLoRA), `get_peft_model`, `Trainer` with
   `DataCollatorForSeq2Seq` (padding to the longest row of the batch), `--batch-size` rows a
   micro-batch, `--grad-accum` micro-batches a step, bf16 autocast on CUDA; one process
   (`--hf-nproc N`: N under torchrun, Trainer's own DDP, the micro-batches of a step split).
+- hf_trainer_compile: the same with `torch_compile=True`.
+- trl_sft: TRL's `SFTTrainer` with `packing_strategy="bfd"` into rows of ft's micro-batch budget,
+  `padding_free`, `completion_only_loss` and, on CUDA, `use_liger_kernel` (`--no-liger` to drop).
 - ft: fan-timeline's own step (`train.build_model`, `plan_run`, `static_rows`, `train_step`: the
   functions `train.train` runs each step) with packing, micro-batches of `--micro-batch-tokens`
   tokens (default: the smallest budget whose packed micro-batches hold `--batch-size` examples on
-  average, so both take the same examples per step; the table shows ex/step of each), and the
+  average, so all take the same examples per step; the table shows ex/step of each), and the
   params' `compile` (CUDA only; `--compile/--no-compile` to override), as `--nproc` data-parallel
   processes under torchrun (default: the params' `nproc`, 0 = auto as the stage resolves it: on
   the CPU one process per core, at most `--grad-accum`; a comma list runs a worker for each).
@@ -29,7 +36,7 @@ optimizer step:
 Each trainer runs in its own worker (its own peak memory: RSS on CPU, summed over the worker's
 processes; `torch.cuda.max_memory_allocated` on CUDA, the largest GPU's), warms up
 `--warmup-steps` steps, then the parent lets the workers run blocks of `--steps` optimizer steps
-in turn (ft, hf, then hf, ft, ...) for `--repeats` rounds, and measures the matmul peak of the
+in turn (ft, the baselines, then back again, ...) for `--repeats` rounds, and measures the matmul peak of the
 machine between blocks (fp32 on CPU, bf16 on CUDA). Tokens/s counts real tokens only (no
 padding). MFU = real tokens/s x the FLOPs a token needs / the measured matmul peak, with the
 same FLOPs per token for both trainers: the forward pass of every layer, the LM head only where
@@ -687,6 +694,7 @@ def main() -> int:
                  "trained_fraction": sum(ex.n_trained for ex in examples) / sum(len(ex) for ex in examples)},
         "lora": {"r": params["lora_r"], "alpha": params["lora_alpha"], "dropout": params["lora_dropout"],
                  "targets": params["target_modules"], "layers": lora_layers},
+        "gradient_checkpointing": args.gradient_checkpointing,
         "hf_batch_size": batch_size, "grad_accum": args.grad_accum, "ft_micro_batch_tokens": micro_tokens,
         "ft_compile": compile_ and device == "cuda",
         "flops_per_token": flops, "matmul_peak_flops": peaks, "results": results,
