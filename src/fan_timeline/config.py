@@ -247,8 +247,6 @@ class ExportConfig(Section):
         return f"gguf formats must be among f16, q8_0, not {bad}" if bad else None
 
 
-QUANTIZATIONS = ("auto", "nf4", "none")
-LR_SCHEDULES = ("cosine", "linear", "constant")
 DEFAULT_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 

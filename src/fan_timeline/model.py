@@ -187,7 +187,8 @@ def resolve_base_model(name: str) -> str:
 
 
 def load_tokenizer(name_or_path: str):
-    """The tokenizer of a resolved base model (left padding: we batch generation)."""
+    """The tokenizer of a resolved base model, with a pad token (its end-of-text where it has none).
+    Generation sets left padding itself (`generate.load_model`); training packs or pads right."""
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(name_or_path)
