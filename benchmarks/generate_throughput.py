@@ -29,6 +29,7 @@ import time
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: don't spin against other processes
 
 import torch
+from train_throughput import git_commit, machine  # same folder
 
 from fan_timeline.generate import generate_timelines, ll_tokenizer, load_model, timeline_from_text
 from fan_timeline.model import DEFAULT_BASE_MODEL
@@ -157,8 +158,9 @@ def main() -> None:
     }
     print("; ".join(f"{k} {v:.2f}" for k, v in ratios.items()))
     if args.out:
-        report = {"command": "python " + " ".join(sys.argv), "model": args.model, "adapter": args.adapter,
-                  "data": args.data, "device": str(next(model.parameters()).device),
+        device = next(model.parameters()).device
+        report = {"command": "python " + " ".join(sys.argv), "commit": git_commit(), "machine": machine(device.type),
+                  "model": args.model, "adapter": args.adapter, "data": args.data, "device": str(device),
                   "threads": torch.get_num_threads(), "load_average_end": os.getloadavg()[0],
                   "versions": {"torch": torch.__version__, "python": platform.python_version()},
                   "rows": [{"decoding": d, "batch_size": bs, **r} for (d, bs), r in rows.items()], "ratios": ratios}
