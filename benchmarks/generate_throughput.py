@@ -69,12 +69,11 @@ def prompts(n: int) -> list[list[dict]]:
 
 def sft_prompts(path: str, n: int) -> tuple[list[list[dict]], list]:
     """The first `n` prompts of an SFT JSONL (spread over the file) and their groundings."""
-    from fan_timeline import schema
+    from fan_timeline.evaluate import pair_grounding
 
     rows = [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
     picked = [rows[int(i * len(rows) / n)] for i in range(min(n, len(rows)))]
-    return ([r["prompt"] for r in picked],
-            [schema.Grounding.of(r["grounding"]["clocks"], r["grounding"]["comments"]) for r in picked])
+    return [r["prompt"] for r in picked], [pair_grounding(r) for r in picked]
 
 
 def run(model, tokenizer, batch: list, *, constrained: bool, batch_size: int, free_max: int,
