@@ -78,8 +78,8 @@ def render_generation(results: list[tuple[str, dict]]) -> str:
     lines = ["| run | decoding | batch | useful tokens | seconds | tok/s | TTFT s | grammar share | valid | "
              "batched vs batch 1 | file |", "|---" * 11 + "|"]
     for name, r in results:
-        where = r["machine"].split(",")[0]
-        model = "fine-tuned SmolLM2-135M" if r.get("adapter") else Path(r["model"]).name
+        where = r["machine"].split(",")[0].replace("NVIDIA ", "").replace(" 80GB HBM3", "")
+        model = "fine-tuned SmolLM2-135M" if r.get("adapter") else r["model"]
         for row in r["rows"]:
             ratio = r["ratios"].get(f"batched_{row['batch_size']}_vs_1_{row['decoding']}")
             grammar = f"{100 * row['grammar_s'] / row['wall']:.1f}%" if row["decoding"] == "constrained" else "–"

@@ -35,6 +35,20 @@ def test_each_result_names_its_commit_machine_command_and_peers():
             assert abs(ratio - ft["tokens_per_s"] / r["results"][peer]["tokens_per_s"]) < 1e-9
 
 
+def test_each_generation_result_names_its_commit_machine_and_command():
+    results = sorted((REPO / "benchmarks" / "results").glob("generate_throughput_*.json"))
+    assert results
+    for path in results:
+        r = json.loads(path.read_text())
+        assert r["commit"] and r["machine"] and path.name in r["command"], path.name
+        rows = {(row["decoding"], row["batch_size"]): row for row in r["rows"]}
+        for (decoding, batch), row in rows.items():
+            assert row["tok_s"] > 0 and row["valid"] <= row["n"], (path.name, decoding, batch)
+            if batch > 1:
+                ratio = r["ratios"][f"batched_{batch}_vs_1_{decoding}"]
+                assert abs(ratio - row["tok_s"] / rows[decoding, 1]["tok_s"]) < 1e-9
+
+
 def test_docs_table_is_generated_from_the_results():
     done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "results_tables.py"), "--check"],
                           capture_output=True, text=True)
