@@ -20,6 +20,7 @@ on has none); the commands and their order are the same.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import re
@@ -32,6 +33,7 @@ import time
 from pathlib import Path
 
 import yaml
+from train_throughput import machine, versions  # same folder
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -44,6 +46,7 @@ def main() -> int:
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override a param first, like `dvc exp run -S` (repeatable; VALUE is YAML)")
     parser.add_argument("--without-dvc", action="store_true", help="run the stages' commands directly")
+    parser.add_argument("--out", type=Path, help="write the result as JSON here (benchmarks/results/...)")
     args = parser.parse_args()
     tmp = tempfile.TemporaryDirectory(prefix="fan-timeline-bench-")
     if args.in_place:
@@ -83,7 +86,20 @@ def main() -> int:
         total += dt
         print(f"{stage:<12} {dt:7.1f} s", flush=True)
     print(f"{'total':<12} {total:7.1f} s  ({total / 60:.1f} min)")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cpus, python {platform.python_version()}")
+    print(f"machine: {machine('cpu')}, python {platform.python_version()}")
+    if args.out:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=work, capture_output=True, text=True).stdout.strip()
+        quality = {}
+        for name in ("train", "eval", "export"):   # what the run produced, to compare with the committed metrics
+            path = work / "metrics" / f"{name}.json"
+            quality[name] = json.loads(path.read_text()) if path.is_file() else None
+        report = {"command": "python " + " ".join([os.path.relpath(__file__, REPO), *sys.argv[1:]]),
+                  "commit": commit + ("" if not args.in_place else " (in place)"), "machine": machine("cpu"),
+                  "python": platform.python_version(), "versions": versions(),
+                  "cold_model_cache": args.cold_model_cache, "overrides": args.set,
+                  "stages_s": dict(rows), "total_s": total, "metrics": quality}
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     return 0
 
 
