@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 import yaml
-from train_throughput import machine, versions  # same folder
+from train_throughput import git_commit, machine, versions  # same folder
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -88,13 +88,12 @@ def main() -> int:
     print(f"{'total':<12} {total:7.1f} s  ({total / 60:.1f} min)")
     print(f"machine: {machine('cpu')}, python {platform.python_version()}")
     if args.out:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=work, capture_output=True, text=True).stdout.strip()
         quality = {}
         for name in ("train", "eval", "export"):   # what the run produced, to compare with the committed metrics
             path = work / "metrics" / f"{name}.json"
             quality[name] = json.loads(path.read_text()) if path.is_file() else None
         report = {"command": "python " + " ".join([os.path.relpath(__file__, REPO), *sys.argv[1:]]),
-                  "commit": commit + ("" if not args.in_place else " (in place)"), "machine": machine("cpu"),
+                  "commit": git_commit(work), "machine": machine("cpu"),
                   "python": platform.python_version(), "versions": versions(),
                   "cold_model_cache": args.cold_model_cache, "overrides": args.set,
                   "stages_s": dict(rows), "total_s": total, "metrics": quality}

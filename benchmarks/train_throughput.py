@@ -402,8 +402,8 @@ def _timed_blocks(spec: dict, counted: dict, dist, dev, started: float):
 
 
 def _baseline_setup(spec: dict):
-    """(DataParallel, device, tokenizer, examples) of a baseline worker; under torchrun the
-    Trainer sets the process group up itself."""
+    """(DataParallel, device, local rank, tokenizer, examples) of a baseline worker; under torchrun
+    the Trainer sets the process group up itself."""
     import torch
     from transformers import AutoTokenizer
 
@@ -546,14 +546,14 @@ def versions() -> dict:
     return out
 
 
-def git_commit() -> str:
-    """The commit measured (`+dirty` with uncommitted changes); `FAN_TIMELINE_COMMIT` when set (the
-    GPU machine gets a copy of the tree, not its history)."""
+def git_commit(repo: Path = REPO) -> str:
+    """The commit of `repo` measured (`+dirty` with uncommitted changes); `FAN_TIMELINE_COMMIT` when
+    set (the GPU machine gets a copy of the tree, not its history)."""
     if os.environ.get("FAN_TIMELINE_COMMIT"):
         return os.environ["FAN_TIMELINE_COMMIT"]
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
                                capture_output=True, text=True, check=True).stdout.strip()
         return head.stdout.strip() + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
