@@ -321,7 +321,8 @@ def _baseline_model(spec: dict, local: int):
     `prepare_model_for_kbit_training` for QLoRA), LoRA of the params' config on the top layers."""
     import torch
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
-    from transformers import AutoModelForCausalLM
+
+    from fan_timeline.model import load_causal_lm
 
     cuda = spec["device"] == "cuda"
     kwargs = {"dtype": torch.bfloat16 if cuda else torch.float32, "attn_implementation": "sdpa"}
@@ -332,7 +333,7 @@ def _baseline_model(spec: dict, local: int):
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=torch.bfloat16)
         kwargs["device_map"] = {"": local}
-    model = AutoModelForCausalLM.from_pretrained(spec["model_dir"], **kwargs)
+    model = load_causal_lm(spec["model_dir"], **kwargs)
     if spec["quantization"] == "nf4":
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=spec["gradient_checkpointing"])
     lora_cfg = spec["train_qlora"]

@@ -1,7 +1,7 @@
-"""Base-model resolution (fan_timeline.model): the GGUF conversion's read-once patch, a corrupt
-cached conversion found and converted again, and path errors.
+"""Base-model resolution and loading (fan_timeline.model): the GGUF conversion's read-once patch, a corrupt
+cached conversion found and converted again, path errors, no kernels from the Hub.
 
-    pytest tests/test_model.py      (~2 s; a tiny GGUF written here, no network)
+    pytest tests/test_model.py      (a tiny GGUF written here and the embedded model; no network)
 
 The conversion itself runs for real in every test session (conftest's `base_model_path`).
 """
@@ -73,3 +73,15 @@ def test_a_corrupt_cached_conversion_is_named_and_converted_again(tmp_path, base
     with pytest.warns(UserWarning, match=r"is corrupt \(model.safetensors: the header length"):
         again = resolve_base_model("embedded:SmolLM2-135M-Instruct")
     assert Path(again) == copy and cache_problem(copy) is None       # converted again, in place
+
+
+def test_models_load_without_the_hubs_kernels(base_model_path):
+    # transformers kernelizes a model it loads unless told not to, and on a GPU that downloads
+    # layers from the Hugging Face Hub. The project's loader turns it off; a plain load (the
+    # control) shows the check can fail.
+    from transformers import AutoModelForCausalLM
+
+    from fan_timeline.model import load_causal_lm
+
+    assert load_causal_lm(base_model_path).kernels_mode is None
+    assert AutoModelForCausalLM.from_pretrained(base_model_path).kernels_mode is not None

@@ -32,7 +32,7 @@ import yaml
 from fan_timeline import atomic, schema
 from fan_timeline.generate import generate_timelines
 from fan_timeline.gguf_export import UnsupportedArchitecture, write_gguf, write_modelfile
-from fan_timeline.model import embedded_gguf, gguf_reads_once, resolve_base_model
+from fan_timeline.model import embedded_gguf, gguf_reads_once, load_causal_lm, resolve_base_model
 from fan_timeline.report import results_tables
 
 
@@ -82,7 +82,7 @@ The merged weights load with plain `transformers`; `adapter/` holds the PEFT ada
 ```python
 from transformers import AutoModelForCausalLM, AutoTokenizer
 tok = AutoTokenizer.from_pretrained("models/export")
-model = AutoModelForCausalLM.from_pretrained("models/export")
+model = AutoModelForCausalLM.from_pretrained("models/export", use_kernels=False)  # no kernels from the Hub
 messages = [{{"role": "system", "content": SYSTEM}}, {{"role": "user", "content": WINDOW_TEXT}}]
 ids = tok.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt")
 out = model.generate(ids, max_new_tokens=256, do_sample=False)
@@ -131,7 +131,6 @@ def export_gguf(model_dir: Path, base_model: str, formats: tuple[str, ...], toke
     import time
 
     import torch
-    from transformers import AutoModelForCausalLM
 
     base_gguf = embedded_gguf(base_model.split(":", 1)[1]) if base_model.startswith("embedded:") else None
     out, done = model_dir / "gguf", {}
@@ -144,7 +143,7 @@ def export_gguf(model_dir: Path, base_model: str, formats: tuple[str, ...], toke
             shutil.rmtree(out)
             return {"skipped": str(exc)}
         with gguf_reads_once():
-            loaded = AutoModelForCausalLM.from_pretrained(out, gguf_file=path.name, dtype=torch.float32).eval()
+            loaded = load_causal_lm(out, gguf_file=path.name, dtype=torch.float32).eval()
         texts = [r.text for r in generate_timelines(loaded, tokenizer, prompts, **decode)]
         equal = sum(a == b for a, b in zip(reference, texts))
         done[fmt] = {"mb": round(path.stat().st_size / 2**20, 1), "parity_equal": equal,
@@ -166,7 +165,7 @@ def export(adapter_dir: Path, out_dir: Path, test_pairs: list[dict[str, Any]], *
     built with, recorded in provenance.json for the server."""
     import torch
     from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     train_cfg = json.loads((adapter_dir / "train_config.json").read_text())
     base_path = resolve_base_model(train_cfg["base_model"])
@@ -177,7 +176,7 @@ def export(adapter_dir: Path, out_dir: Path, test_pairs: list[dict[str, Any]], *
         raise ValueError("export needs at least one test prompt for the parity check")
     groundings = [schema.Grounding.of(p["grounding"]["plays"]) for p in test_pairs[:parity_prompts]]
 
-    base = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32, use_safetensors=True)
+    base = load_causal_lm(base_path, dtype=torch.float32, use_safetensors=True)
     with_adapter = PeftModel.from_pretrained(base, str(adapter_dir), is_trainable=False).eval()
     stop_bias = float(train_cfg.get("stop_bias", 0.0))
     decode = dict(constrained=True, groundings=groundings, batch_size=len(prompts), max_new_tokens=max_new_tokens,
@@ -191,7 +190,7 @@ def export(adapter_dir: Path, out_dir: Path, test_pairs: list[dict[str, Any]], *
         shutil.copytree(adapter_dir, tmp / "adapter")
         shutil.copy(schema.SCHEMA_PATH, tmp / schema.SCHEMA_PATH.name)
         # parity: the saved directory, loaded the way a user would, must say the same things
-        reloaded = AutoModelForCausalLM.from_pretrained(tmp, dtype=torch.float32, use_safetensors=True).eval()
+        reloaded = load_causal_lm(tmp, dtype=torch.float32, use_safetensors=True).eval()
         merged_texts = [r.text for r in generate_timelines(reloaded, tokenizer, prompts, **decode)]
         equal = sum(a == b for a, b in zip(reference, merged_texts))
         parity = {"prompts": len(prompts), "equal": equal, "ok": equal == len(prompts),

@@ -36,7 +36,7 @@ from typing import Any
 
 from fan_timeline import schema
 from fan_timeline.chat import Messages, render_prompt, stop_token_ids
-from fan_timeline.model import resolve_base_model
+from fan_timeline.model import load_causal_lm, resolve_base_model
 
 FREE_MAX_NEW_TOKENS = 256
 
@@ -79,7 +79,7 @@ def load_model(name_or_path: str, *, adapter: str | None = None, device: str = "
     it pads on the left, as batched generation needs.
     """
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -87,7 +87,7 @@ def load_model(name_or_path: str, *, adapter: str | None = None, device: str = "
         dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     quant = _quantization_config(quantization, device)
     path = resolve_base_model(name_or_path)
-    model = AutoModelForCausalLM.from_pretrained(
+    model = load_causal_lm(
         path, dtype=dtype, use_safetensors=True, trust_remote_code=False,
         quantization_config=quant, device_map={"": device} if quant is not None else None)
     if quant is None:

@@ -94,6 +94,18 @@ def gguf_reads_once():
         gguf.GGUFReader, gguf.get_tensor_name_map = reader_class, name_map
 
 
+def load_causal_lm(path: str | os.PathLike, **kwargs: Any):
+    """`AutoModelForCausalLM.from_pretrained(path, **kwargs)` with the Hub's kernels off.
+
+    transformers 5.25 kernelizes every model it loads by default, and on a GPU that downloads
+    layers (e.g. kernels-community/rotary) from the Hugging Face Hub: a download at run time, and
+    offline an error. Every model this project loads goes through here instead.
+    """
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(path, use_kernels=False, **kwargs)
+
+
 def _convert_gguf(gguf: Path, out: Path) -> None:
     """Load a GGUF with transformers and save it as an fp32 safetensors checkpoint in `out`."""
     import torch
@@ -101,7 +113,7 @@ def _convert_gguf(gguf: Path, out: Path) -> None:
 
     with gguf_reads_once():
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+        loaded = load_causal_lm(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     # A model loaded from GGUF is not serialisable as is: rebuild it from its config.
     config = loaded.config
     # The weights are dequantized now: a leftover "gguf" quantization_config would make every

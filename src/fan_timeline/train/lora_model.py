@@ -34,9 +34,9 @@ def build_model(cfg: TrainConfig, base_path: str, device: Any, quantization: str
     """
     import torch
     from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
 
     from fan_timeline.cpu_lora import speed_up_lora
+    from fan_timeline.model import load_causal_lm
 
     attn = "sdpa"
     if device.type == "cuda" and cfg.packing and attention.register_varlen_attention():
@@ -50,7 +50,7 @@ def build_model(cfg: TrainConfig, base_path: str, device: Any, quantization: str
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=torch.bfloat16)
         kwargs["device_map"] = {"": device.index or 0}
-    model = AutoModelForCausalLM.from_pretrained(base_path, **kwargs)
+    model = load_causal_lm(base_path, **kwargs)
     gc_kwargs = {"use_reentrant": False}
     if quantization == "nf4":
         from peft import prepare_model_for_kbit_training
