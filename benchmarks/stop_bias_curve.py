@@ -15,9 +15,9 @@ import argparse
 import json
 from pathlib import Path
 
-from fan_timeline import atomic, schema, scoring
-from fan_timeline.evaluate import STOP_BIAS_NEVER, STOP_BIASES, RunScore, pair_grounding
-from fan_timeline.generate import generate_timelines, load_model, timeline_from_text
+from fan_timeline import atomic
+from fan_timeline.evaluate import STOP_BIAS_NEVER, f1_by_stop_bias, pair_grounding
+from fan_timeline.generate import generate_timelines, load_model
 
 
 def main() -> None:
@@ -35,17 +35,7 @@ def main() -> None:
         results = generate_timelines(model, tokenizer, [p["prompt"] for p in pairs], constrained=True,
                                      groundings=[pair_grounding(p) for p in pairs], batch_size=16,
                                      stop_bias=STOP_BIAS_NEVER)
-        rows = []
-        for pair, r in zip(pairs, results):
-            parsed, errors = timeline_from_text(r.text)
-            rows.append((pair, parsed["timeline"] if parsed is not None and not errors else [], r.stop_margins))
-        curve = {}
-        for bias in STOP_BIASES:
-            score = RunScore(args.tol)
-            for pair, entries, margins in rows:
-                k = next((i for i, m in enumerate(margins) if m > bias), len(entries))
-                score.add(pair, schema.dump_timeline(entries[:k]))
-            curve[bias] = scoring.event_f1(score.windows)
+        curve = f1_by_stop_bias(pairs, results, args.tol)
         best = max(curve, key=lambda b: (curve[b], -abs(b)))
         print(f"{split} ({len(pairs)} windows): " + ", ".join(f"{b:+.2f}: {f:.3f}" for b, f in curve.items()
                                                             if b in (-1, -0.5, 0, 0.5, 0.75, 1, 1.5, 2, 3)))

@@ -485,9 +485,14 @@ def test_the_choice_to_report_one_more_moment_is_a_token_of_its_own(tokenizer):
     pieces = schema.decision_pieces(text)
     assert "".join(pieces) == text and pieces[0] == '{"timeline":[' and pieces[2] == "," and pieces[-1] == "]}"
     assert schema.decision_pieces('{"timeline": []}') == ['{"timeline": []}']      # not canonical: one piece
-    ids, n_prompt = encode_pair(tokenizer, PROMPTS[0], text)
+    ids, n_prompt, decisions = encode_pair(tokenizer, PROMPTS[0], text)
     completion = [tokenizer.decode([i]) for i in ids[n_prompt:-1]]
     assert "".join(completion) == text
+    # The decision tokens: each entry from its "{" to the end of its ts (which play), "," (one
+    # more) and "]}" (close); never the event, feeling or quote the grammar fixes.
+    decided = "".join(tokenizer.decode([ids[i]]) for i in decisions)
+    # This tokenizer ends a ts with the token '","', so each entry's choice reads '{"ts":"<ts>","'.
+    assert decided == f'{{"ts":"{BLOCK["ts"]}","' + "," + f'{{"ts":"{THREE["ts"]}","' + "]}"
     closing, going_on, joining = map(set, decision_tokens(tokenizer))
     assert not set(ids[n_prompt:]) & joining                  # no token joins an entry's end with what follows
     per_piece = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in pieces]

@@ -134,6 +134,28 @@ def test_only_completion_and_end_of_turn_are_trained(rows, tokenizer):
     assert (batch.n_tokens, batch.n_trained) == (len(a) + len(b), a.n_trained + b.n_trained)
 
 
+@pytest.mark.slow
+def test_decision_tokens_count_decision_weight_times_in_the_loss(base_model_path, tokenizer, rows):
+    import torch
+    import torch.nn.functional as F
+
+    plain = T.tokenize_pairs(rows[:2], tokenizer, 512)
+    heavy = T.tokenize_pairs(rows[:2], tokenizer, 512, decision_weight=5.0)
+    assert all(ex.decisions for ex in heavy) and [ex.decisions for ex in plain] == [ex.decisions for ex in heavy]
+    model = T.build_model(TrainConfig(max_seq_len=512, lora_dropout=0.0), base_model_path, torch.device("cpu"),
+                          "none").eval()
+    decided = 0.0   # each example alone: the cross-entropy of its decision tokens
+    with torch.no_grad():
+        for ex in plain:
+            logits = model(input_ids=torch.tensor([ex.input_ids])).logits[0]
+            at = torch.tensor(ex.decisions)
+            decided += F.cross_entropy(logits[at - 1], torch.tensor(ex.input_ids)[at], reduction="sum").item()
+        for packing in (True, False):   # a packed row and padded rows
+            base = T.loss_sum(model, T.collate(plain, packing, tokenizer.pad_token_id)).item()
+            weighted = T.loss_sum(model, T.collate(heavy, packing, tokenizer.pad_token_id)).item()
+            assert weighted == pytest.approx(base + 4.0 * decided, rel=1e-4), packing
+
+
 def test_too_long_or_empty_example_is_an_error_naming_it(rows, tokenizer):
     (ex,) = T.tokenize_pairs(rows[:1], tokenizer, 512)
     with pytest.raises(ValueError, match=rf"{rows[0]['id']}: {len(ex)} tokens .* > max_seq_len {len(ex) - 1}"):

@@ -13,6 +13,8 @@ train.jsonl override, "empty_keep": share of empty-target train windows kept (de
 "set": train_qlora overrides, "base": true to score the untrained base model instead, "limit": windows
 per split for a dry run, "splits": the splits to score (default val, test, stress)}.
 OUT_DIR/NAME/result.json holds each config's scores; sweep_table.py pools them per recipe.
+Val is decoded once with the list of moments never closed by choice; its stop bias is fit on 32
+of its windows as train_qlora does, and test and stress decode with that bias.
 """
 
 from __future__ import annotations
@@ -45,8 +47,18 @@ def run_one(base: str, conf: dict, out: Path) -> dict:
     from fan_timeline import atomic, schema
     from fan_timeline import train as train_mod
     from fan_timeline.config import TrainConfig, load_section
-    from fan_timeline.evaluate import evaluate_model, rule_entries, score_texts
-    from fan_timeline.generate import load_model
+    from fan_timeline.evaluate import (
+        STOP_BIAS_NEVER,
+        evaluate_model,
+        f1_by_stop_bias,
+        fit_stop_bias,
+        pair_grounding,
+        rule_entries,
+        score_texts,
+        spread_subset,
+        texts_at_bias,
+    )
+    from fan_timeline.generate import generate_timelines, load_model
     from fan_timeline.train import attention as train_attention
 
     # fp32 and no bf16 autocast, as on the CPU pipeline; sdpa with a block mask (flash varlen is bf16-only).
@@ -79,18 +91,35 @@ def run_one(base: str, conf: dict, out: Path) -> dict:
     model, tokenizer = load_model(base, adapter=adapter, quantization="none", dtype=torch.float32)
     preds = []
     threshold = json.loads((data / "rule.json").read_text())["threshold"]
+    bias = 0.0
     for split in conf.get("splits", ("val", "test", "stress")):
         pairs = atomic.read_jsonl(data / f"{split}.jsonl")[:conf.get("limit")]
-        runs = evaluate_model(split, model, tokenizer, pairs, tol_s=20, batch_size=32, free_max_new_tokens=256,
-                              free_pairs=pairs if split == "val" else [], progress=lambda s: None)
-        rule_score, rule_preds = score_texts(f"{split}_rule", pairs, [schema.dump_timeline(rule_entries(p, threshold))
+        if split == "val":
+            # As the pipeline: the stop bias fit on 32 val windows; beside it the whole val curve.
+            results = generate_timelines(model, tokenizer, [p["prompt"] for p in pairs], constrained=True,
+                                         groundings=[pair_grounding(p) for p in pairs], batch_size=32,
+                                         stop_bias=STOP_BIAS_NEVER)
+            calib = {p["id"] for p in spread_subset(pairs, 32)}
+            bias, _ = fit_stop_bias(*zip(*[(p, r) for p, r in zip(pairs, results) if p["id"] in calib]), 20)
+            curve = f1_by_stop_bias(pairs, results, 20)
+            result["val_stop_bias"] = {"fit": bias, "f1_at_0": curve[0.0], "best": max(curve, key=curve.get),
+                                       "f1_best": max(curve.values())}
+            runs = {"val_constrained": score_texts("val_constrained", pairs, texts_at_bias(results, bias), 20)}
+            free = spread_subset(pairs, 32)
+            runs["val_free"] = evaluate_model("val", model, tokenizer, free, tol_s=20, batch_size=32,
+                                              free_max_new_tokens=256, progress=lambda s: None)["val_free"]
+        else:
+            runs = evaluate_model(split, model, tokenizer, pairs, tol_s=20, batch_size=32, free_max_new_tokens=256,
+                                  free_pairs=[], progress=lambda s: None, stop_bias=bias)
+        runs[f"{split}_rule"] = score_texts(f"{split}_rule", pairs, [schema.dump_timeline(rule_entries(p, threshold))
                                                                     for p in pairs], 20)
-        runs[f"{split}_rule"] = (rule_score, rule_preds)
         for name, (score, p) in runs.items():
             if not score.windows:
                 continue
             s = score.summary()
-            result[name] = {k: s[k] for k in KEYS} | {"empty_predicted": sum(w.predicted == 0 for w in score.windows)}
+            with_moments = [w for w in score.windows if w.reference]
+            result[name] = {k: s[k] for k in KEYS} | {"windows_with_moments": len(with_moments),
+                                                      "empty_on_moments": sum(not w.predicted for w in with_moments)}
             preds += p
     atomic.write_jsonl(out / "predictions.jsonl", preds)
     result["wall_s"] = time.perf_counter() - t0

@@ -1,5 +1,5 @@
 """Markdown table of a recipe sweep: configs named RECIPE_sN (seed N) are pooled per recipe, sorted
-by val event F1 (the split recipes are chosen on).
+by val event F1 at the stop bias fit as train_qlora fits it (val is the split recipes are chosen on).
 
     python scripts/experiments/sweep_table.py SWEEP_OUT_DIR [SWEEP_OUT_DIR ...]
 """
@@ -27,17 +27,20 @@ def main() -> None:
         def col(run: str, key: str) -> str:
             vals = [r[run][key] for r in rs if run in r]
             return mean_sd(vals) if vals else "-"
-        collapsed = sum(r["val_constrained"]["empty_predicted"] >= COLLAPSE * r["val_constrained"]["reference"]
-                        for r in rs if "val_constrained" in r)
+        collapsed = sum(v["empty_on_moments"] >= COLLAPSE * v["windows_with_moments"]
+                        for v in (r.get("val_constrained", {}) for r in rs) if "empty_on_moments" in v)
         rows.append((st.mean(r["val_constrained"]["event_f1"] for r in rs), [
             recipe, len(rs), rs[0].get("train_windows", "-"), col("val_constrained", "event_f1"),
-            col("val_rule", "event_f1"), col("val_constrained", "sentiment_macro_f1"), col("val_free", "json_validity"),
+            col("val_stop_bias", "fit"), col("val_stop_bias", "f1_best"), col("val_rule", "event_f1"),
+            col("val_constrained", "sentiment_macro_f1"), col("val_free", "json_validity"),
             col("val_free", "fact_precision"), col("val_free", "event_f1"), col("test_constrained", "event_f1"),
             col("test_rule", "event_f1"), col("stress_constrained", "event_f1"), col("stress_rule", "event_f1"),
             collapsed, round(st.mean(r["train_s"] for r in rs))]))
-    print("| recipe | seeds | train windows | val F1 | val rule F1 | val sentiment | val free valid | val free facts "
-          "| val free F1 | test F1 | test rule F1 | stress F1 | stress rule F1 | collapsed | train s (GPU) |")
-    print("|" + "---|" * 15)
+    header = ["recipe", "seeds", "train windows", "val F1", "stop bias", "val F1 at its best bias", "val rule F1",
+              "val sentiment", "val free valid", "val free facts", "val free F1", "test F1", "test rule F1",
+              "stress F1", "stress rule F1", "collapsed", "train s (GPU)"]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
     for _, row in sorted(rows, key=lambda x: -x[0]):
         print("| " + " | ".join(map(str, row)) + " |")
 

@@ -50,19 +50,30 @@ def stop_token_ids(tokenizer: Any) -> list[int]:
     return ids
 
 
-def encode_pair(tokenizer: Any, prompt: Messages, completion_text: str) -> tuple[list[int], int]:
-    """Token ids of prompt + completion + end-of-turn, and how many leading ids are prompt.
+def encode_pair(tokenizer: Any, prompt: Messages, completion_text: str) -> tuple[list[int], int, list[int]]:
+    """Token ids of prompt + completion + end-of-turn, how many leading ids are prompt, and the
+    positions of the completion's decision tokens.
 
     Only ids from the returned offset on are trained (the completion and its end-of-turn token).
     A timeline completion is tokenized piece by piece (`schema.decision_pieces`): the choice to
-    report one more moment is a token of its own, as constrained decoding reads it.
+    report one more moment is a token of its own, as constrained decoding reads it. The decision
+    tokens are where a constrained decoder still chooses: the first token of every piece after
+    `{"timeline":[` (one more moment, or close) and the tokens up to the end of each entry's
+    `ts` (which play). Everything else of an entry is fixed by its play under the grammar.
     """
-    from fan_timeline.schema import decision_pieces
+    from fan_timeline.schema import decision_pieces, entry_choice_chars
 
     prompt_ids = tokenizer(render_prompt(tokenizer, prompt), add_special_tokens=False)["input_ids"]
-    completion_ids = [i for piece in decision_pieces(completion_text)
-                      for i in tokenizer(piece, add_special_tokens=False)["input_ids"]]
-    return prompt_ids + completion_ids + [end_of_turn_id(tokenizer)], len(prompt_ids)
+    completion_ids: list[int] = []
+    decisions: list[int] = []
+    for k, piece in enumerate(decision_pieces(completion_text)):
+        enc = tokenizer(piece, add_special_tokens=False, return_offsets_mapping=True)
+        start = len(prompt_ids) + len(completion_ids)
+        if k:
+            choice_end = entry_choice_chars(piece)
+            decisions += [start + j for j, (a, _) in enumerate(enc["offset_mapping"]) if j == 0 or a < choice_end]
+        completion_ids += enc["input_ids"]
+    return prompt_ids + completion_ids + [end_of_turn_id(tokenizer)], len(prompt_ids), decisions
 
 
 def count_tokens(tokenizer: Any, prompt: Messages) -> int:

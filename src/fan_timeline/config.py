@@ -167,9 +167,9 @@ class BuildSftConfig(Section):
     """Reactions shown under each candidate play (the only quotes an answer may use)."""
     min_audience_comments: int = 30
     """A subreddit's comments become an audience of their own (one prompt per window) from this many."""
-    train_audiences: int = 1
-    """Audiences a train window is prompted for (0 = all; 1 = one, a different one window to window):
-    more games for the same training time. Val and test windows get every audience."""
+    train_audiences: int = 0
+    """Audiences a train window is prompted for (0 = all; N = N of them, different ones window to
+    window: more games for the same training time). Val and test windows get every audience."""
     stress_audiences: int = 1
     """The same for the stress set's windows (evaluated, never trained on)."""
     quiet_train_keep: float = 0.35
@@ -306,6 +306,10 @@ class TrainConfig(Section):
     Each optimizer step is the same global batch for any nproc; the processes share its micro-batches."""
     compile: bool = False
     """CUDA: torch.compile the decoder layers, as CUDA graphs with packing (the first steps compile)."""
+    decision_weight: float = 1.0
+    """Loss weight of the completion's decision tokens (one more moment or close; which play),
+    the only ones constrained decoding leaves to the model; every other trained token counts 1.
+    The val loss stays the plain mean."""
     calibration_windows: int = 32
     """Val windows the trained model decodes once to fit its stop bias (how readily it reports one
     more moment; evaluate, export and the server decode with it); 0 = no calibration, bias 0."""
@@ -317,6 +321,7 @@ class TrainConfig(Section):
             (self.lora_r >= 1, "lora_r must be >= 1"),
             (self.lora_layers >= 0 and self.val_examples >= 0, "lora_layers and val_examples must be >= 0"),
             (self.lora_alpha > 0, "lora_alpha must be > 0"),
+            (self.decision_weight > 0, "decision_weight must be > 0"),
             (0 <= self.lora_dropout < 1, "lora_dropout must be in [0, 1)"),
             (bool(self.target_modules), "target_modules must name at least one module, e.g. [q_proj, v_proj]"),
             (self.learning_rate > 0, "learning_rate must be > 0"),

@@ -214,6 +214,26 @@ STOP_BIAS_NEVER = 1e4                                   # no margin reaches it: 
 STOP_BIASES = tuple(x / 4 for x in range(-16, 33))      # -4 .. 8, the biases `fit_stop_bias` tries
 
 
+def texts_at_bias(results: list[GenerationResult], bias: float) -> list[str]:
+    """The timelines a constrained decode with stop bias `bias` would have written, from one
+    decode with `STOP_BIAS_NEVER` (see `fit_stop_bias`)."""
+    texts = []
+    for r in results:
+        parsed, errors = timeline_from_text(r.text)
+        entries = parsed["timeline"] if parsed is not None and not errors else []
+        k = next((i for i, m in enumerate(r.stop_margins) if m > bias), len(entries))
+        texts.append(schema.dump_timeline(entries[:k]))
+    return texts
+
+
+def f1_by_stop_bias(pairs: list[dict[str, Any]], results: list[GenerationResult], tol_s: float,
+                    ) -> dict[float, float]:
+    """Play-matched event F1 on `pairs` at each bias of `STOP_BIASES`, from one decode with
+    `STOP_BIAS_NEVER` (see `fit_stop_bias`)."""
+    return {b: scoring.event_f1(score_texts("", pairs, texts_at_bias(results, b), tol_s)[0].windows)
+            for b in STOP_BIASES}
+
+
 def fit_stop_bias(pairs: list[dict[str, Any]], results: list[GenerationResult], tol_s: float,
                   ) -> tuple[float, dict[str, float]]:
     """(bias, {"event_f1_at_0", "event_f1"}): the stop bias of the best play-matched event F1 on
@@ -227,19 +247,6 @@ def fit_stop_bias(pairs: list[dict[str, Any]], results: list[GenerationResult], 
     is the entries before that choice; the rest of the text (the plays it picked, in order, and
     their quotes) is the same. One decode scores every bias.
     """
-    rows = []
-    for pair, r in zip(pairs, results, strict=True):
-        parsed, errors = timeline_from_text(r.text)
-        entries = parsed["timeline"] if parsed is not None and not errors else []
-        rows.append((pair, entries, r.stop_margins))
-
-    def f1_at(bias: float) -> float:
-        score = RunScore(tol_s)
-        for pair, entries, margins in rows:
-            k = next((i for i, m in enumerate(margins) if m > bias), len(entries))
-            score.add(pair, schema.dump_timeline(entries[:k]))
-        return scoring.event_f1(score.windows)
-
-    scored = [(f1_at(b), -abs(b), b) for b in STOP_BIASES]
-    best_f1, _, best = max(scored)
-    return best, {"event_f1_at_0": f1_at(0.0), "event_f1": best_f1}
+    curve = f1_by_stop_bias(pairs, results, tol_s)
+    best = max(STOP_BIASES, key=lambda b: (curve[b], -abs(b)))
+    return best, {"event_f1_at_0": curve[0.0], "event_f1": curve[best]}

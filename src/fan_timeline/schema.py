@@ -105,6 +105,19 @@ def decision_pieces(text: str) -> list[str]:
     return pieces + [LIST_CLOSE]
 
 
+def entry_choice_chars(piece: str) -> int:
+    """How many leading characters of a `decision_pieces` piece say which play it reports: an
+    entry up to the end of its `ts` value; 0 for any other piece."""
+    if not piece.startswith("{"):
+        return 0
+    try:
+        ts = json.loads(piece)["ts"]
+    except (ValueError, KeyError, TypeError):
+        return 0
+    head = '{"ts":' + json.dumps(ts, ensure_ascii=False)
+    return len(head) if piece.startswith(head) else 0
+
+
 _QUANT_RE = re.compile(r"\{(\d+),(\d+)\}\$$")
 
 

@@ -22,6 +22,7 @@ class Batch:
     cu_seqlens: Any = None  # (n+1,) int32 example offsets in a packed row, for varlen attention
     max_len: int = 0        # longest example of the packed row
     hidden: Any = None      # (1, T, H) the frozen layers' output for this row (`FrozenPrefix`), or None
+    weights: Any = None     # (B, K) loss weight of each target (decision tokens), or None: all 1
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ def collate(examples: list[Example], packing: bool, pad_id: int, device: Any = "
         rows = [[t for ex in examples for t in ex.input_ids]]
         positions = [[p for ex in examples for p in range(len(ex))]]
         labels = [[lab for ex in examples for lab in ex.labels]]
+        weights = [[w for ex in examples for w in ex.weights]]
         if static is not None:
             tail = static.tokens - len(rows[0])
             if tail < 0 or len(examples) >= static.segments:
@@ -67,16 +69,23 @@ def collate(examples: list[Example], packing: bool, pad_id: int, device: Any = "
             rows[0] += [pad_id] * tail
             positions[0] += list(range(tail))
             labels[0] += [IGNORE_INDEX] * tail
+            weights[0] += [1.0] * tail
     else:
         width = max(len(ex) for ex in examples)
         rows = [list(ex.input_ids) + [pad_id] * (width - len(ex)) for ex in examples]
         positions = [list(range(width)) for _ in examples]
         labels = [ex.labels + [IGNORE_INDEX] * (width - len(ex)) for ex in examples]
+        weights = [ex.weights + [1.0] * (width - len(ex)) for ex in examples]
     labels_t = torch.tensor(labels, dtype=torch.long)
     # Position t predicts token t+1; keep a position if any row trains the token after it.
     shifted = torch.full_like(labels_t, IGNORE_INDEX)
     shifted[:, :-1] = labels_t[:, 1:]
     keep = (shifted != IGNORE_INDEX).any(dim=0).nonzero().squeeze(-1)
+    target_weights = None
+    if any(ex.decisions and ex.decision_weight != 1.0 for ex in examples):
+        shifted_w = torch.ones(labels_t.shape, dtype=torch.float32)
+        shifted_w[:, :-1] = torch.tensor(weights, dtype=torch.float32)[:, 1:]
+        target_weights = shifted_w[:, keep].to(device)
     attention_mask = None
     if not packing:
         attention_mask = torch.tensor([[1] * len(ex) + [0] * (len(rows[0]) - len(ex)) for ex in examples],
@@ -95,6 +104,7 @@ def collate(examples: list[Example], packing: bool, pad_id: int, device: Any = "
         attention_mask=attention_mask,
         keep=keep.to(device),
         targets=shifted[:, keep].to(device),
+        weights=target_weights,
         n_tokens=sum(len(ex) for ex in examples),
         n_trained=sum(ex.n_trained for ex in examples),
         cu_seqlens=cu_seqlens,
@@ -131,7 +141,8 @@ def micro_batch_rows(examples: list[Example], *, packing: bool, one_row: bool, p
 
 
 def loss_sum(model: Any, batch: Batch):
-    """Summed next-token cross-entropy over the trained tokens of a micro-batch (a 0-d tensor).
+    """Summed next-token cross-entropy over the trained tokens of a micro-batch (a 0-d tensor),
+    each token times its weight where the batch has weights.
 
     attention_mask=None + position ids that restart is how transformers 5 recognises a packed row
     (masking_utils.find_packed_sequence_indices) and builds a block-diagonal causal mask. With
@@ -147,5 +158,8 @@ def loss_sum(model: Any, batch: Batch):
     out = model(**inputs, position_ids=batch.position_ids, attention_mask=batch.attention_mask,
                 logits_to_keep=batch.keep, use_cache=False, **varlen)
     logits = out.logits.float()
-    return F.cross_entropy(logits.reshape(-1, logits.size(-1)), batch.targets.reshape(-1),
-                           ignore_index=IGNORE_INDEX, reduction="sum")
+    flat = logits.reshape(-1, logits.size(-1)), batch.targets.reshape(-1)
+    if batch.weights is None:
+        return F.cross_entropy(*flat, ignore_index=IGNORE_INDEX, reduction="sum")
+    per_token = F.cross_entropy(*flat, ignore_index=IGNORE_INDEX, reduction="none")
+    return (per_token * batch.weights.reshape(-1)).sum()

@@ -17,11 +17,15 @@ IGNORE_INDEX = -100
 
 @dataclass(frozen=True)
 class Example:
-    """One tokenized pair. Ids from `prompt_len` on (completion + end-of-turn) are trained."""
+    """One tokenized pair. Ids from `prompt_len` on (completion + end-of-turn) are trained; the
+    ids at `decisions` (where constrained decoding still chooses, `chat.encode_pair`) count
+    `decision_weight` times in the loss."""
 
     id: str
     input_ids: tuple[int, ...]
     prompt_len: int
+    decisions: tuple[int, ...] = ()
+    decision_weight: float = 1.0
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -34,6 +38,14 @@ class Example:
     def labels(self) -> list[int]:
         """Per-position training target (unshifted, HF convention): the id, or -100 if not trained."""
         return [IGNORE_INDEX] * self.prompt_len + list(self.input_ids[self.prompt_len:])
+
+    @property
+    def weights(self) -> list[float]:
+        """Per-position loss weight, aligned with `labels`."""
+        out = [1.0] * len(self.input_ids)
+        for i in self.decisions:
+            out[i] = self.decision_weight
+        return out
 
 
 def read_pairs(path: str | os.PathLike) -> list[dict[str, Any]]:
@@ -64,15 +76,17 @@ def read_pairs(path: str | os.PathLike) -> list[dict[str, Any]]:
 
 
 def tokenize_pairs(rows: list[dict[str, Any]], tokenizer: Any, max_seq_len: int,
-                   source: str = "<pairs>") -> list[Example]:
-    """Tokenize every pair once and check that each one trains its completion and end-of-turn."""
+                   source: str = "<pairs>", decision_weight: float = 1.0) -> list[Example]:
+    """Tokenize every pair once and check that each one trains its completion and end-of-turn.
+
+    decision_weight: the loss weight of the decision tokens (1 = a plain mean over the completion)."""
     from fan_timeline.chat import encode_pair, end_of_turn_id
 
     eot = end_of_turn_id(tokenizer)
     examples, problems = [], []
     for row in rows:
         text = row["completion"][0]["content"]
-        ids, prompt_len = encode_pair(tokenizer, row["prompt"], text)
+        ids, prompt_len, decisions = encode_pair(tokenizer, row["prompt"], text)
         ex_id = str(row["id"])
         if not text.strip() or len(ids) - prompt_len < 2:
             problems.append(f"{ex_id}: empty completion, nothing to train")
@@ -85,7 +99,7 @@ def tokenize_pairs(rows: list[dict[str, Any]], tokenizer: Any, max_seq_len: int,
             problems.append(f"{ex_id}: {len(ids)} tokens ({prompt_len} prompt + {len(ids) - prompt_len} "
                             f"completion) > max_seq_len {max_seq_len}; it would lose its end-of-turn token")
         else:
-            examples.append(Example(ex_id, tuple(ids), prompt_len))
+            examples.append(Example(ex_id, tuple(ids), prompt_len, tuple(decisions), decision_weight))
     if problems:
         shown = "\n  ".join(problems[:10])
         more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
@@ -94,5 +108,7 @@ def tokenize_pairs(rows: list[dict[str, Any]], tokenizer: Any, max_seq_len: int,
     return examples
 
 
-def load_examples(path: str | os.PathLike, tokenizer: Any, max_seq_len: int) -> list[Example]:
-    return tokenize_pairs(read_pairs(path), tokenizer, max_seq_len, source=str(path))
+def load_examples(path: str | os.PathLike, tokenizer: Any, max_seq_len: int,
+                  decision_weight: float = 1.0) -> list[Example]:
+    return tokenize_pairs(read_pairs(path), tokenizer, max_seq_len, source=str(path),
+                          decision_weight=decision_weight)

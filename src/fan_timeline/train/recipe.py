@@ -103,7 +103,7 @@ def train(cfg: TrainConfig, *, train_path: str | os.PathLike, val_path: str | os
     base_path = resolve_base_model(cfg.base_model)
     tokenizer = load_tokenizer(base_path)
     pad_id = tokenizer.pad_token_id
-    train_examples = load_examples(train_path, tokenizer, cfg.max_seq_len)
+    train_examples = load_examples(train_path, tokenizer, cfg.max_seq_len, cfg.decision_weight)
     val_examples = load_examples(val_path, tokenizer, cfg.max_seq_len)
     if 0 < cfg.val_examples < len(val_examples):  # a fixed spread-out subset keeps val loss cheap
         step = len(val_examples) / cfg.val_examples
