@@ -7,7 +7,7 @@ train_qlora section of `--params`, changed only in: the base model (a random-ini
 `--model-shape`, saved once, see train_throughput.py), `nproc`, `max_steps`, the micro-batch
 budget, `grad_accum` and no checkpoints or mid-run val loss. Every run trains the same global
 batches (the processes share each step's micro-batches), so tokens/s compare directly. Reports the
-steady-state tokens/s (median of the DVCLive `train/tokens_per_s` windows after the first
+steady-state tokens/s (median of the `tokens_per_s` curve's windows after the first
 `--skip-windows`, which hold the compilation) and the speed-up over the first `--nproc` entry.
 """
 
@@ -25,6 +25,8 @@ from pathlib import Path
 
 import yaml
 from train_throughput import REPO, SHAPES, make_shape_model, versions  # same folder
+
+from fan_timeline.plots import Curves
 
 
 def main() -> int:
@@ -62,7 +64,7 @@ def main() -> int:
                    "eval_every": 0, "logging_every": 2, "val_examples": 4, "compile": True}
         (out / "params.yaml").write_text(yaml.safe_dump({"train_qlora": section}))
         cmd = [sys.executable, str(REPO / "stages" / "train_qlora.py"), str(args.sft_dir), str(out / "adapter"),
-               str(out / "ckpt"), str(out / "live"), str(out / "metrics.json"), "--params", str(out / "params.yaml")]
+               str(out / "ckpt"), str(out / "curves"), str(out / "metrics.json"), "--params", str(out / "params.yaml")]
         t0 = time.perf_counter()
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         wall = time.perf_counter() - t0
@@ -70,8 +72,7 @@ def main() -> int:
             print(done.stdout[-2000:], done.stderr[-4000:], file=sys.stderr)
             raise SystemExit(f"nproc={n} failed")
         metrics = json.loads((out / "metrics.json").read_text())
-        tsv = (out / "live" / "plots" / "metrics" / "train" / "tokens_per_s.tsv").read_text().splitlines()[1:]
-        windows = [float(line.split("\t")[1]) for line in tsv]
+        windows = [v for _, v in Curves(out / "curves").read("tokens_per_s")]
         steady = statistics.median(windows[args.skip_windows:])
         runs.append({"nproc": n, "tokens_per_s": steady, "windows": windows, "wall_s": wall,
                      "train_loss": metrics["train_loss"], "val_loss": metrics["val_loss"],

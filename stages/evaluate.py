@@ -33,6 +33,7 @@ from fan_timeline.evaluate import (  # noqa: E402
     spread_subset,
 )
 from fan_timeline.generate import load_model  # noqa: E402
+from fan_timeline.plots import write_table  # noqa: E402
 
 
 def text_runs(pairs: list[dict], threshold: float, tol_s: float) -> dict:
@@ -107,16 +108,16 @@ def main(argv: list[str] | None = None) -> int:
         predictions += [{**p, "run": name} for p in preds]
     atomic.write_jsonl(args.predictions, predictions)
     args.plots.mkdir(parents=True, exist_ok=True)
-    atomic.write_json(args.plots / "event_f1.json", [
+    write_table(args.plots / "event_f1.json", [
         {"run": name + suffix, "event_f1": m["event_f1"], "event_f1_ts_only": m["event_f1_ts_only"]}
         for suffix, block in (("", metrics["runs"]), (" (stress)", metrics["stress"]))
         for name, m in block.items() if isinstance(m, dict) and "event_f1" in m])
     per_game = {}
     for w in runs["finetuned_constrained"][0].windows:
         per_game.setdefault(w.game, []).append(w)
-    atomic.write_json(args.plots / "per_game_f1.json", [
+    write_table(args.plots / "per_game_f1.json", [
         {"game_id": g, "event_f1": scoring.event_f1(ws)} for g, ws in sorted(per_game.items())])
-    atomic.write_json(args.plots / "sentiment_confusion.json", [
+    write_table(args.plots / "sentiment_confusion.json", [
         {"actual": ref, "predicted": pred}
         for w in runs["finetuned_constrained"][0].windows for pred, ref in w.sentiment])
     atomic.write_json(args.metrics, metrics)   # last: export reads it, so it only exists once all is written

@@ -3,8 +3,8 @@
     python stages/train_qlora.py data/sft models/adapter models/checkpoints plots/train metrics/train.json
 
 Reads params.yaml section `train_qlora` (and `evaluate.ts_tolerance_s`, to score the calibration
-as evaluate scores). Writes the adapter (+ tokenizer, train_config.json), DVCLive curves under
-plots/train/, metrics/train.json, and resumable checkpoints in models/checkpoints/ (a persisted
+as evaluate scores). Writes the adapter (+ tokenizer, train_config.json), the training curves under
+plots/train/ (`plots.Curves`), metrics/train.json, and resumable checkpoints in models/checkpoints/ (a persisted
 DVC output: a killed run resumes when the stage is rerun). Then the trained model decodes
 `calibration_windows` val windows once to fit its stop bias (`evaluate.fit_stop_bias`), written
 into the adapter's train_config.json and metrics/train.json.
@@ -66,7 +66,8 @@ def run(cfg, args: argparse.Namespace) -> int:
 
     try:
         m = train(cfg, train_path=args.sft_dir / "train.jsonl", val_path=args.sft_dir / "val.jsonl",
-                  out_dir=args.adapter, checkpoint_dir=args.checkpoints, live_dir=args.plots, metrics_path=args.metrics)
+                  out_dir=args.adapter, checkpoint_dir=args.checkpoints, curves_dir=args.plots,
+                  metrics_path=args.metrics)
     except ValueError as exc:   # bad examples, bad device/quantization combination: say what and where
         print(f"train_qlora failed: {exc}", file=sys.stderr)
         return 1

@@ -42,7 +42,7 @@ def adapter(tmp_path_factory, pairs):
     cfg = TrainConfig(max_steps=3, grad_accum=1, learning_rate=1e-3, lora_layers=4, max_seq_len=1024,
                       micro_batch_tokens=1024, checkpoint_every=0, eval_every=0, val_examples=2)
     metrics = train(cfg, train_path=data, val_path=data, out_dir=d / "adapter", checkpoint_dir=d / "ckpt",
-                    live_dir=d / "live", metrics_path=d / "train.json", progress=False)
+                    curves_dir=d / "curves", metrics_path=d / "train.json", progress=False)
     assert metrics["steps"] == 3
     return d / "adapter"
 

@@ -1,11 +1,12 @@
 """`dvc plots show` and `dvc plots diff` pages render in a browser with no network.
 
 Builds the template with scripts/plots_template.py (Vega inlined from vl-convert-python), renders
-small plot files at the paths and in the shapes this repository's dvc.yaml declares (DVCLive's
-plots/train, evaluate's plots/eval) with real DVC in a scratch repo, and opens the pages in
-headless Chromium whose network is cut off (every host resolves to nothing). Proves: every plot
-div gets a drawn chart (a canvas with pixels), the browser makes no http(s) request and logs no
-error; and DVC's default page, under the same conditions, draws nothing — so the check can fail.
+small plot files at the paths this repository's dvc.yaml declares, written by the project's plot
+writers (training's curves in plots/train, evaluate's tables in plots/eval), with real DVC in a
+scratch repo, and opens the pages in headless Chromium whose network is cut off (every host
+resolves to nothing). Proves: every plot div gets a drawn chart (a canvas with pixels), the
+browser makes no http(s) request and logs no error; and DVC's default page, under the same
+conditions, draws nothing — so the check can fail.
 
 Run: pytest tests/test_plots_offline.py   (needs /usr/bin/chromium and /usr/bin/chromedriver; ~30 s)
 """
@@ -20,6 +21,8 @@ from pathlib import Path
 
 import pytest
 from test_pipeline_dvc import REPO, commit, run
+
+from fan_timeline.plots import Curves, write_table
 
 pytestmark = pytest.mark.slow
 
@@ -36,28 +39,25 @@ def template(tmp_path_factory) -> Path:
 
 
 def write_plot_data(repo: Path, event_f1: float) -> None:
-    """Small plot files in the shapes dvc.yaml declares (DVCLive TSVs, the evaluate stage's JSON)."""
-    train = repo / "plots" / "train" / "plots" / "metrics"
-    for name, rows in {"train/loss": [(s, 2.1 - 0.1 * s) for s in range(0, 12, 2)],
-                       "train/lr": [(s, 1e-3 * (1 - s / 12)) for s in range(0, 12, 2)],
-                       "train/tokens_per_s": [(s, 300 + s) for s in range(0, 12, 2)],
-                       "train/grad_norm": [(s, 0.5 - 0.01 * s) for s in range(0, 12, 2)],
-                       "val/loss": [(0, 2.13), (10, 0.8)]}.items():
-        path = train / f"{name}.tsv"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        metric = name.split("/")[1]
-        path.write_text(f"step\t{metric}\n" + "".join(f"{s}\t{v}\n" for s, v in rows))
+    """Small plot files at the paths dvc.yaml declares, written by the project's own writers
+    (`plots.Curves` as training writes them, `plots.write_table` as evaluate does)."""
+    curves = Curves(repo / "plots" / "train")
+    curves.clear()
+    for s in range(0, 12, 2):
+        curves.log(s, {"loss": 2.1 - 0.1 * s, "lr": 1e-3 * (1 - s / 12), "tokens_per_s": 300 + s,
+                       "grad_norm": 0.5 - 0.01 * s})
+    curves.log(0, {"val_loss": 2.13})
+    curves.log(10, {"val_loss": 0.8})
     evals = repo / "plots" / "eval"
-    evals.mkdir(parents=True, exist_ok=True)
     runs = ["finetuned_constrained", "finetuned_free", "base_constrained", "rule", "rule (stress)"]
-    (evals / "event_f1.json").write_text(json.dumps(
-        [{"run": r, "event_f1": event_f1 if i == 0 else 0.15 * i, "event_f1_ts_only": 0.2 * i}
-         for i, r in enumerate(runs)]))
-    (evals / "per_game_f1.json").write_text(json.dumps(
-        [{"game_id": g, "event_f1": f} for g, f in [("S0006", 0.29), ("S0010", 0.45), ("S0021", 0.2)]]))
-    (evals / "sentiment_confusion.json").write_text(json.dumps(
-        [{"actual": a, "predicted": p} for a, p in
-         [("positive", "positive"), ("negative", "positive"), ("neutral", "neutral"), ("negative", "negative")]]))
+    write_table(evals / "event_f1.json",
+                [{"run": r, "event_f1": event_f1 if i == 0 else 0.15 * i, "event_f1_ts_only": 0.2 * i}
+                 for i, r in enumerate(runs)])
+    write_table(evals / "per_game_f1.json",
+                [{"game_id": g, "event_f1": f} for g, f in [("S0006", 0.29), ("S0010", 0.45), ("S0021", 0.2)]])
+    write_table(evals / "sentiment_confusion.json",
+                [{"actual": a, "predicted": p} for a, p in [("positive", "positive"), ("negative", "positive"),
+                                                           ("neutral", "neutral"), ("negative", "negative")]])
 
 
 @pytest.fixture(scope="module")

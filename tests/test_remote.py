@@ -87,7 +87,7 @@ def pipeline_repo(tmp_path_factory, base_model_path) -> Path:
                             "lora_r": 4, "val_examples": 2, "checkpoint_every": 1, "calibration_windows": 1},
                evaluate={"max_windows": 1, "base_windows": 1, "batch_size": 1, "free_max_new_tokens": 16},
                export={"parity_prompts": 1, "gguf": []})
-    commit(repo, "code and raw data")   # DVCLive needs a commit to compare against
+    commit(repo, "code and raw data")
     assert stages_ran(run(["dvc", "repro"], repo)) == {"ingest", "build_sft", "train_qlora", "evaluate", "export"}
     commit(repo, "tiny run")
     return repo

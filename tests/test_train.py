@@ -18,6 +18,7 @@ import pytest
 
 from fan_timeline import train as T
 from fan_timeline.config import TrainConfig, as_dict, from_dict
+from fan_timeline.plots import Curves
 from fan_timeline.train import recipe
 
 FIXTURE = Path(__file__).parent / "data" / "sft_tiny.jsonl"
@@ -270,7 +271,7 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch, rows, examp
     def run(name):
         d = tmp_path / name
         metrics = T.train(cfg, train_path=train_path, val_path=val_path, out_dir=d / "adapter",
-                          checkpoint_dir=d / "ckpt", live_dir=d / "live", metrics_path=d / "metrics.json",
+                          checkpoint_dir=d / "ckpt", curves_dir=d / "curves", metrics_path=d / "metrics.json",
                           device="cpu", progress=False)
         return d, metrics
 
@@ -278,17 +279,17 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch, rows, examp
 
     real_save = T.save_checkpoint
 
-    def killed_while_saving_step_3(checkpoint_dir, model, optimizer, state, live_dir=None):
+    def killed_while_saving_step_3(checkpoint_dir, model, optimizer, state, curves=None):
         if state["step"] == 3:  # step 3 was trained and logged, but its checkpoint never lands
             raise Killed
-        return real_save(checkpoint_dir, model, optimizer, state, live_dir)
+        return real_save(checkpoint_dir, model, optimizer, state, curves)
 
     monkeypatch.setattr(recipe, "save_checkpoint", killed_while_saving_step_3)   # where train() looks it up
     with pytest.raises(Killed):
         run("resumed")
     assert [p.name for p in (tmp_path / "resumed" / "ckpt").iterdir()] == ["step-0000002"]
     monkeypatch.setattr(recipe, "save_checkpoint", real_save)
-    shutil.rmtree(tmp_path / "resumed" / "live")  # `dvc repro` deletes a stage's outputs before rerunning it
+    shutil.rmtree(tmp_path / "resumed" / "curves")  # `dvc repro` deletes a stage's outputs before rerunning it
     resumed_dir, resumed = run("resumed")
 
     a = load_file(str(full_dir / "adapter" / "adapter_model.safetensors"))
@@ -303,8 +304,12 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch, rows, examp
     assert full["val_loss"] < full["val_loss_initial"]
 
     # The curves of the resumed run hold each step once; outputs are all there.
-    loss_rows = (resumed_dir / "live" / "plots" / "metrics" / "train" / "loss.tsv").read_text().splitlines()
-    assert [r.split("\t")[0] for r in loss_rows[1:]] == ["1", "2", "3"]
+    full_curves, resumed_curves = Curves(full_dir / "curves"), Curves(resumed_dir / "curves")
+    assert [step for step, _ in resumed_curves.read("loss")] == [1, 2, 3]
+    for name in ("loss", "val_loss", "lr", "grad_norm"):
+        full_rows, resumed_rows = full_curves.read(name), resumed_curves.read(name)
+        assert [s for s, _ in resumed_rows] == [s for s, _ in full_rows], name
+        assert [v for _, v in resumed_rows] == pytest.approx([v for _, v in full_rows], abs=1e-5), name
     assert json.loads((resumed_dir / "metrics.json").read_text())["steps"] == 3
     saved = {p.name for p in (resumed_dir / "adapter").iterdir()}
     assert {"adapter_model.safetensors", "adapter_config.json", "tokenizer.json", "train_config.json"} <= saved
@@ -339,7 +344,7 @@ def test_frozen_prefix_cache_trains_bit_identical_weights(tmp_path, monkeypatch,
     def run(name, frozen_prefix):
         d = tmp_path / name
         metrics = T.train(cfg, train_path=train_path, val_path=val_path, out_dir=d / "adapter",
-                          checkpoint_dir=d / "ckpt", live_dir=d / "live", metrics_path=d / "metrics.json",
+                          checkpoint_dir=d / "ckpt", curves_dir=d / "curves", metrics_path=d / "metrics.json",
                           device="cpu", progress=False, frozen_prefix=frozen_prefix)
         return load_file(str(d / "adapter" / "adapter_model.safetensors")), metrics
 

@@ -186,7 +186,7 @@ def test_train_runs_end_to_end_with_nf4(tmp_path, base, examples):
     cfg = TrainConfig(base_model=base, quantization="auto", micro_batch_tokens=2048, grad_accum=1, max_steps=12,
                       learning_rate=3e-3, checkpoint_every=5, eval_every=0, logging_every=2)
     m = T.train(cfg, train_path=tmp_path / "train.jsonl", val_path=tmp_path / "val.jsonl",
-                out_dir=tmp_path / "adapter", checkpoint_dir=tmp_path / "ckpt", live_dir=tmp_path / "live",
+                out_dir=tmp_path / "adapter", checkpoint_dir=tmp_path / "ckpt", curves_dir=tmp_path / "curves",
                 metrics_path=tmp_path / "metrics.json", device="cuda", progress=False)
     print(f"\ntrain(): {json.dumps(m)}")
     assert m["quantization"] == "nf4" and m["device"].startswith("cuda")

@@ -6,7 +6,7 @@ The stage script launches itself under torchrun, as `dvc repro` runs it. The bas
 random-init Llama with the real SmolLM2 tokenizer, so the processes spend their time in the code
 paths, not in matmuls. The tests prove: a 2-process run, killed while checkpointing and rerun,
 resumes and ends with the adapter that 1 process learns (each optimizer step is the same global
-batch, its micro-batches shared out); only process 0 writes the outputs and the DVCLive rows
+batch, its micro-batches shared out); only process 0 writes the outputs and the curves' rows
 (each step once); the checkpoint holds every process's RNG.
 """
 
@@ -23,6 +23,7 @@ import yaml
 
 from fan_timeline import train as T
 from fan_timeline.config import TrainConfig, as_dict
+from fan_timeline.plots import Curves
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = Path(__file__).parent / "data" / "sft_tiny.jsonl"
@@ -102,7 +103,7 @@ def run_stage(out: Path, sft: Path, cfg: TrainConfig, wrapper: str | None = None
     out.mkdir(parents=True, exist_ok=True)
     params.write_text(yaml.safe_dump({"train_qlora": as_dict(cfg)}), encoding="utf-8")
     stage = [str(REPO / "stages" / "train_qlora.py"), str(sft), str(out / "adapter"), str(out / "ckpt"),
-             str(out / "live"), str(out / "metrics.json"), "--params", str(params)]
+             str(out / "curves"), str(out / "metrics.json"), "--params", str(params)]
     if wrapper:  # torchrun straight away (the stage's own launcher would not run the wrapper)
         script = out / "wrapper.py"
         script.write_text(wrapper, encoding="utf-8")
@@ -146,7 +147,7 @@ def test_two_processes_killed_and_resumed_learn_what_one_process_learns(tmp_path
                                                                           two_process_run):
     one = tmp_path / "dp1"
     m1 = T.train(config(tiny_base, 1), train_path=sft_dir / "train.jsonl", val_path=sft_dir / "val.jsonl",
-                 out_dir=one / "adapter", checkpoint_dir=one / "ckpt", live_dir=one / "live",
+                 out_dir=one / "adapter", checkpoint_dir=one / "ckpt", curves_dir=one / "curves",
                  metrics_path=one / "metrics.json", device="cpu", progress=False)
     m2 = json.loads((two_process_run / "metrics.json").read_text())
 
@@ -162,10 +163,9 @@ def test_two_processes_killed_and_resumed_learn_what_one_process_learns(tmp_path
 def test_only_process_0_writes_and_logs_each_step_once(two_process_run):
     import torch
 
-    loss = (two_process_run / "live" / "plots" / "metrics" / "train" / "loss.tsv").read_text().splitlines()
-    assert [r.split("\t")[0] for r in loss[1:]] == ["1", "2", "3"]
-    val = (two_process_run / "live" / "plots" / "metrics" / "val" / "loss.tsv").read_text().splitlines()
-    assert [r.split("\t")[0] for r in val[1:]] == ["0", "2", "3"]
+    curves = Curves(two_process_run / "curves")
+    assert [step for step, _ in curves.read("loss")] == [1, 2, 3]
+    assert [step for step, _ in curves.read("val_loss")] == [0, 2, 3]
     info = json.loads((two_process_run / "adapter" / "train_config.json").read_text())
     assert info["nproc"] == 2
     # The checkpoint keeps every process's RNG (each has its own dropout stream).

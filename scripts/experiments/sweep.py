@@ -83,7 +83,7 @@ def run_one(base: str, conf: dict, out: Path) -> dict:
         atomic.write_jsonl(out / "train.jsonl", rows)
         result["train_windows"] = len(rows)
         m = train_mod.train(cfg, train_path=out / "train.jsonl", val_path=data / "val.jsonl", out_dir=out / "adapter",
-                            checkpoint_dir=out / "ckpt", live_dir=out / "live", metrics_path=out / "train.json",
+                            checkpoint_dir=out / "ckpt", curves_dir=out / "curves", metrics_path=out / "train.json",
                             progress=False)
         result["train"] = {k: m[k] for k in ("steps", "train_loss", "val_loss", "val_loss_initial") if k in m}
         adapter = str(out / "adapter")

@@ -1,17 +1,17 @@
 """LoRA layers made cheaper for CPU training: the dropout mask and the adapter's add.
 
-PEFT's LoRA linear computes `base(x) + B(A(dropout(x))) * scaling`. On the 2-core CPU the
-frozen matmul is fast (~210 GFLOP/s) and the rest is memory-bound elementwise work on
-(tokens x features) tensors, which costs more than it should:
+PEFT's LoRA linear computes `base(x) + B(A(dropout(x))) * scaling`. On a CPU the frozen matmul
+runs near the machine's peak and the rest is memory-bound elementwise work on (tokens x features)
+tensors, which costs more than it should (`python benchmarks/cpu_lora_step.py` measures it):
 
-- The dropout mask: `nn.Dropout` draws one random number per element (forward + backward 4.7 ms
-  for 550 x 576, 12 ms for 550 x 1536, against ~3 ms for the 576 x 576 matmul beside it), seven
-  times per adapted layer. At rate p only a p-th of the elements drop, and the gaps between the
-  drops of independent Bernoulli(p) trials are independent Geometric(p) counts: `drop_positions`
-  draws those gaps (about n*p uniforms, inverse-CDF in float64) and sums them into positions.
+- The dropout mask: `nn.Dropout` draws one random number per element, forward and backward,
+  which takes longer than the frozen matmul beside it, seven times per adapted layer. At rate p
+  only a p-th of the elements drop, and the gaps between the drops of independent Bernoulli(p)
+  trials are independent Geometric(p) counts: `drop_positions` draws those gaps (about n*p
+  uniforms, inverse-CDF in float64) and sums them into positions.
   The dropped elements are distributed exactly as with a per-element mask, from the same torch
   generator (seeds and checkpointed RNG states hold); only the random stream differs. Left is one
-  scaled copy of the input and a sparse fill, forward and backward (1.5 / 3.0 ms).
+  scaled copy of the input and a sparse fill, forward and backward.
 - The add: `B(a) * scaling` and the sum with the base output are three passes over a
   (tokens x out) tensor, forward, and one more backward. `_fused_forward` adds the adapter into
   the base output in place with one `addmm_(a, B^T, alpha=scaling)`: the same sum, rounded once.

@@ -131,7 +131,7 @@ def grounded_grammar(grounding: schema.Grounding) -> str:
 
 @functools.lru_cache(maxsize=4)
 def ll_tokenizer(tokenizer: Any):
-    """llguidance's view of an HF fast tokenizer (~0.6 s to build), with our stop ids as its EOS."""
+    """llguidance's view of an HF fast tokenizer (slow to build: cache it), with our stop ids as its EOS."""
     import llguidance
     import llguidance.hf
 
@@ -162,7 +162,7 @@ def _executor():
 
 
 def new_matcher(tokenizer: Any, grounding: schema.Grounding | None = None):
-    """A fresh llguidance matcher for one output (cheap: ~5 ms; the tokenizer view is cached),
+    """A fresh llguidance matcher for one output (cheap: the tokenizer view is cached),
     of the whole schema or, given a window's grounding, of the schema narrowed to that window."""
     import llguidance
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from fan_timeline import atomic
 from fan_timeline.config import TrainConfig, as_dict
+from fan_timeline.plots import Curves
 from fan_timeline.train.data import Example
 from fan_timeline.train.parallel import DataParallel
 
@@ -38,10 +39,13 @@ def run_fingerprint(cfg: TrainConfig, base_path: str, examples: list[Example]) -
     return h.hexdigest()
 
 
+CURVES = "curves"   # the training curves' folder in a checkpoint
+
+
 def save_checkpoint(checkpoint_dir: Path, model: Any, optimizer: Any, state: dict[str, Any],
-                    live_dir: Path | None = None, rank_rng: list[dict[str, Any]] | None = None) -> Path:
-    """Adapter weights, optimizer, RNG, loop state and the DVCLive history so far (DVC deletes a
-    stage's outputs before rerunning it, so the history must travel with the checkpoint).
+                    curves: Curves | None = None, rank_rng: list[dict[str, Any]] | None = None) -> Path:
+    """Adapter weights, optimizer, RNG, loop state and the training curves so far, in `CURVES`
+    (DVC deletes a stage's outputs before rerunning it, so the curves must travel with the checkpoint).
 
     rank_rng: with data parallelism, the RNG states of every process (each has its own dropout stream).
     """
@@ -61,8 +65,8 @@ def save_checkpoint(checkpoint_dir: Path, model: Any, optimizer: Any, state: dic
             rng["ranks"] = rank_rng
         torch.save(rng, tmp / "rng.pt")
         (tmp / "state.json").write_text(json.dumps(state, indent=1), encoding="utf-8")
-        if live_dir is not None and (live_dir / "plots").is_dir():
-            shutil.copytree(live_dir / "plots", tmp / "live" / "plots")
+        if curves is not None:
+            curves.save(tmp / CURVES)
         atomic.replace_dir(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -153,14 +157,3 @@ def _canonical_json(path: Path) -> None:
     doc = json.loads(path.read_text(encoding="utf-8"))
     doc = {k: sorted(v) if isinstance(v, list) and all(isinstance(x, str) for x in v) else v for k, v in doc.items()}
     path.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-
-
-def trim_live_history(live_dir: Path, last_step: int) -> None:
-    """Drop DVCLive rows logged after the checkpoint we resume from (they will be logged again)."""
-    for tsv in (live_dir / "plots" / "metrics").rglob("*.tsv"):
-        lines = tsv.read_text(encoding="utf-8").splitlines()
-        if not lines:
-            continue
-        step_col = lines[0].split("\t").index("step")
-        kept = [lines[0]] + [ln for ln in lines[1:] if int(ln.split("\t")[step_col]) <= last_step]
-        tsv.write_text("\n".join(kept) + "\n", encoding="utf-8")

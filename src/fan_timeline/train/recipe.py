@@ -29,7 +29,7 @@ What one run does, top to bottom (`train`):
    projection on prompt-heavy data. On the CPU the frozen layers below the adapted ones run once
    per example: their output is kept for later epochs and later val losses (`FrozenPrefix`;
    bit-identical weights).
-4. DVCLive curves (train/loss, train/lr, train/tokens_per_s, train/grad_norm, val/loss), an atomic
+4. Curves (loss, val_loss, lr, tokens_per_s, grad_norm: `plots.Curves`), an atomic
    checkpoint every `checkpoint_every` steps that a rerun resumes from, the adapter + tokenizer +
    train_config.json at the end, and a metrics JSON.
 
@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import sys
 import time
 from collections import deque
@@ -56,14 +55,15 @@ from typing import Any
 
 from fan_timeline import atomic
 from fan_timeline.config import TrainConfig
+from fan_timeline.plots import Curves
 from fan_timeline.train.batches import packed_one_row, static_rows
 from fan_timeline.train.checkpoints import (
+    CURVES,
     find_checkpoint,
     load_checkpoint,
     run_fingerprint,
     save_adapter,
     save_checkpoint,
-    trim_live_history,
 )
 from fan_timeline.train.data import load_examples
 from fan_timeline.train.frozen_prefix import use_frozen_prefix
@@ -76,7 +76,7 @@ logger = logging.getLogger(__name__)
 
 
 def train(cfg: TrainConfig, *, train_path: str | os.PathLike, val_path: str | os.PathLike,
-          out_dir: str | os.PathLike, checkpoint_dir: str | os.PathLike, live_dir: str | os.PathLike,
+          out_dir: str | os.PathLike, checkpoint_dir: str | os.PathLike, curves_dir: str | os.PathLike,
           metrics_path: str | os.PathLike, device: str = "auto", progress: bool = True,
           frozen_prefix: bool = True) -> dict[str, Any]:
     """Fine-tune LoRA adapters on `train_path`, write the adapter to `out_dir`; returns final metrics.
@@ -88,7 +88,6 @@ def train(cfg: TrainConfig, *, train_path: str | os.PathLike, val_path: str | os
     `frozen_prefix=False` turns the `FrozenPrefix` cache off (same result, slower; for tests).
     """
     import torch
-    from dvclive import Live
     from tqdm.auto import tqdm
 
     from fan_timeline.model import load_tokenizer, resolve_base_model
@@ -135,28 +134,21 @@ def train(cfg: TrainConfig, *, train_path: str | os.PathLike, val_path: str | os
     start_step = state["step"]
     recent = deque(state["recent"], maxlen=cfg.logging_every)  # (loss sum, trained tokens) per step
 
-    live = None
-    if is_main:
-        live_path = Path(live_dir)
-        if resume_from is not None:
-            if (resume_from / "live" / "plots").is_dir():   # the history up to the checkpoint
-                shutil.rmtree(live_path / "plots", ignore_errors=True)
-                shutil.copytree(resume_from / "live" / "plots", live_path / "plots")
-            trim_live_history(live_path, start_step)
-        live = Live(dir=str(live_path), dvcyaml=False, save_dvc_exp=False, report=None,
-                    resume=resume_from is not None)
+    curves = Curves(curves_dir) if is_main else None
+    if curves is not None:
+        if resume_from is not None:   # the curves up to the checkpoint's step
+            curves.restore(resume_from / CURVES, start_step)
+        else:
+            curves.clear()
 
     def log(step: int, values: dict[str, float]) -> None:
-        if live is not None:
-            live.step = step
-            for name, value in values.items():
-                live.log_metric(name, value)
-            live.make_summary()
+        if curves is not None:
+            curves.log(step, values)
 
     if state["val_loss_initial"] is None:
         state["val_loss_initial"] = evaluate_loss(model, val_examples, cfg, pad_id, dev, autocast, dist=dist,
                                                   static=static, prefix=prefix)
-        log(0, {"val/loss": state["val_loss_initial"]})
+        log(0, {"val_loss": state["val_loss_initial"]})
     val_loss = state["val_loss_initial"] if start_step == 0 else None
 
     bar = tqdm(total=total_steps, initial=start_step, unit="step", disable=not (progress and is_main),
@@ -182,25 +174,24 @@ def train(cfg: TrainConfig, *, train_path: str | os.PathLike, val_path: str | os
         bar.update(1)
         bar.set_postfix(loss=f"{loss / n_trained:.3f}", lr=f"{lr:.2e}", tok_s=f"{n_tokens / dt:.0f}")
         if done % cfg.logging_every == 0 or done == total_steps:
-            log(done, {"train/loss": sum(s for s, _ in recent) / sum(n for _, n in recent),
-                       "train/lr": lr, "train/tokens_per_s": window_tokens / window_s,
-                       "train/grad_norm": grad_norm})
+            log(done, {"loss": sum(s for s, _ in recent) / sum(n for _, n in recent),
+                       "lr": lr, "tokens_per_s": window_tokens / window_s, "grad_norm": grad_norm})
             window_tokens, window_s = 0, 0.0
         val_loss = None
         if (cfg.eval_every and done % cfg.eval_every == 0) or done == total_steps:
             val_loss = evaluate_loss(model, val_examples, cfg, pad_id, dev, autocast, dist=dist, static=static,
                                      prefix=prefix)
-            log(done, {"val/loss": val_loss})
+            log(done, {"val_loss": val_loss})
             if is_main:
                 bar.write(f"step {done}/{total_steps}: val loss {val_loss:.4f}")
         if (cfg.checkpoint_every and done % cfg.checkpoint_every == 0) or done == total_steps:
             state["recent"] = list(recent)
             if dist.world == 1:
-                save_checkpoint(ckpt_dir, model, optimizer, state, Path(live_dir))
+                save_checkpoint(ckpt_dir, model, optimizer, state, curves)
             else:
                 rank_rng = dist.gather(rng_state(dev))  # every process takes part
                 if is_main:
-                    save_checkpoint(ckpt_dir, model, optimizer, state, Path(live_dir), rank_rng=rank_rng)
+                    save_checkpoint(ckpt_dir, model, optimizer, state, curves, rank_rng=rank_rng)
     bar.close()
 
     if val_loss is None:  # resumed a finished run, or zero steps
@@ -225,7 +216,6 @@ def train(cfg: TrainConfig, *, train_path: str | os.PathLike, val_path: str | os
         save_adapter(model, tokenizer, cfg, out_dir, base_model_path=base_path,
                      extra={"quantization_resolved": quantization, "train_fingerprint": fingerprint})
         atomic.write_json(metrics_path, metrics)
-        live.end()
     if dist.world > 1:
         import torch.distributed as td
 
