@@ -106,8 +106,9 @@ def run_one(base: str, conf: dict, out: Path) -> dict:
                                        "f1_best": max(curve.values())}
             runs = {"val_constrained": score_texts("val_constrained", pairs, texts_at_bias(results, bias), 20)}
             free = spread_subset(pairs, 32)
-            runs["val_free"] = evaluate_model("val", model, tokenizer, free, tol_s=20, batch_size=32,
-                                              free_max_new_tokens=256, progress=lambda s: None)["val_free"]
+            free_results = generate_timelines(model, tokenizer, [p["prompt"] for p in free], constrained=False,
+                                              max_new_tokens=256, batch_size=32)
+            runs["val_free"] = score_texts("val_free", free, [r.text for r in free_results], 20, free_results)
         else:
             runs = evaluate_model(split, model, tokenizer, pairs, tol_s=20, batch_size=32, free_max_new_tokens=256,
                                   free_pairs=[], progress=lambda s: None, stop_bias=bias)

@@ -60,7 +60,6 @@ def collate(examples: list[Example], packing: bool, pad_id: int, device: Any = "
         rows = [[t for ex in examples for t in ex.input_ids]]
         positions = [[p for ex in examples for p in range(len(ex))]]
         labels = [[lab for ex in examples for lab in ex.labels]]
-        weights = [[w for ex in examples for w in ex.weights]]
         if static is not None:
             tail = static.tokens - len(rows[0])
             if tail < 0 or len(examples) >= static.segments:
@@ -69,13 +68,11 @@ def collate(examples: list[Example], packing: bool, pad_id: int, device: Any = "
             rows[0] += [pad_id] * tail
             positions[0] += list(range(tail))
             labels[0] += [IGNORE_INDEX] * tail
-            weights[0] += [1.0] * tail
     else:
         width = max(len(ex) for ex in examples)
         rows = [list(ex.input_ids) + [pad_id] * (width - len(ex)) for ex in examples]
         positions = [list(range(width)) for _ in examples]
         labels = [ex.labels + [IGNORE_INDEX] * (width - len(ex)) for ex in examples]
-        weights = [ex.weights + [1.0] * (width - len(ex)) for ex in examples]
     labels_t = torch.tensor(labels, dtype=torch.long)
     # Position t predicts token t+1; keep a position if any row trains the token after it.
     shifted = torch.full_like(labels_t, IGNORE_INDEX)
@@ -83,8 +80,11 @@ def collate(examples: list[Example], packing: bool, pad_id: int, device: Any = "
     keep = (shifted != IGNORE_INDEX).any(dim=0).nonzero().squeeze(-1)
     target_weights = None
     if any(ex.decisions and ex.decision_weight != 1.0 for ex in examples):
+        # Each example's decision positions, where the example starts in its row; shifted like the labels.
+        starts = itertools.accumulate((len(ex) for ex in examples[:-1]), initial=0) if packing else [0] * len(examples)
         shifted_w = torch.ones(labels_t.shape, dtype=torch.float32)
-        shifted_w[:, :-1] = torch.tensor(weights, dtype=torch.float32)[:, 1:]
+        for row, (start, ex) in enumerate(zip(starts, examples)):
+            shifted_w[0 if packing else row, [start + i - 1 for i in ex.decisions]] = ex.decision_weight
         target_weights = shifted_w[:, keep].to(device)
     attention_mask = None
     if not packing:

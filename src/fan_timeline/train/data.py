@@ -39,14 +39,6 @@ class Example:
         """Per-position training target (unshifted, HF convention): the id, or -100 if not trained."""
         return [IGNORE_INDEX] * self.prompt_len + list(self.input_ids[self.prompt_len:])
 
-    @property
-    def weights(self) -> list[float]:
-        """Per-position loss weight, aligned with `labels`."""
-        out = [1.0] * len(self.input_ids)
-        for i in self.decisions:
-            out[i] = self.decision_weight
-        return out
-
 
 def read_pairs(path: str | os.PathLike) -> list[dict[str, Any]]:
     """The pairs of an SFT JSONL file, with `file:line` errors for malformed rows."""
