@@ -157,6 +157,31 @@ def test_decision_tokens_count_decision_weight_times_in_the_loss(base_model_path
             assert weighted == pytest.approx(base + 4.0 * decided, rel=1e-4), packing
 
 
+@pytest.mark.slow
+def test_chunked_loss_gives_the_one_pass_loss_and_gradients(base_model_path, tokenizer, rows):
+    """`loss_sum`'s chunked logits (CUDA's default, recomputed in the backward) against the one
+    pass, on the CPU: the same sum and adapter gradients, packed and padded, weighted or not."""
+    import torch
+
+    model = T.build_model(TrainConfig(max_seq_len=512, lora_dropout=0.0, lora_layers=2), base_model_path,
+                          torch.device("cpu"), "none")
+    params = [p for p in model.parameters() if p.requires_grad]
+    for weight in (1.0, 4.0):
+        examples = T.tokenize_pairs(rows[:2], tokenizer, 512, decision_weight=weight)
+        for packing in (True, False):
+            batch = T.collate(examples, packing, tokenizer.pad_token_id)
+            found = []
+            for chunk in (0, 7):       # 7: chunks that cut examples and rows anywhere
+                model.zero_grad()
+                loss = T.loss_sum(model, batch, chunk=chunk)
+                loss.backward()
+                found.append((loss.item(), [p.grad.clone() for p in params]))
+            (one_pass, grads), (chunked, chunked_grads) = found
+            assert batch.keep.numel() > 7 and chunked == pytest.approx(one_pass, rel=1e-5), (weight, packing)
+            for g, h in zip(grads, chunked_grads):    # fp32 sums in another order: tiny differences
+                assert (h - g).norm() <= 1e-3 * g.norm(), ((h - g).norm() / g.norm()).item()
+
+
 def test_too_long_or_empty_example_is_an_error_naming_it(rows, tokenizer):
     (ex,) = T.tokenize_pairs(rows[:1], tokenizer, 512)
     with pytest.raises(ValueError, match=rf"{rows[0]['id']}: {len(ex)} tokens .* > max_seq_len {len(ex) - 1}"):

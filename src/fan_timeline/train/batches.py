@@ -140,26 +140,62 @@ def micro_batch_rows(examples: list[Example], *, packing: bool, one_row: bool, p
     return [collate(examples, packing, pad_id, device, varlen=varlen, static=static if varlen else None)]
 
 
-def loss_sum(model: Any, batch: Batch):
+# Decoder stacks whose causal LM is exactly "the stack, then lm_head" (no embedding scaling or logit
+# soft-capping as in Gemma): the stack can start at any layer given the layer below's output
+# (`FrozenPrefix`), and the logits can be taken in chunks from its last hidden state (`loss_sum`).
+PLAIN_DECODERS = frozenset({"llama", "mistral", "qwen2", "qwen3"})
+
+# Trained positions whose logits exist at once on CUDA (`loss_sum`): each chunk's logits are
+# recomputed in the backward instead of kept, so a micro-batch never holds all of them (over a
+# 49k-128k vocabulary they are the largest tensor of a small model's step).
+LOSS_CHUNK_CUDA = 256
+
+
+def loss_sum(model: Any, batch: Batch, chunk: int | None = None):
     """Summed next-token cross-entropy over the trained tokens of a micro-batch (a 0-d tensor),
     each token times its weight where the batch has weights.
 
     attention_mask=None + position ids that restart is how transformers 5 recognises a packed row
     (masking_utils.find_packed_sequence_indices) and builds a block-diagonal causal mask. With
     `VARLEN_ATTENTION` the example offsets go to the attention instead, and no mask is built.
-    """
-    import torch.nn.functional as F
 
+    `chunk` (default: LOSS_CHUNK_CUDA on CUDA, 0 on the CPU): the logits of this many trained
+    positions at a time, each chunk checkpointed (the same loss and gradients; on the CPU, where
+    memory is plenty, the one-pass loss keeps its outputs bit-identical to every earlier run).
+    """
     varlen = {}
     if batch.cu_seqlens is not None:
         varlen = {"cu_seq_lens_q": batch.cu_seqlens, "cu_seq_lens_k": batch.cu_seqlens,
                   "max_length_q": batch.max_len, "max_length_k": batch.max_len}
     inputs = {"input_ids": batch.input_ids} if batch.hidden is None else {"inputs_embeds": batch.hidden}
-    out = model(**inputs, position_ids=batch.position_ids, attention_mask=batch.attention_mask,
-                logits_to_keep=batch.keep, use_cache=False, **varlen)
-    logits = out.logits.float()
-    flat = logits.reshape(-1, logits.size(-1)), batch.targets.reshape(-1)
-    if batch.weights is None:
+    if chunk is None:
+        chunk = LOSS_CHUNK_CUDA if batch.keep.is_cuda else 0
+    causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if not chunk or causal_lm.config.model_type not in PLAIN_DECODERS:
+        out = model(**inputs, position_ids=batch.position_ids, attention_mask=batch.attention_mask,
+                    logits_to_keep=batch.keep, use_cache=False, **varlen)
+        return _cross_entropy_sum(out.logits, batch.targets, batch.weights)
+    import torch
+    from torch.utils.checkpoint import checkpoint
+
+    hidden = causal_lm.model(**inputs, position_ids=batch.position_ids, attention_mask=batch.attention_mask,
+                             use_cache=False, **varlen).last_hidden_state[:, batch.keep]
+    hidden = hidden.reshape(-1, hidden.size(-1))
+    targets = batch.targets.reshape(-1)
+    weights = None if batch.weights is None else batch.weights.reshape(-1)
+    total = torch.zeros((), device=hidden.device)
+    for start in range(0, targets.numel(), chunk):
+        part = slice(start, start + chunk)
+        total = total + checkpoint(lambda h, t, w: _cross_entropy_sum(causal_lm.lm_head(h), t, w), hidden[part],
+                                   targets[part], None if weights is None else weights[part], use_reentrant=False)
+    return total
+
+
+def _cross_entropy_sum(logits: Any, targets: Any, weights: Any):
+    import torch.nn.functional as F
+
+    flat = logits.float().reshape(-1, logits.size(-1)), targets.reshape(-1)
+    if weights is None:
         return F.cross_entropy(*flat, ignore_index=IGNORE_INDEX, reduction="sum")
     per_token = F.cross_entropy(*flat, ignore_index=IGNORE_INDEX, reduction="none")
-    return (per_token * batch.weights.reshape(-1)).sum()
+    return (per_token * weights.reshape(-1)).sum()

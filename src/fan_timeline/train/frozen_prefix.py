@@ -6,16 +6,11 @@ import logging
 from typing import Any
 
 from fan_timeline.config import TrainConfig
-from fan_timeline.train.batches import Batch, packed_one_row
+from fan_timeline.train.batches import PLAIN_DECODERS, Batch, packed_one_row
 from fan_timeline.train.data import Example
 from fan_timeline.train.parallel import DataParallel
 
 logger = logging.getLogger(__name__)
-
-
-# Decoder stacks whose forward from `inputs_embeds` is exactly "layers, then norm" (no embedding
-# scaling as in Gemma), so the stack can start at any layer given the layer below's output.
-_PLAIN_DECODERS = frozenset({"llama", "mistral", "qwen2", "qwen3"})
 
 
 PREFIX_CACHE_MAX_BYTES = 2 << 30
@@ -96,7 +91,7 @@ def use_frozen_prefix(cfg: TrainConfig, model: Any, device: Any, epochs: int, tr
     n_layers = config.num_hidden_layers
     if (torch.device(device).type != "cpu" or not cfg.packing or packed_one_row(device)
             or not 0 < cfg.lora_layers < n_layers or cfg.gradient_checkpointing
-            or config.model_type not in _PLAIN_DECODERS):
+            or config.model_type not in PLAIN_DECODERS):
         return None
     kept = (train_examples if epochs > 1 else []) + val_examples
     cache_bytes = sum(len(ex) for ex in kept) * config.hidden_size * 4
