@@ -12,11 +12,12 @@ on val (where choosing is allowed) and on test (for diagnosis only: nothing is c
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
 from fan_timeline import atomic
-from fan_timeline.evaluate import STOP_BIAS_NEVER, f1_by_stop_bias, pair_grounding
+from fan_timeline.evaluate import STOP_BIAS_NEVER, f1_by_stop_bias, fit_stop_bias, pair_grounding, spread_subset
 from fan_timeline.generate import generate_timelines, load_model
 
 
@@ -26,20 +27,31 @@ def main() -> None:
     parser.add_argument("--adapter", type=Path, default=Path("models/adapter"))
     parser.add_argument("--sft", type=Path, default=Path("data/sft"))
     parser.add_argument("--tol", type=float, default=20.0, help="evaluate.ts_tolerance_s")
+    parser.add_argument("--unranked", action="store_true",
+                        help="decode with the grammar that admits any listed plays in order, not only the "
+                             "first N (schema.Grounding.ranked)")
     args = parser.parse_args()
     train_config = json.loads((args.adapter / "train_config.json").read_text())
     model, tokenizer = load_model(train_config["base_model"], adapter=str(args.adapter))
     print(f"adapter {args.adapter}: its stop bias {train_config.get('stop_bias', 0.0):+.2f}")
+
+    def grounding(pair):
+        return dataclasses.replace(pair_grounding(pair), ranked=not args.unranked)
+
     for split in args.splits:
         pairs = atomic.read_jsonl(args.sft / f"{split}.jsonl")
         results = generate_timelines(model, tokenizer, [p["prompt"] for p in pairs], constrained=True,
-                                     groundings=[pair_grounding(p) for p in pairs], batch_size=16,
+                                     groundings=[grounding(p) for p in pairs], batch_size=16,
                                      stop_bias=STOP_BIAS_NEVER)
         curve = f1_by_stop_bias(pairs, results, args.tol)
         best = max(curve, key=lambda b: (curve[b], -abs(b)))
         print(f"{split} ({len(pairs)} windows): " + ", ".join(f"{b:+.2f}: {f:.3f}" for b, f in curve.items()
                                                             if b in (-1, -0.5, 0, 0.5, 0.75, 1, 1.5, 2, 3)))
         print(f"{split}: best {best:+.2f} ({curve[best]:.3f}); at 0 {curve[0.0]:.3f}")
+        if split == "val":   # the bias train_qlora would fit: on its calibration windows
+            calib = {p["id"] for p in spread_subset(pairs, train_config.get("calibration_windows") or 32)}
+            fit, _ = fit_stop_bias(*zip(*[(p, r) for p, r in zip(pairs, results) if p["id"] in calib]), args.tol)
+            print(f"val: fit on {len(calib)} windows {fit:+.2f}, whole val there {curve[fit]:.3f}")
 
 
 if __name__ == "__main__":

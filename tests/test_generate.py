@@ -9,6 +9,7 @@ schema-valid JSON in the canonical form even from a model that knows nothing abo
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 
 import numpy as np
@@ -362,7 +363,7 @@ def test_grounding_keeps_only_plays_and_quotes_the_schema_admits():
 
 
 def test_grounded_grammar_writes_each_play_as_its_fact_and_nothing_else(tokenizer):
-    g = GROUNDINGS[0]
+    g = dataclasses.replace(GROUNDINGS[0], ranked=False)   # any listed plays in order (ranked: the test below)
     ok = schema.dump_timeline([{**BLOCK, "quote": "OKAFOR WITH THE SWAT"}, THREE])
     assert _accepts_grounded(tokenizer, g, ok)
     assert _accepts(tokenizer, ok)  # and the base schema accepts every grounded output
@@ -382,6 +383,17 @@ def test_grounded_grammar_writes_each_play_as_its_fact_and_nothing_else(tokenize
     assert _accepts_grounded(tokenizer, GROUNDINGS[1], schema.dump_timeline([
         {"ts": "Q1 11:32", "event": "Tatum scores to put BOS ahead 2-0", "fan_sentiment": "neutral"}]))
     assert _accepts_grounded(tokenizer, GROUNDINGS[2], '{"timeline":[]}')
+
+
+def test_ranked_grounding_admits_only_the_first_plays(tokenizer):
+    g = GROUNDINGS[0]
+    assert g.ranked      # the default: the plays come the most telling first, a timeline is their first N
+    reyes = {"ts": "Q4 02:10", "event": "Reyes scores, LIN lead 101-99", "fan_sentiment": "negative"}
+    for entries in ([], [reyes], [reyes, BLOCK], [reyes, BLOCK, THREE]):
+        assert _accepts_grounded(tokenizer, g, schema.dump_timeline(entries)), entries
+    for entries in ([BLOCK], [reyes, THREE], [BLOCK, THREE]):    # a play skipped
+        assert not _accepts_grounded(tokenizer, g, schema.dump_timeline(entries)), entries
+        assert _accepts_grounded(tokenizer, dataclasses.replace(g, ranked=False), schema.dump_timeline(entries))
 
 
 def test_grounded_bound_is_the_longest_output_and_greedy_walks_stay_inside(tokenizer):

@@ -11,7 +11,9 @@ carries over.
 CONFIGS.json: a list of {"name", "data": SFT dir (train/val/test/stress.jsonl, rule.json), "train": optional
 train.jsonl override, "empty_keep": share of empty-target train windows kept (default 1),
 "set": train_qlora overrides, "base": true to score the untrained base model instead, "limit": windows
-per split for a dry run, "splits": the splits to score (default val, test, stress)}.
+per split for a dry run, "splits": the splits to score (default val, test, stress), "unranked_too": true
+to score each split again with the grammar that admits any listed plays in order, not only the
+first N (schema.Grounding.ranked), as "unranked_<run>"}.
 OUT_DIR/NAME/result.json holds each config's scores; sweep_table.py pools them per recipe.
 Val is decoded once with the list of moments never closed by choice; its stop bias is fit on 32
 of its windows as train_qlora does, and test and stress decode with that bias.
@@ -45,6 +47,7 @@ def run_one(base: str, conf: dict, out: Path) -> dict:
     import transformers
 
     from fan_timeline import atomic, schema
+    from fan_timeline import evaluate as evaluate_module
     from fan_timeline import train as train_mod
     from fan_timeline.config import TrainConfig, load_section
     from fan_timeline.evaluate import (
@@ -52,7 +55,6 @@ def run_one(base: str, conf: dict, out: Path) -> dict:
         evaluate_model,
         f1_by_stop_bias,
         fit_stop_bias,
-        pair_grounding,
         rule_entries,
         score_texts,
         spread_subset,
@@ -91,37 +93,45 @@ def run_one(base: str, conf: dict, out: Path) -> dict:
     model, tokenizer = load_model(base, adapter=adapter, quantization="none", dtype=torch.float32)
     preds = []
     threshold = json.loads((data / "rule.json").read_text())["threshold"]
-    bias = 0.0
-    for split in conf.get("splits", ("val", "test", "stress")):
-        pairs = atomic.read_jsonl(data / f"{split}.jsonl")[:conf.get("limit")]
-        if split == "val":
-            # As the pipeline: the stop bias fit on 32 val windows; beside it the whole val curve.
-            results = generate_timelines(model, tokenizer, [p["prompt"] for p in pairs], constrained=True,
-                                         groundings=[pair_grounding(p) for p in pairs], batch_size=32,
-                                         stop_bias=STOP_BIAS_NEVER)
-            calib = {p["id"] for p in spread_subset(pairs, 32)}
-            bias, _ = fit_stop_bias(*zip(*[(p, r) for p, r in zip(pairs, results) if p["id"] in calib]), 20)
-            curve = f1_by_stop_bias(pairs, results, 20)
-            result["val_stop_bias"] = {"fit": bias, "f1_at_0": curve[0.0], "best": max(curve, key=curve.get),
-                                       "f1_best": max(curve.values())}
-            runs = {"val_constrained": score_texts("val_constrained", pairs, texts_at_bias(results, bias), 20)}
-            free = spread_subset(pairs, 32)
-            free_results = generate_timelines(model, tokenizer, [p["prompt"] for p in free], constrained=False,
-                                              max_new_tokens=256, batch_size=32)
-            runs["val_free"] = score_texts("val_free", free, [r.text for r in free_results], 20, free_results)
-        else:
-            runs = evaluate_model(split, model, tokenizer, pairs, tol_s=20, batch_size=32, free_max_new_tokens=256,
-                                  free_pairs=[], progress=lambda s: None, stop_bias=bias)
-        runs[f"{split}_rule"] = score_texts(f"{split}_rule", pairs, [schema.dump_timeline(rule_entries(p, threshold))
-                                                                    for p in pairs], 20)
-        for name, (score, p) in runs.items():
-            if not score.windows:
-                continue
-            s = score.summary()
-            with_moments = [w for w in score.windows if w.reference]
-            result[name] = {k: s[k] for k in KEYS} | {"windows_with_moments": len(with_moments),
-                                                      "empty_on_moments": sum(not w.predicted for w in with_moments)}
-            preds += p
+    plain = evaluate_module.pair_grounding
+    for ranked in (True, False) if conf.get("unranked_too") else (True,):
+        grounding_of = plain if ranked else (lambda p: dataclasses.replace(plain(p), ranked=False))
+        evaluate_module.pair_grounding = grounding_of     # evaluate_model builds its groundings there
+        tag = "" if ranked else "unranked_"
+        bias = 0.0
+        for split in conf.get("splits", ("val", "test", "stress")):
+            pairs = atomic.read_jsonl(data / f"{split}.jsonl")[:conf.get("limit")]
+            if split == "val":
+                # As the pipeline: the stop bias fit on 32 val windows; beside it the whole val curve.
+                results = generate_timelines(model, tokenizer, [p["prompt"] for p in pairs], constrained=True,
+                                             groundings=[grounding_of(p) for p in pairs], batch_size=32,
+                                             stop_bias=STOP_BIAS_NEVER)
+                calib = {p["id"] for p in spread_subset(pairs, 32)}
+                bias, _ = fit_stop_bias(*zip(*[(p, r) for p, r in zip(pairs, results) if p["id"] in calib]), 20)
+                curve = f1_by_stop_bias(pairs, results, 20)
+                result[tag + "val_stop_bias"] = {"fit": bias, "f1_at_0": curve[0.0], "best": max(curve, key=curve.get),
+                                                 "f1_best": max(curve.values())}
+                runs = {"val_constrained": score_texts("val_constrained", pairs, texts_at_bias(results, bias), 20)}
+                if ranked:
+                    free = spread_subset(pairs, 32)
+                    free_results = generate_timelines(model, tokenizer, [p["prompt"] for p in free],
+                                                      constrained=False, max_new_tokens=256, batch_size=32)
+                    runs["val_free"] = score_texts("val_free", free, [r.text for r in free_results], 20, free_results)
+            else:
+                runs = evaluate_model(split, model, tokenizer, pairs, tol_s=20, batch_size=32, free_max_new_tokens=256,
+                                      free_pairs=[], progress=lambda s: None, stop_bias=bias)
+            rule_texts = [schema.dump_timeline(rule_entries(p, threshold)) for p in pairs]
+            runs[f"{split}_rule"] = score_texts(f"{split}_rule", pairs, rule_texts, 20)
+            for name, (score, p) in runs.items():
+                if not score.windows:
+                    continue
+                s = score.summary()
+                with_moments = [w for w in score.windows if w.reference]
+                result[tag + name] = {k: s[k] for k in KEYS} | {"windows_with_moments": len(with_moments),
+                                                                "empty_on_moments": sum(not w.predicted
+                                                                                        for w in with_moments)}
+                preds += [{**row, "run": tag + row["run"]} for row in p]
+    evaluate_module.pair_grounding = plain
     atomic.write_jsonl(out / "predictions.jsonl", preds)
     result["wall_s"] = time.perf_counter() - t0
     atomic.write_json(out / "result.json", result)

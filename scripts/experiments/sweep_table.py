@@ -1,5 +1,7 @@
 """Markdown table of a recipe sweep: configs named RECIPE_sN (seed N) are pooled per recipe, sorted
 by val event F1 at the stop bias fit as train_qlora fits it (val is the split recipes are chosen on).
+"unranked" columns: the same adapter decoding with the grammar that admits any listed plays in
+order, not only the first N (sweep.py's "unranked_too"), its stop bias fit the same way.
 
     python scripts/experiments/sweep_table.py SWEEP_OUT_DIR [SWEEP_OUT_DIR ...]
 """
@@ -35,10 +37,12 @@ def main() -> None:
             col("val_constrained", "sentiment_macro_f1"), col("val_free", "json_validity"),
             col("val_free", "fact_precision"), col("val_free", "event_f1"), col("test_constrained", "event_f1"),
             col("test_rule", "event_f1"), col("stress_constrained", "event_f1"), col("stress_rule", "event_f1"),
-            collapsed, round(st.mean(r["train_s"] for r in rs))]))
+            col("unranked_val_constrained", "event_f1"), col("unranked_test_constrained", "event_f1"),
+            col("unranked_stress_constrained", "event_f1"), collapsed, round(st.mean(r["train_s"] for r in rs))]))
     header = ["recipe", "seeds", "train windows", "val F1", "stop bias", "val F1 at its best bias", "val rule F1",
               "val sentiment", "val free valid", "val free facts", "val free F1", "test F1", "test rule F1",
-              "stress F1", "stress rule F1", "collapsed", "train s (GPU)"]
+              "stress F1", "stress rule F1", "unranked val F1", "unranked test F1", "unranked stress F1", "collapsed",
+              "train s (GPU)"]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for _, row in sorted(rows, key=lambda x: -x[0]):

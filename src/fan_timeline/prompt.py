@@ -19,11 +19,7 @@ from fan_timeline.candidates import Candidate
 from fan_timeline.chat import Messages, count_tokens
 
 # --- window text ---------------------------------------------------------------------------------
-SYSTEM = (
-    "Pick the plays that mattered, at most 3, in the order listed: ts and event copied from the play's line, "
-    "fan_sentiment (positive/negative/mixed/neutral) of these fans, a quote copied from a comment under it. "
-    "Empty list if none mattered."
-)
+SYSTEM = "List the plays that mattered, at most 3, in the order listed, as JSON. Empty list if none."
 
 
 def _team_counts(c: Candidate) -> str:

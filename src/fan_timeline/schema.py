@@ -188,15 +188,18 @@ class GroundedPlay:
 
 @dataclass(frozen=True)
 class Grounding:
-    """What one window's timeline may say: its plays, in the order the prompt lists them.
-    Constrained decoding with `grounded_grammar` writes entries about these plays only, each with
-    its own `ts` and `event` and a quote from its own reactions, in that order, each play at most
-    once."""
+    """What one window's timeline may say: its plays, in the order the prompt lists them (the
+    most telling first). Constrained decoding with `grounded_grammar` writes entries about these
+    plays only, each with its own `ts` and `event` and a quote from its own reactions, in that
+    order, each play at most once. `ranked` (the default): a timeline is the first N plays, and
+    the decoder chooses only how many; else any of them in order (a model that skips listed plays
+    picked worse on val: docs/log/2026-12-06-ranked-choice.md)."""
 
     plays: tuple[GroundedPlay, ...]
+    ranked: bool = True
 
     @classmethod
-    def of(cls, plays: Sequence[Sequence[Any]]) -> Grounding:
+    def of(cls, plays: Sequence[Sequence[Any]], ranked: bool = True) -> Grounding:
         """From (ts, event, quotes[, feeling]) per play, keeping what the schema admits as it is (a
         ts of the pattern, an event of the alphabet and length, quotable comments, a feeling of
         SENTIMENTS), each play once."""
@@ -208,7 +211,7 @@ class Grounding:
             seen.add((ts, event))
             fixed = feeling[0] if feeling and feeling[0] in SENTIMENTS else None
             out.append(GroundedPlay(ts, event, tuple(dict.fromkeys(q for q in quotes if quote_ok(q))), fixed))
-        return cls(tuple(out))
+        return cls(tuple(out), ranked)
 
     def as_rows(self) -> list[list[Any]]:
         """The plays as JSON rows (ts, event, quotes, feeling): what `of` reads back."""
@@ -229,7 +232,7 @@ def _entry_prefix(play: GroundedPlay) -> str:
 def grounded_grammar(grounding: Grounding) -> str:
     """The llguidance (lark) grammar of one window's timelines: the compact JSON `dump_timeline`
     writes, with up to `max_items()` entries about distinct plays of `grounding`, in its order (the
-    prompt's: the most telling first),
+    prompt's: the most telling first; with `grounding.ranked` the first N of them),
     each `{"ts":<its ts>,"event":<its event>,"fan_sentiment":<its feeling, or one of SENTIMENTS>}`
     with, when the play has shown reactions, an optional `"quote":<one of them>` before the closing
     brace.
@@ -240,7 +243,8 @@ def grounded_grammar(grounding: Grounding) -> str:
     n, k = len(grounding.plays), max_items()
     lines = ["start: " + _lark_literal('{"timeline":[') + (" entries?" if n else "") + " " + _lark_literal("]}")]
     if n:
-        lines.append("entries: " + " | ".join(f"e{i} r{i}_{k - 1}" for i in range(n)))
+        starts = range(1 if grounding.ranked else n)
+        lines.append("entries: " + " | ".join(f"e{i} r{i}_{k - 1}" for i in starts))
         if any(p.feeling is None for p in grounding.plays):
             lines.append("sentiment: " + " | ".join(_lark_literal(json.dumps(s)) for s in SENTIMENTS))
         quote_key, close, comma = _lark_literal(',"quote":'), _lark_literal("}"), _lark_literal(",")
@@ -253,7 +257,8 @@ def grounded_grammar(grounding: Grounding) -> str:
             feeling = _lark_literal(json.dumps(play.feeling)) if play.feeling else "sentiment"
             lines.append(f"e{i}: {_lark_literal(_entry_prefix(play))} {feeling}{quote} {close}")
             for left in range(k):
-                later = [f"{comma} e{j} r{j}_{left - 1}" for j in range(i + 1, n)] if left else []
+                nexts = range(i + 1, min(i + 2, n) if grounding.ranked else n)
+                later = [f"{comma} e{j} r{j}_{left - 1}" for j in nexts] if left else []
                 lines.append(f"r{i}_{left}: " + ("(" + " | ".join(later) + ")?" if later else '""'))
     return "\n".join(lines) + "\n"
 
