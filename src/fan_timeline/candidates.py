@@ -43,7 +43,7 @@ REACT_AFTER_S = 26.0       # ... and trails off this long after it
 PACE_SPAN_S = 1200.0       # the audience's usual pace: the median of the 20 minutes around the play
 PACE_BIN_S = 30.0          # ... in bins this long
 ATTRIBUTION_ROUNDS = 20    # EM rounds of `Reactions`; the shares settle in about ten
-MAX_CANDIDATES = 4         # facts shown per window
+MAX_CANDIDATES = 3         # facts shown per window (build_sft.max_candidates)
 MAX_SHOWN = 2              # reactions shown per fact
 REACTION_WEIGHT = 2.0      # score = importance + REACTION_WEIGHT * log2(1 + ratio)
 NO_SUBREDDIT = "comments"  # the audience of comments whose file names no subreddit

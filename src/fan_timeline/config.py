@@ -24,6 +24,7 @@ from typing import Any, Literal, TypeVar
 import pydantic
 import yaml
 
+from fan_timeline import schema
 from fan_timeline.tables import ReadLimits
 
 C = TypeVar("C")
@@ -158,8 +159,10 @@ class BuildSftConfig(Section):
     """Overlap between consecutive windows; stride = window_s - overlap_s."""
     max_prompt_tokens: int = 640
     """Token budget of a rendered prompt; shown reactions are trimmed to fit, plays never are."""
-    max_candidates: int = 4
-    """Candidate plays a window shows: the highest by importance + fan reaction, the highest first."""
+    max_candidates: int = 3
+    """Candidate plays a window shows: the highest by importance + fan reaction, the highest first.
+    At most the schema's maxItems: a timeline is the first N of them (`schema.Grounding.ranked`),
+    so a play listed past maxItems could never be chosen."""
     min_candidate_score: float = 2.0
     """A play is a candidate only from this score (importance + fan reaction; a moment scores 5 and
     more): plays that did little to the game and drew no reaction are not listed."""
@@ -195,6 +198,9 @@ class BuildSftConfig(Section):
                 or self.min_candidate_score < 0 or min(self.train_audiences, self.stress_audiences) < 0:
             return ("max_candidates >= 1, max_shown >= 0, min_audience_comments >= 1, min_candidate_score >= 0 and "
                     "train_audiences, stress_audiences >= 0 are required")
+        if self.max_candidates > schema.max_items():
+            return (f"max_candidates must be <= {schema.max_items()} (the schema's maxItems): a timeline is the "
+                    "first N listed plays, so a play listed after them could never be chosen")
         if not (0 < self.val_fraction < 1 and 0 < self.test_fraction < 1
                 and self.val_fraction + self.test_fraction < 1):
             return "val_fraction and test_fraction must be in (0, 1) and sum to < 1"
