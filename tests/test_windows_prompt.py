@@ -68,9 +68,9 @@ def test_window_bounds_tile_each_period_and_never_cross():
     assert start_label(720) == "Q2 12:00" and start_label(0) == "Q1 12:00" and start_label(2880) == "OT1 05:00"
 
 
-def plans(tokenizer, budget=640):
+def plans(tokenizer, budget=640, plays=PLAYS):
     cfg = BuildSftConfig(window_s=180, max_prompt_tokens=budget, min_audience_comments=10, max_shown=2)
-    return [p for p in plan_game(GAME, PLAYS, COMMENTS, tokenizer, cfg) if p.window.index == 15]
+    return [p for p in plan_game(GAME, plays, COMMENTS, tokenizer, cfg) if p.window.index == 15]
 
 
 def test_each_window_is_planned_for_each_audience(tokenizer):
@@ -91,10 +91,14 @@ def test_prompt_lists_the_most_telling_play_first_with_its_reaction(tokenizer):
     assert lines[2:4] == ["Likely moments:", "Q4 01:50 Okafor (HAR) hits a three to put HAR ahead 101-100 | "
                                              "heat 9, fans erupt: 2 comments, HAR 1, MSA 1"]
     assert lines[4:6] == ["> HAR: OKAFOR FROM DOWNTOWN LETS GO", "> MSA: of course he hits that, our defense is trash"]
-    # the plays under 5 follow under their own header, still the most telling first
+    # three plays at most (the schema's maxItems): the block, the least telling, is not listed here
+    assert "Other plays:" not in lines and not any("block" in line for line in lines)
+    # without the final the block is listed: the plays under 5 follow under their own header
+    no_final = next(p for p in plans(tokenizer, plays=PLAYS[:-1]) if p.audience == "r/nba")
+    lines = no_final.prompt.messages[1]["content"].splitlines()
     others = lines.index("Other plays:")
-    assert others > 5 and all(" | heat " not in line or int(line.split(" | heat ")[1][0]) < 5
-                              for line in lines[others:])
+    assert others > 5 and any("Okafor (HAR) with the block" in line for line in lines[others:])
+    assert all(" | heat " not in line or int(line.split(" | heat ")[1][0]) < 5 for line in lines[others:])
     team = next(p for p in plans(tokenizer) if p.audience == "r/HarborHerons")
     text = team.prompt.messages[1]["content"]
     assert "comments in r/HarborHerons (all HAR fans)." in text
