@@ -26,10 +26,11 @@ import argparse
 import json
 import platform
 import re
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+from train_throughput import git_commit, machine  # same folder
 
 from fan_timeline import atomic, schema
 from fan_timeline.evaluate import rule_entries, score_texts
@@ -98,11 +99,11 @@ def run(sft: Path, tol_s: float) -> dict[str, Any]:
     out: dict[str, Any] = {"rule_threshold": threshold, "train_candidates": 0, "splits": {}}
     models = {"logistic": lambda: LogisticRegression(max_iter=5000),
               "boosted_trees": lambda: GradientBoostingClassifier(n_estimators=150, max_depth=3, random_state=0)}
+    ys = [c["seq"] in gold_seqs(p) for p in splits["train"] for c in p["candidates"]]
+    out["train_candidates"] = len(ys)
     fitted = {}
     for with_score in (False, True):
         xs = [row for p in splits["train"] for row in features(p, with_score)]
-        ys = [c["seq"] in gold_seqs(p) for p in splits["train"] for c in p["candidates"]]
-        out["train_candidates"] = len(ys)
         for name, make in models.items():
             fitted[f"{name}/{'prompt+score' if with_score else 'prompt'}"] = (make().fit(xs, ys), with_score)
     for split in ("val", "test", "stress"):
@@ -131,13 +132,9 @@ def main() -> None:
             f"{k} {v['event_f1']:.3f}" for k, v in s["runs"].items()))
     if args.out:
         import sklearn
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "src", "benchmarks"], capture_output=True,
-                               text=True).stdout.strip()
         atomic.write_json(args.out, {
-            "command": "python " + " ".join(sys.argv), "commit": commit + ("+dirty" if dirty else ""),
-            "machine": platform.processor() or platform.machine(), "python": platform.python_version(),
-            "versions": {"scikit-learn": sklearn.__version__}, **result})
+            "command": "python " + " ".join(sys.argv), "commit": git_commit(), "machine": machine("cpu"),
+            "python": platform.python_version(), "versions": {"scikit-learn": sklearn.__version__}, **result})
 
 
 if __name__ == "__main__":

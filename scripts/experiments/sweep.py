@@ -15,8 +15,9 @@ per split for a dry run, "splits": the splits to score (default val, test, stres
 to score each split again with the grammar that admits any listed plays in order, not only the
 first N (schema.Grounding.ranked), as "unranked_<run>"}.
 OUT_DIR/NAME/result.json holds each config's scores; sweep_table.py pools them per recipe.
-Val is decoded once with the list of moments never closed by choice; its stop bias is fit on 32
-of its windows as train_qlora does, and test and stress decode with that bias.
+Val is decoded once with the list of moments never closed by choice; its stop bias is fit on
+`train_qlora.calibration_windows` of its windows (params.yaml) as train_qlora does, and test and
+stress decode with that bias.
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ def run_one(base: str, conf: dict, out: Path) -> dict:
     model, tokenizer = load_model(base, adapter=adapter, quantization="none", dtype=torch.float32)
     preds = []
     threshold = json.loads((data / "rule.json").read_text())["threshold"]
+    calibration_windows = load_section(TrainConfig, "params.yaml").calibration_windows
     plain = evaluate_module.pair_grounding
     for ranked in (True, False) if conf.get("unranked_too") else (True,):
         grounding_of = plain if ranked else (lambda p: dataclasses.replace(plain(p), ranked=False))
@@ -102,11 +104,11 @@ def run_one(base: str, conf: dict, out: Path) -> dict:
         for split in conf.get("splits", ("val", "test", "stress")):
             pairs = atomic.read_jsonl(data / f"{split}.jsonl")[:conf.get("limit")]
             if split == "val":
-                # As the pipeline: the stop bias fit on 32 val windows; beside it the whole val curve.
+                # As the pipeline: the stop bias fit on its calibration windows; beside it the whole val curve.
                 results = generate_timelines(model, tokenizer, [p["prompt"] for p in pairs], constrained=True,
                                              groundings=[grounding_of(p) for p in pairs], batch_size=32,
                                              stop_bias=STOP_BIAS_NEVER)
-                calib = {p["id"] for p in spread_subset(pairs, 32)}
+                calib = {p["id"] for p in spread_subset(pairs, calibration_windows)}
                 bias, _ = fit_stop_bias(*zip(*[(p, r) for p, r in zip(pairs, results) if p["id"] in calib]), 20)
                 curve = f1_by_stop_bias(pairs, results, 20)
                 result[tag + "val_stop_bias"] = {"fit": bias, "f1_at_0": curve[0.0], "best": max(curve, key=curve.get),
