@@ -122,6 +122,12 @@ def test_lexicon_votes_when_the_fan_base_is_unknown():
     # a known fan base votes by side, whatever the words: a HAR fan's "trash" about a HAR play still cheers
     assert fan_sentiment([{"body": "wow", "fan_team": "HAR"}, {"body": "ugh", "fan_team": "HAR"}], "HAR") == "positive"
     assert fan_sentiment([], "HAR") == "neutral"
+    # a tied period end is nobody's play: a fan base's side says nothing, its words do
+    blew_it = [{"body": "ugh we choked that lead", "fan_team": "HAR"}, {"body": "pathetic", "fan_team": "HAR"},
+               {"body": "overtime lets go", "fan_team": "HAR"}, {"body": "ugh", "fan_team": "HAR"}]
+    assert fan_sentiment(blew_it, None, audience_team="HAR") == "negative"
+    assert fan_sentiment(blew_it[2:3], None, audience_team="HAR") == "positive"
+    assert fan_sentiment([{"body": "OT", "fan_team": "HAR"}], None, audience_team="HAR") == "neutral"
     assert audience_of({"subreddit": "nba"}) == "r/nba" and audience_of({"subreddit": None}) == "comments"
 
 
@@ -156,4 +162,6 @@ def test_the_feeling_is_the_audiences_vote_and_its_side_when_the_words_say_nothi
     assert fan_sentiment(chatter, "HAR", audience_team="MSA") == "negative"    # the other team's
     assert fan_sentiment(chatter, "HAR") == "positive"                         # a league thread
     assert fan_sentiment([], "HAR", audience_team="HAR") == "neutral"          # nobody reacted
-    assert fan_sentiment([hype, hype], None) == "neutral"                      # a tied period end: nobody's play
+    # a tied period end is nobody's play: its words vote, and words that say nothing are neutral, whatever the side
+    assert fan_sentiment([hype, hype], None) == "positive"
+    assert fan_sentiment(chatter, None, audience_team="HAR") == "neutral"

@@ -86,17 +86,21 @@ def fan_sentiment(reactions: Iterable[dict[str, Any]], for_team: str | None, aud
 
     With reactions but no vote to go by, the audience's side: in a team's own subreddit
     (`audience_team`) its fans cheer their team's play and groan at the other's; a league thread
-    cheers (it is there for the show). With no reaction at all: neutral; and a play good for
-    nobody (a tied period end) is nobody's to cheer.
+    cheers (it is there for the show). With no reaction at all: neutral. A play good for nobody
+    (a tied period end) has no side to cheer: only the words vote (`polarity`: "we blew a
+    ten-point lead" groans, "OVERTIME BABY" cheers), and with none that say a feeling it is neutral.
     """
-    if for_team is None:
-        return "neutral"
     reactions = list(reactions)
-    votes = [v for v in (vote(c, for_team) for c in reactions) if v]
-    if not votes:
-        if not reactions:
+    if for_team is None:
+        votes = [v for v in (polarity(str(c["body"])) for c in reactions) if v]
+        if not votes:
             return "neutral"
-        return "positive" if audience_team in (None, for_team) else "negative"
+    else:
+        votes = [v for v in (vote(c, for_team) for c in reactions) if v]
+        if not votes:
+            if not reactions:
+                return "neutral"
+            return "positive" if audience_team in (None, for_team) else "negative"
     pos = sum(v > 0 for v in votes) / len(votes)
     neg = 1.0 - pos
     if pos >= 0.3 and neg >= 0.3:
