@@ -5,8 +5,10 @@
 Decodes each split's windows once with the adapter in models/adapter, the list of moments never
 closed by choice (`evaluate.STOP_BIAS_NEVER`), and scores every bias of `evaluate.STOP_BIASES`
 the way `evaluate.fit_stop_bias` does (a row closes at its first choice whose margin exceeds the
-bias). train_qlora fits the bias on `calibration_windows` val windows; this shows the whole curve,
-on val (where choosing is allowed) and on test (for diagnosis only: nothing is chosen on test).
+bias), one bias at every choice; then the F1 at the adapter's own bias (`generate.StopBias`: one for a
+window's first choice, one for the later ones). train_qlora fits that on `calibration_windows` val
+windows; this shows the whole curve, on val (where choosing is allowed) and on test (for diagnosis
+only: nothing is chosen on test).
 """
 
 from __future__ import annotations
@@ -17,8 +19,15 @@ import json
 from pathlib import Path
 
 from fan_timeline import atomic
-from fan_timeline.evaluate import STOP_BIAS_NEVER, f1_by_stop_bias, fit_stop_bias, pair_grounding, spread_subset
-from fan_timeline.generate import generate_timelines, load_model
+from fan_timeline.evaluate import (
+    STOP_BIAS_NEVER,
+    StopBiasScores,
+    f1_by_stop_bias,
+    fit_stop_bias,
+    pair_grounding,
+    spread_subset,
+)
+from fan_timeline.generate import StopBias, generate_timelines, load_model
 
 
 def main() -> None:
@@ -33,7 +42,8 @@ def main() -> None:
     args = parser.parse_args()
     train_config = json.loads((args.adapter / "train_config.json").read_text())
     model, tokenizer = load_model(train_config["base_model"], adapter=str(args.adapter))
-    print(f"adapter {args.adapter}: its stop bias {train_config.get('stop_bias', 0.0):+.2f}")
+    own = StopBias.of(train_config.get("stop_bias"))
+    print(f"adapter {args.adapter}: its stop bias {own.first:+.2f} at the first choice, {own.more:+.2f} at later ones")
 
     def grounding(pair):
         return dataclasses.replace(pair_grounding(pair), ranked=not args.unranked)
@@ -47,11 +57,14 @@ def main() -> None:
         best = max(curve, key=lambda b: (curve[b], -abs(b)))
         print(f"{split} ({len(pairs)} windows): " + ", ".join(f"{b:+.2f}: {f:.3f}" for b, f in curve.items()
                                                             if b in (-1, -0.5, 0, 0.5, 0.75, 1, 1.5, 2, 3)))
-        print(f"{split}: best {best:+.2f} ({curve[best]:.3f}); at 0 {curve[0.0]:.3f}")
-        if split == "val":   # the bias train_qlora would fit: on its calibration windows
+        scores = StopBiasScores(pairs, results, args.tol)
+        print(f"{split}: best single bias {best:+.2f} ({curve[best]:.3f}); at 0 {curve[0.0]:.3f}; "
+              f"at the adapter's own {scores.f1(own):.3f}")
+        if split == "val":   # the biases train_qlora would fit: on its calibration windows
             calib = {p["id"] for p in spread_subset(pairs, train_config.get("calibration_windows") or 32)}
             fit, _ = fit_stop_bias(*zip(*[(p, r) for p, r in zip(pairs, results) if p["id"] in calib]), args.tol)
-            print(f"val: fit on {len(calib)} windows {fit:+.2f}, whole val there {curve[fit]:.3f}")
+            print(f"val: fit on {len(calib)} windows {fit.first:+.2f} / {fit.more:+.2f}, "
+                  f"whole val there {scores.f1(fit):.3f}")
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from fan_timeline.evaluate import (  # noqa: E402
     score_texts,
     spread_subset,
 )
-from fan_timeline.generate import load_model  # noqa: E402
+from fan_timeline.generate import StopBias, load_model  # noqa: E402
 from fan_timeline.plots import write_table  # noqa: E402
 
 
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     stress = spread_subset(atomic.read_jsonl(args.sft / "stress.jsonl"), cfg.stress_windows)
     threshold = json.loads((args.sft / "rule.json").read_text())["threshold"]
     train_config = json.loads((args.adapter / "train_config.json").read_text())
-    base_model, stop_bias = train_config["base_model"], float(train_config.get("stop_bias", 0.0))
+    base_model, stop_bias = train_config["base_model"], StopBias.of(train_config.get("stop_bias"))
     tol = cfg.ts_tolerance_s
     runs, stress_runs, predictions = {}, {}, []
 
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         "test_windows": len(test), "free_windows": len(free), "stress_windows": len(stress),
         "base_windows": len(base),
         "base_free_windows": [p["id"] for p in spread_subset(base, cfg.base_free_windows)],
-        "ts_tolerance_s": tol, "rule_threshold": threshold, "stop_bias": stop_bias,
+        "ts_tolerance_s": tol, "rule_threshold": threshold, "stop_bias": stop_bias.as_dict(),
     }
     if stress:
         metrics["stress"] |= gains(stress_runs["finetuned_constrained"][0],

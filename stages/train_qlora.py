@@ -6,8 +6,9 @@ Reads params.yaml section `train_qlora` (and `evaluate.ts_tolerance_s`, to score
 as evaluate scores). Writes the adapter (+ tokenizer, train_config.json), the training curves under
 plots/train/ (`plots.Curves`), metrics/train.json, and resumable checkpoints in models/checkpoints/ (a persisted
 DVC output: a killed run resumes when the stage is rerun). Then the trained model decodes
-`calibration_windows` val windows once to fit its stop bias (`evaluate.fit_stop_bias`), written
-into the adapter's train_config.json and metrics/train.json.
+`calibration_windows` val windows once to fit its stop bias (`evaluate.fit_stop_bias`: one for a
+window's first choice, one for each later one), written into the adapter's train_config.json and
+metrics/train.json.
 With `nproc: N` > 1 the script starts itself again under torchrun, N data-parallel processes
 (one per GPU on CUDA; gloo on CPU, the cores split between them); process 0 writes the outputs.
 `nproc: 0` (auto) picks N: one process per GPU or physical core, at most one per micro-batch of
@@ -83,11 +84,11 @@ def calibrate(cfg, args: argparse.Namespace, tol_s: float) -> int:
     import json
 
     from fan_timeline.evaluate import STOP_BIAS_NEVER, fit_stop_bias, pair_grounding, spread_subset
-    from fan_timeline.generate import generate_timelines, load_model
+    from fan_timeline.generate import StopBias, generate_timelines, load_model
 
     config_path = args.adapter / "train_config.json"
     train_config = json.loads(config_path.read_text())
-    bias, scores = 0.0, {}
+    bias, scores = StopBias(), {}
     if cfg.calibration_windows:
         val = spread_subset(atomic.read_jsonl(args.sft_dir / "val.jsonl"), cfg.calibration_windows)
         model, tokenizer = load_model(train_config["base_model"], adapter=str(args.adapter))
@@ -95,13 +96,14 @@ def calibrate(cfg, args: argparse.Namespace, tol_s: float) -> int:
                                      groundings=[pair_grounding(p) for p in val], batch_size=16,
                                      stop_bias=STOP_BIAS_NEVER)
         bias, scores = fit_stop_bias(val, results, tol_s)
-    calibration = {"stop_bias": bias, "calibration_windows": cfg.calibration_windows,
+    calibration = {"stop_bias": bias.as_dict(), "calibration_windows": cfg.calibration_windows,
                    **{f"calibration_val_{k}": v for k, v in scores.items()}}
     atomic.write_json(config_path, {**train_config, **calibration})
     atomic.write_json(args.metrics, {**json.loads(args.metrics.read_text()), **calibration})
     if scores:
-        print(f"train_qlora: stop bias {bias:+.2f} on {len(val)} val windows: event F1 "
-              f"{scores['event_f1_at_0']:.2f} -> {scores['event_f1']:.2f}")
+        print(f"train_qlora: stop bias {bias.first:+.2f} at a window's first choice, {bias.more:+.2f} at each "
+              f"later one, on {len(val)} val windows: event F1 {scores['event_f1_at_0']:.2f} -> "
+              f"{scores['event_f1']:.2f}")
     return 0
 
 

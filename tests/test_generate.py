@@ -471,6 +471,7 @@ def test_load_model_applies_and_merges_an_adapter(model_and_tokenizer, base_mode
 
 def test_the_stop_bias_moves_only_the_choice_to_report_one_more_moment(model_and_tokenizer):
     from fan_timeline.evaluate import STOP_BIAS_NEVER
+    from fan_timeline.generate import StopBias
 
     model, tokenizer = model_and_tokenizer
     prompts = [PROMPTS[0], PROMPTS[2]]
@@ -487,6 +488,11 @@ def test_the_stop_bias_moves_only_the_choice_to_report_one_more_moment(model_and
         margins = run[STOP_BIAS_NEVER][k].stop_margins
         stop = next((i for i, m in enumerate(margins) if m > 0), len(never))
         assert unbiased == never[:stop]
+    # a bias of its own for the first choice (any moment at all?) and the later ones (one more?)
+    one = generate_timelines(model, tokenizer, prompts, constrained=True, groundings=groundings,
+                             stop_bias=StopBias(first=STOP_BIAS_NEVER, more=-STOP_BIAS_NEVER))
+    assert [json.loads(r.text)["timeline"] for r in one] == [json.loads(r.text)["timeline"][:1]
+                                                             for r in run[STOP_BIAS_NEVER]]
 
 
 def test_the_choice_to_report_one_more_moment_is_a_token_of_its_own(tokenizer):

@@ -105,10 +105,10 @@ def test_quote_grounding_and_window_bounds():
     assert scoring.ts_in_window(e("Q1 10:00"), 0, 180) and not scoring.ts_in_window(e("Q1 08:59"), 0, 180)
 
 
-def test_stop_bias_is_read_off_one_decode_that_never_stops_by_choice():
+def test_stop_biases_for_the_first_and_later_choices_are_read_off_one_decode_that_never_stops():
     from fan_timeline import schema
-    from fan_timeline.evaluate import fit_stop_bias
-    from fan_timeline.generate import GenerationResult
+    from fan_timeline.evaluate import f1_by_stop_bias, fit_stop_bias, texts_at_bias
+    from fan_timeline.generate import GenerationResult, StopBias
 
     def pair(i, plays, gold):
         return {"id": f"w{i}", "game_id": f"g{i}", "audience": "r/nba", "window": {"start_s": 0.0, "end_s": 180.0},
@@ -122,13 +122,18 @@ def test_stop_bias_is_read_off_one_decode_that_never_stops_by_choice():
     b = (2, "Q1 10:00", "Okafor (HAR) dunks, HAR lead 10-8", 120.0)
     # window 0: two gold moments, but the model closes the list after the first by a margin of 1.0
     # window 1: no gold moment, and the model would add one only with a bias over 3.0
-    pairs = [pair(0, [a, b], [a, b]), pair(1, [a, b], [])]
+    # window 2: no gold moment either, but a bias of 0.5 at the first choice already adds one
+    pairs = [pair(0, [a, b], [a, b]), pair(1, [a, b], []), pair(2, [a, b], [])]
 
     def out(entries, margins):
         text = schema.dump_timeline([{"ts": p[1], "event": p[2], "fan_sentiment": "positive"} for p in entries])
         return GenerationResult(text, 10, True, 0.0, 0.0, stop_margins=tuple(margins))
 
-    results = [out([a, b], [-2.0, 1.0]), out([a], [3.0])]
+    results = [out([a, b], [-2.0, 1.0]), out([a], [3.0]), out([a], [0.5])]
     bias, scores = fit_stop_bias(pairs, results, tol_s=20)
     assert scores["event_f1_at_0"] == pytest.approx(2 / 3)        # a only: 1 of 2 moments, nothing wrong
-    assert 1.0 <= bias < 3.0 and scores["event_f1"] == 1.0        # b too, and still nothing in window 1
+    # b too (one more: a bias of 1.0 or more), and nothing in windows 1 and 2 (any at all: under 0.5)
+    assert bias == StopBias(first=0.0, more=1.0) and scores["event_f1"] == 1.0
+    # one bias for both choices cannot have both: b costs window 2 a wrong moment
+    assert max(f1_by_stop_bias(pairs, results, tol_s=20).values()) < 1.0
+    assert texts_at_bias(results, bias)[2] == schema.dump_timeline([])

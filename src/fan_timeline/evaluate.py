@@ -23,6 +23,7 @@ from typing import Any, Callable
 from fan_timeline import schema, scoring, sport
 from fan_timeline.generate import (
     GenerationResult,
+    StopBias,
     generate_constrained_and_free,
     generate_timelines,
     timeline_from_text,
@@ -180,7 +181,7 @@ def progress_line(name: str, s: dict[str, Any]) -> str:
 def evaluate_model(prefix: str, model: Any, tokenizer: Any, pairs: list[dict[str, Any]], *, tol_s: float,
                    batch_size: int, free_max_new_tokens: int | None, free_pairs: list[dict[str, Any]] | None = None,
                    progress: Callable[[str], None] = print,
-                   stop_bias: float = 0.0) -> dict[str, tuple[RunScore, list[dict[str, Any]]]]:
+                   stop_bias: StopBias | float = 0.0) -> dict[str, tuple[RunScore, list[dict[str, Any]]]]:
     """Generate and score `<prefix>_constrained` on `pairs` and `<prefix>_free` on `free_pairs`
     (default: the same; those windows share their prompt prefill between the two). `stop_bias`
     is the constrained decoding's (`fit_stop_bias`)."""
@@ -208,45 +209,75 @@ def evaluate_model(prefix: str, model: Any, tokenizer: Any, pairs: list[dict[str
 
 
 # --------------------------------------------------------------------------------------------
-# The stop bias: how readily the model reports one more moment, fit on val
+# The stop bias: how readily the model reports a moment, fit on val
 
 STOP_BIAS_NEVER = 1e4                                   # no margin reaches it: never close the list by choice
 STOP_BIASES = tuple(x / 4 for x in range(-16, 33))      # -4 .. 8, the biases `fit_stop_bias` tries
 
 
-def texts_at_bias(results: list[GenerationResult], bias: float) -> list[str]:
+def _entries(result: GenerationResult) -> list[dict[str, Any]]:
+    parsed, errors = timeline_from_text(result.text)
+    return parsed["timeline"] if parsed is not None and not errors else []
+
+
+def _closes_at(margins: tuple[float, ...], bias: StopBias, n_entries: int) -> int:
+    """How many entries a row keeps under `bias`: it closes at its first choice whose margin exceeds
+    that choice's bias."""
+    return next((i for i, m in enumerate(margins) if m > bias.at(i)), n_entries)
+
+
+def texts_at_bias(results: list[GenerationResult], bias: StopBias | float) -> list[str]:
     """The timelines a constrained decode with stop bias `bias` would have written, from one
     decode with `STOP_BIAS_NEVER` (see `fit_stop_bias`)."""
+    bias = StopBias.of(bias)
     texts = []
     for r in results:
-        parsed, errors = timeline_from_text(r.text)
-        entries = parsed["timeline"] if parsed is not None and not errors else []
-        k = next((i for i, m in enumerate(r.stop_margins) if m > bias), len(entries))
-        texts.append(schema.dump_timeline(entries[:k]))
+        entries = _entries(r)
+        texts.append(schema.dump_timeline(entries[:_closes_at(r.stop_margins, bias, len(entries))]))
     return texts
+
+
+class StopBiasScores:
+    """Play-matched event F1 of one never-closing decode under any stop bias, fast: each window's
+    counts are scored once per length its timeline can be cut to, then summed per bias."""
+
+    def __init__(self, pairs: list[dict[str, Any]], results: list[GenerationResult], tol_s: float):
+        self.rows = []
+        for pair, r in zip(pairs, results):
+            entries, cuts = _entries(r), RunScore(tol_s)
+            for k in range(len(entries) + 1):
+                cuts.add(pair, schema.dump_timeline(entries[:k]))
+            self.rows.append((r.stop_margins, len(entries), cuts.windows))
+
+    def f1(self, bias: StopBias) -> float:
+        cut = [counts[_closes_at(margins, bias, n)] for margins, n, counts in self.rows]
+        return scoring.event_f1(cut)
 
 
 def f1_by_stop_bias(pairs: list[dict[str, Any]], results: list[GenerationResult], tol_s: float,
                     ) -> dict[float, float]:
-    """Play-matched event F1 on `pairs` at each bias of `STOP_BIASES`, from one decode with
-    `STOP_BIAS_NEVER` (see `fit_stop_bias`)."""
-    return {b: scoring.event_f1(score_texts("", pairs, texts_at_bias(results, b), tol_s)[0].windows)
-            for b in STOP_BIASES}
+    """Play-matched event F1 on `pairs` at each bias of `STOP_BIASES`, the same at every choice,
+    from one decode with `STOP_BIAS_NEVER` (see `fit_stop_bias`)."""
+    scores = StopBiasScores(pairs, results, tol_s)
+    return {b: scores.f1(StopBias(b, b)) for b in STOP_BIASES}
 
 
 def fit_stop_bias(pairs: list[dict[str, Any]], results: list[GenerationResult], tol_s: float,
-                  ) -> tuple[float, dict[str, float]]:
-    """(bias, {"event_f1_at_0", "event_f1"}): the stop bias of the best play-matched event F1 on
-    `pairs` (val windows), ties to the bias nearest 0.
+                  ) -> tuple[StopBias, dict[str, float]]:
+    """(bias, {"event_f1_at_0", "event_f1"}): the stop bias (`StopBias`: the first choice and the
+    later ones, each of `STOP_BIASES`) of the best play-matched event F1 on `pairs` (val windows),
+    ties to the biases nearest 0.
 
     A small model trained on few windows reports a moment less (or more) readily than its own
-    ranking of the plays deserves, as any classifier's threshold needs setting. `results` come
-    from one constrained decode with `stop_bias=STOP_BIAS_NEVER`: every row went on to the
-    grammar's last possible entry, recording at each choice the margin of closing the list over
-    going on. Under a bias b a row closes at its first choice whose margin exceeds b, so its output
-    is the entries before that choice; the rest of the text (the plays it picked, in order, and
-    their quotes) is the same. One decode scores every bias.
+    ranking of the plays deserves, as any classifier's threshold needs setting; and it answers
+    "any moment here?" and "one more?" on different scales. `results` come from one constrained
+    decode with `stop_bias=STOP_BIAS_NEVER`: every row went on to the grammar's last possible
+    entry, recording at each choice the margin of closing the list over going on. Under a bias a
+    row closes at its first choice whose margin exceeds that choice's bias, so its output is the
+    entries before that choice; the rest of the text (the plays it picked, in order, and their
+    quotes) is the same. One decode scores every bias.
     """
-    curve = f1_by_stop_bias(pairs, results, tol_s)
-    best = max(STOP_BIASES, key=lambda b: (curve[b], -abs(b)))
-    return best, {"event_f1_at_0": curve[0.0], "event_f1": curve[best]}
+    scores = StopBiasScores(pairs, results, tol_s)
+    grid = [StopBias(a, b) for a in STOP_BIASES for b in STOP_BIASES]
+    best = max(grid, key=lambda s: (scores.f1(s), -abs(s.first) - abs(s.more)))
+    return best, {"event_f1_at_0": scores.f1(StopBias()), "event_f1": scores.f1(best)}

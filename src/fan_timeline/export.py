@@ -30,7 +30,7 @@ from typing import Any
 import yaml
 
 from fan_timeline import atomic, schema
-from fan_timeline.generate import generate_timelines
+from fan_timeline.generate import StopBias, generate_timelines
 from fan_timeline.gguf_export import UnsupportedArchitecture, write_gguf, write_modelfile
 from fan_timeline.model import embedded_gguf, gguf_reads_once, load_causal_lm, resolve_base_model
 from fan_timeline.report import results_tables
@@ -54,23 +54,24 @@ def _lock_hashes(lock_path: Path) -> dict[str, dict[str, str]]:
     return out
 
 
-def provenance(lock_path: Path, pipeline_params: dict[str, Any], stop_bias: float = 0.0) -> dict[str, Any]:
+def provenance(lock_path: Path, pipeline_params: dict[str, Any], stop_bias: StopBias = StopBias()) -> dict[str, Any]:
     """What the export was built from, machine-readable (provenance.json): the git commit, every
     dep/out hash dvc.lock records, the ingest/build_sft params a served game must be read and
     windowed with to look like the training data, and the stop bias it decodes with."""
     return {"git_commit": _git_commit(), "dvc_lock": _lock_hashes(lock_path), "params": pipeline_params,
-            "stop_bias": stop_bias}
+            "stop_bias": stop_bias.as_dict()}
 
 
 def model_card(train_cfg: dict[str, Any], eval_metrics: dict[str, Any], parity: dict[str, Any],
                prov: dict[str, Any]) -> str:
-    lock, commit = prov["dvc_lock"], prov["git_commit"]
+    lock, commit, bias = prov["dvc_lock"], prov["git_commit"], StopBias.of(prov.get("stop_bias"))
     data = "\n".join(f"- `{path}`: {md5}" for stage in ("ingest", "build_sft")
                      for path, md5 in lock.get(stage, {}).items() if path.startswith("data/"))
     parity_line = (f"Parity of this merged model with the adapter model: {parity['equal']}/{parity['prompts']} "
                    "constrained greedy outputs identical. Constrained decoding takes "
-                   f"{prov.get('stop_bias', 0.0):+.2f} off the logits that close the list of moments "
-                   "(the stop bias fit on val: `fan_timeline.generate.GrammarMask`).")
+                   f"{bias.first:+.2f} off the logits that close the list of moments at a window's first choice "
+                   f"and {bias.more:+.2f} at each later one (the stop bias fit on val: "
+                   "`fan_timeline.generate.StopBias`).")
     return f"""# fan-timeline timeline writer
 
 A LoRA fine-tune of `{train_cfg.get('base_model')}` that writes the timeline of one window of a
@@ -178,7 +179,7 @@ def export(adapter_dir: Path, out_dir: Path, test_pairs: list[dict[str, Any]], *
 
     base = load_causal_lm(base_path, dtype=torch.float32, use_safetensors=True)
     with_adapter = PeftModel.from_pretrained(base, str(adapter_dir), is_trainable=False).eval()
-    stop_bias = float(train_cfg.get("stop_bias", 0.0))
+    stop_bias = StopBias.of(train_cfg.get("stop_bias"))
     decode = dict(constrained=True, groundings=groundings, batch_size=len(prompts), max_new_tokens=max_new_tokens,
                   stop_bias=stop_bias)
     reference = [r.text for r in generate_timelines(with_adapter, tokenizer, prompts, **decode)]

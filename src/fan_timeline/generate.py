@@ -173,6 +173,35 @@ def new_matcher(tokenizer: Any, grounding: schema.Grounding | None = None):
     return matcher
 
 
+@dataclass(frozen=True)
+class StopBias:
+    """How readily constrained decoding reports a moment: taken off the logits that close the list
+    of moments at a row's first choice (`first`: whether its window has any moment at all) and at
+    each later one (`more`: one more). A positive bias reports more. The two are different
+    questions and a small model's margins sit apart on them (it closes readily after one moment),
+    so the trainer fits each on val (`evaluate.fit_stop_bias`)."""
+
+    first: float = 0.0
+    more: float = 0.0
+
+    @classmethod
+    def of(cls, value: StopBias | dict[str, Any] | float | None) -> StopBias:
+        """From a bias, a {"first", "more"} dict (train_config.json, provenance.json) or one number
+        for every choice (exports before the two were fit apart)."""
+        if isinstance(value, StopBias):
+            return value
+        if isinstance(value, dict):
+            return cls(float(value["first"]), float(value["more"]))
+        return cls(float(value or 0.0), float(value or 0.0))
+
+    def at(self, choice: int) -> float:
+        """The bias at a row's `choice`-th decision (0 = its first)."""
+        return self.first if choice == 0 else self.more
+
+    def as_dict(self) -> dict[str, float]:
+        return {"first": self.first, "more": self.more}
+
+
 class GrammarMask:
     """Keeps each output row inside the timeline grammar: one llguidance matcher per row.
 
@@ -188,11 +217,12 @@ class GrammarMask:
     a row's grammar allows both closing the list (a token starting with "]") and going on (one
     starting with "," or "{"), that is the model's one decision to report one more moment. Its
     margin (the best closing logit minus the best going-on one) is recorded in `margins[row]`,
-    and `stop_bias` is taken off the closing logits there (a positive bias reports more moments;
-    the trainer fits it on val, `evaluate.fit_stop_bias`).
+    and the `stop_bias` of that choice (`StopBias`: a number is the same at every choice) is taken
+    off the closing logits there.
     """
 
-    def __init__(self, tokenizer: Any, groundings: list[schema.Grounding | None], stop_bias: float = 0.0):
+    def __init__(self, tokenizer: Any, groundings: list[schema.Grounding | None],
+                 stop_bias: StopBias | float = 0.0):
         import torch
 
         self.ll_tok = ll_tokenizer(tokenizer)
@@ -200,7 +230,7 @@ class GrammarMask:
         self.executor = _executor()
         self.bitmask = torch.zeros((len(groundings), (self.ll_tok.vocab_size + 31) // 32), dtype=torch.int32)
         self.seconds = 0.0
-        self.stop_bias = stop_bias
+        self.stop_bias = StopBias.of(stop_bias)
         closers, going_on, joiners = decision_tokens(tokenizer)
         self.closers, self.going_on, self.joiners = (torch.tensor(ids, dtype=torch.long)
                                                      for ids in (closers, going_on, joiners))
@@ -233,7 +263,7 @@ class GrammarMask:
         decision = torch.isfinite(close) & torch.isfinite(go_on)
         for k in decision.nonzero().flatten().tolist():
             self.margins[rows[k]].append(float(close[k] - go_on[k]))
-            scores[k, closers] -= self.stop_bias
+            scores[k, closers] -= self.stop_bias.at(len(self.margins[rows[k]]) - 1)
         self.seconds += time.perf_counter() - start
         return scores
 
@@ -291,7 +321,8 @@ class Cancelled(Exception):
 def generate_timelines(model: Any, tokenizer: Any, prompts: list[Messages], *, constrained: bool,
                        groundings: list[schema.Grounding | None] | None = None, max_new_tokens: int | None = None,
                        batch_size: int = 8, progress: bool = False,
-                       should_stop: Callable[[], bool] | None = None, stop_bias: float = 0.0) -> list[GenerationResult]:
+                       should_stop: Callable[[], bool] | None = None,
+                       stop_bias: StopBias | float = 0.0) -> list[GenerationResult]:
     """Greedily generate one completion per chat prompt, in batches, in the order of `prompts`.
 
     With `constrained=True` and `groundings` (one per prompt, from `prompt.window_prompt`), each
@@ -323,7 +354,7 @@ def generate_timelines(model: Any, tokenizer: Any, prompts: list[Messages], *, c
 def generate_constrained_and_free(model: Any, tokenizer: Any, prompts: list[Messages],
                                   groundings: list[schema.Grounding | None], *, free_max_new_tokens: int | None = None,
                                   constrained_max_new_tokens: int | None = None, batch_size: int = 8,
-                                  progress: bool = False, stop_bias: float = 0.0,
+                                  progress: bool = False, stop_bias: StopBias | float = 0.0,
                                   ) -> tuple[list[GenerationResult], list[GenerationResult]]:
     """Greedy constrained (grounded) and free outputs of the same prompts, each equal to what
     `generate_timelines` gives, with each batch's prompt prefill computed once for both.

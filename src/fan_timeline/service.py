@@ -39,6 +39,7 @@ from fan_timeline import __version__, config, schema, sport, tables
 from fan_timeline.candidates import NO_SUBREDDIT, audience_of
 from fan_timeline.config import BuildSftConfig, ConfigError, IngestConfig
 from fan_timeline.game import GameRead, InputError, RawFile, raw_file_from_text, read_game
+from fan_timeline.generate import StopBias
 from fan_timeline.model import file_sha256
 from fan_timeline.windows import WindowPlan, plan_game
 
@@ -118,7 +119,7 @@ def model_info(name: str, path: str, prov: dict[str, Any]) -> dict[str, Any]:
                                   if export_schema.is_file() else None),
         "git_commit": prov.get("git_commit"),
         "dvc_lock": prov.get("dvc_lock", {}),
-        "stop_bias": float(prov.get("stop_bias") or 0.0),
+        "stop_bias": StopBias.of(prov.get("stop_bias")).as_dict(),
         "package_version": __version__,
     }
 
@@ -320,7 +321,7 @@ class TimelineService:
     lock (one model, one generation at a time); reading and windowing are not."""
 
     read_limits: tables.ReadLimits = SERVICE_READ_LIMITS
-    stop_bias: float = 0.0                    # how readily the model reports one more moment (provenance.json)
+    stop_bias: StopBias = StopBias()          # how readily the model reports a moment (provenance.json)
 
     def __init__(self, model: Any, tokenizer: Any, params: PipelineParams, info: dict[str, Any], *,
                  batch_size: int = 8):
@@ -353,7 +354,7 @@ class TimelineService:
         info["load_seconds"] = round(time.perf_counter() - t0, 2)
         info["device"] = str(next(loaded.parameters()).device)
         service = cls(loaded, tokenizer, params, info, batch_size=batch_size)
-        service.stop_bias = float(prov.get("stop_bias") or 0.0)   # fit on val by train_qlora
+        service.stop_bias = StopBias.of(prov.get("stop_bias"))   # fit on val by train_qlora
         return service
 
     # ---- reading ------------------------------------------------------------------------------
