@@ -11,7 +11,9 @@ carries over.
 CONFIGS.json: a list of {"name", "data": SFT dir (train/val/test/stress.jsonl, rule.json), "train": optional
 train.jsonl override, "empty_keep": share of empty-target train windows kept (default 1),
 "set": train_qlora overrides, "base": true to score the untrained base model instead, "limit": windows
-per split for a dry run, "splits": the splits to score (default val, test, stress), "unranked_too": true
+per split for a dry run, "splits": the splits to score (default val, test, stress), "decisions": "choices"
+to weight only the tokens where the ranked grammar still chooses (one more moment, or close), not the
+entries' `ts` too (`choice_decisions`), "unranked_too": true
 to score each split again with the grammar that admits any listed plays in order, not only the
 first N (schema.Grounding.ranked), as "unranked_<run>"}.
 OUT_DIR/NAME/result.json holds each config's scores; sweep_table.py pools them per recipe.
@@ -43,25 +45,41 @@ def is_empty(row: dict) -> bool:
     return not json.loads(row["completion"][0]["content"])["timeline"]
 
 
+def choice_decisions(encode_pair):
+    """`chat.encode_pair` with only the tokens where the ranked grammar still chooses as decisions:
+    the first token of the piece after `{"timeline":[` and of each piece after an entry (go on or
+    close); an entry after a `,` and its `ts` are forced there."""
+    from fan_timeline.schema import decision_pieces
+
+    def encode(tokenizer, prompt, text):
+        ids, n_prompt, _ = encode_pair(tokenizer, prompt, text)
+        pieces, pos, decisions = decision_pieces(text), n_prompt, []
+        for k, piece in enumerate(pieces):
+            if k and pieces[k - 1] != ",":
+                decisions.append(pos)
+            pos += len(tokenizer(piece, add_special_tokens=False)["input_ids"])
+        return ids, n_prompt, decisions
+    return encode
+
+
 def run_one(base: str, conf: dict, out: Path) -> dict:
     import torch
     import transformers
 
     from fan_timeline import atomic, schema
-    from fan_timeline import evaluate as evaluate_module
     from fan_timeline import train as train_mod
     from fan_timeline.config import TrainConfig, load_section
     from fan_timeline.evaluate import (
         STOP_BIAS_NEVER,
-        evaluate_model,
         f1_by_stop_bias,
         fit_stop_bias,
+        pair_grounding,
         rule_entries,
         score_texts,
         spread_subset,
         texts_at_bias,
     )
-    from fan_timeline.generate import generate_timelines, load_model
+    from fan_timeline.generate import StopBias, generate_timelines, load_model
     from fan_timeline.train import attention as train_attention
 
     # fp32 and no bf16 autocast, as on the CPU pipeline; sdpa with a block mask (flash varlen is bf16-only).
@@ -71,6 +89,9 @@ def run_one(base: str, conf: dict, out: Path) -> dict:
     train_attention.register_varlen_attention = lambda: False
     torch.backends.cuda.matmul.allow_tf32 = False
 
+    if conf.get("decisions") == "choices":
+        from fan_timeline import chat
+        chat.encode_pair = choice_decisions(chat.encode_pair)
     out.mkdir(parents=True, exist_ok=True)
     data = Path(conf["data"])
     result: dict = {"config": conf}
@@ -95,33 +116,32 @@ def run_one(base: str, conf: dict, out: Path) -> dict:
     preds = []
     threshold = json.loads((data / "rule.json").read_text())["threshold"]
     calibration_windows = load_section(TrainConfig, "params.yaml").calibration_windows
-    plain = evaluate_module.pair_grounding
     for ranked in (True, False) if conf.get("unranked_too") else (True,):
-        grounding_of = plain if ranked else (lambda p: dataclasses.replace(plain(p), ranked=False))
-        evaluate_module.pair_grounding = grounding_of     # evaluate_model builds its groundings there
+        grounding_of = pair_grounding if ranked else (lambda p: dataclasses.replace(pair_grounding(p), ranked=False))
         tag = "" if ranked else "unranked_"
-        bias = 0.0
+        bias = StopBias()
         for split in conf.get("splits", ("val", "test", "stress")):
             pairs = atomic.read_jsonl(data / f"{split}.jsonl")[:conf.get("limit")]
+            # Every split decoded once with the list never closed by choice; its texts at a bias from there
+            # (`texts_at_bias`); val fits the bias as the pipeline does, on its calibration windows.
+            results = generate_timelines(model, tokenizer, [p["prompt"] for p in pairs], constrained=True,
+                                         groundings=[grounding_of(p) for p in pairs], batch_size=32,
+                                         stop_bias=STOP_BIAS_NEVER)
+            result[f"{tag}{split}_margins"] = {p["id"]: list(r.stop_margins) for p, r in zip(pairs, results)}
+            result[f"{tag}{split}_texts"] = {p["id"]: r.text for p, r in zip(pairs, results)}
             if split == "val":
-                # As the pipeline: the stop bias fit on its calibration windows; beside it the whole val curve.
-                results = generate_timelines(model, tokenizer, [p["prompt"] for p in pairs], constrained=True,
-                                             groundings=[grounding_of(p) for p in pairs], batch_size=32,
-                                             stop_bias=STOP_BIAS_NEVER)
                 calib = {p["id"] for p in spread_subset(pairs, calibration_windows)}
                 bias, _ = fit_stop_bias(*zip(*[(p, r) for p, r in zip(pairs, results) if p["id"] in calib]), 20)
                 curve = f1_by_stop_bias(pairs, results, 20)
-                result[tag + "val_stop_bias"] = {"fit": bias, "f1_at_0": curve[0.0], "best": max(curve, key=curve.get),
-                                                 "f1_best": max(curve.values())}
-                runs = {"val_constrained": score_texts("val_constrained", pairs, texts_at_bias(results, bias), 20)}
-                if ranked:
-                    free = spread_subset(pairs, 32)
-                    free_results = generate_timelines(model, tokenizer, [p["prompt"] for p in free],
-                                                      constrained=False, max_new_tokens=256, batch_size=32)
-                    runs["val_free"] = score_texts("val_free", free, [r.text for r in free_results], 20, free_results)
-            else:
-                runs = evaluate_model(split, model, tokenizer, pairs, tol_s=20, batch_size=32, free_max_new_tokens=256,
-                                      free_pairs=[], progress=lambda s: None, stop_bias=bias)
+                result[tag + "val_stop_bias"] = {"fit": bias.as_dict(), "f1_at_0": curve[0.0],
+                                                 "best": max(curve, key=curve.get), "f1_best": max(curve.values())}
+            name = f"{split}_constrained"
+            runs = {name: score_texts(name, pairs, texts_at_bias(results, bias), 20)}
+            if split == "val" and ranked:
+                free = spread_subset(pairs, 32)
+                free_results = generate_timelines(model, tokenizer, [p["prompt"] for p in free],
+                                                  constrained=False, max_new_tokens=256, batch_size=32)
+                runs["val_free"] = score_texts("val_free", free, [r.text for r in free_results], 20, free_results)
             rule_texts = [schema.dump_timeline(rule_entries(p, threshold)) for p in pairs]
             runs[f"{split}_rule"] = score_texts(f"{split}_rule", pairs, rule_texts, 20)
             for name, (score, p) in runs.items():
@@ -133,7 +153,6 @@ def run_one(base: str, conf: dict, out: Path) -> dict:
                                                                 "empty_on_moments": sum(not w.predicted
                                                                                         for w in with_moments)}
                 preds += [{**row, "run": tag + row["run"]} for row in p]
-    evaluate_module.pair_grounding = plain
     atomic.write_jsonl(out / "predictions.jsonl", preds)
     result["wall_s"] = time.perf_counter() - t0
     atomic.write_json(out / "result.json", result)
