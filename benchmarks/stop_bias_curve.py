@@ -1,6 +1,7 @@
 """Event F1 of the trained model at every stop bias, on whole splits: what the calibration chooses from.
 
     python benchmarks/stop_bias_curve.py val test     (~4 min a split on 2 CPU cores)
+    python benchmarks/stop_bias_curve.py val --leave-one-game-out
 
 Decodes each split's windows once with the adapter in models/adapter, the list of moments never
 closed by choice (`evaluate.STOP_BIAS_NEVER`), and scores every bias of `evaluate.STOP_BIASES`
@@ -8,7 +9,9 @@ the way `evaluate.fit_stop_bias` does (a row closes at its first choice whose ma
 bias), one bias at every choice; then the F1 at the adapter's own bias (`generate.StopBias`: one for a
 window's first choice, one for the later ones). train_qlora fits that on `calibration_windows` val
 windows; this shows the whole curve, on val (where choosing is allowed) and on test (for diagnosis
-only: nothing is chosen on test).
+only: nothing is chosen on test). `--leave-one-game-out` (val): for each game, both fits (one bias,
+and the pair) on the other games' windows, scored on the held-out game's: whether fitting two
+biases on so few games generalises better than one.
 """
 
 from __future__ import annotations
@@ -30,12 +33,38 @@ from fan_timeline.evaluate import (
 from fan_timeline.generate import StopBias, generate_timelines, load_model
 
 
+def margins_by_choice(split: str, pairs: list[dict], results: list) -> None:
+    """Mean margin (closing minus going on) at each choice, where the gold goes on and where it
+    closes: how far apart the model holds the two, choice by choice."""
+    rows: dict[tuple[int, bool], list[float]] = {}
+    for pair, r in zip(pairs, results):
+        gold = len(json.loads(pair["completion"][0]["content"])["timeline"])
+        for i, m in enumerate(r.stop_margins):
+            rows.setdefault((i, i < gold), []).append(m)
+    for (i, go_on), ms in sorted(rows.items()):
+        print(f"{split}: choice {i + 1}, gold {'goes on' if go_on else 'closes'}: {len(ms)} windows, "
+              f"mean margin {sum(ms) / len(ms):+.2f}")
+
+
+def leave_one_game_out(pairs: list[dict], results: list, tol: float) -> None:
+    for game in sorted({p["game_id"] for p in pairs}):
+        fit_on = [(p, r) for p, r in zip(pairs, results) if p["game_id"] != game]
+        held = StopBiasScores(*zip(*[(p, r) for p, r in zip(pairs, results) if p["game_id"] == game]), tol)
+        curve = f1_by_stop_bias(*zip(*fit_on), tol)
+        one = max(curve, key=lambda b: (curve[b], -abs(b)))
+        two, _ = fit_stop_bias(*zip(*fit_on), tol)
+        print(f"val without {game}: one bias {one:+.2f} scores {held.f1(StopBias(one, one)):.3f} on it, "
+              f"the pair {two.first:+.2f} / {two.more:+.2f} {held.f1(two):.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("splits", nargs="+", choices=("val", "test", "stress"))
     parser.add_argument("--adapter", type=Path, default=Path("models/adapter"))
     parser.add_argument("--sft", type=Path, default=Path("data/sft"))
     parser.add_argument("--tol", type=float, default=20.0, help="evaluate.ts_tolerance_s")
+    parser.add_argument("--leave-one-game-out", action="store_true",
+                        help="on val: fit one bias and the pair on all games but one, score the one left out")
     parser.add_argument("--unranked", action="store_true",
                         help="decode with the grammar that admits any listed plays in order, not only the "
                              "first N (schema.Grounding.ranked)")
@@ -57,6 +86,7 @@ def main() -> None:
         best = max(curve, key=lambda b: (curve[b], -abs(b)))
         print(f"{split} ({len(pairs)} windows): " + ", ".join(f"{b:+.2f}: {f:.3f}" for b, f in curve.items()
                                                             if b in (-1, -0.5, 0, 0.5, 0.75, 1, 1.5, 2, 3)))
+        margins_by_choice(split, pairs, results)
         scores = StopBiasScores(pairs, results, args.tol)
         print(f"{split}: best single bias {best:+.2f} ({curve[best]:.3f}); at 0 {curve[0.0]:.3f}; "
               f"at the adapter's own {scores.f1(own):.3f}")
@@ -65,6 +95,8 @@ def main() -> None:
             fit, _ = fit_stop_bias(*zip(*[(p, r) for p, r in zip(pairs, results) if p["id"] in calib]), args.tol)
             print(f"val: fit on {len(calib)} windows {fit.first:+.2f} / {fit.more:+.2f}, "
                   f"whole val there {scores.f1(fit):.3f}")
+            if args.leave_one_game_out:
+                leave_one_game_out(pairs, results, args.tol)
 
 
 if __name__ == "__main__":
