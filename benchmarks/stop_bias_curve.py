@@ -46,12 +46,17 @@ def margins_by_choice(split: str, pairs: list[dict], results: list) -> None:
               f"mean margin {sum(ms) / len(ms):+.2f}")
 
 
+def best_single_bias(curve: dict[float, float]) -> float:
+    """The single bias of the best F1 on a curve, ties to the one nearest 0 (as `fit_stop_bias` breaks them)."""
+    return max(curve, key=lambda b: (curve[b], -abs(b)))
+
+
 def leave_one_game_out(pairs: list[dict], results: list, tol: float) -> None:
     for game in sorted({p["game_id"] for p in pairs}):
         fit_on = [(p, r) for p, r in zip(pairs, results) if p["game_id"] != game]
         held = StopBiasScores(*zip(*[(p, r) for p, r in zip(pairs, results) if p["game_id"] == game]), tol)
         curve = f1_by_stop_bias(*zip(*fit_on), tol)
-        one = max(curve, key=lambda b: (curve[b], -abs(b)))
+        one = best_single_bias(curve)
         two, _ = fit_stop_bias(*zip(*fit_on), tol)
         print(f"val without {game}: one bias {one:+.2f} scores {held.f1(StopBias(one, one)):.3f} on it, "
               f"the pair {two.first:+.2f} / {two.more:+.2f} {held.f1(two):.3f}")
@@ -83,7 +88,7 @@ def main() -> None:
                                      groundings=[grounding(p) for p in pairs], batch_size=16,
                                      stop_bias=STOP_BIAS_NEVER)
         curve = f1_by_stop_bias(pairs, results, args.tol)
-        best = max(curve, key=lambda b: (curve[b], -abs(b)))
+        best = best_single_bias(curve)
         print(f"{split} ({len(pairs)} windows): " + ", ".join(f"{b:+.2f}: {f:.3f}" for b, f in curve.items()
                                                             if b in (-1, -0.5, 0, 0.5, 0.75, 1, 1.5, 2, 3)))
         margins_by_choice(split, pairs, results)
