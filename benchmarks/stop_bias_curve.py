@@ -6,12 +6,13 @@
 Decodes each split's windows once with the adapter in models/adapter, the list of moments never
 closed by choice (`evaluate.STOP_BIAS_NEVER`), and scores every bias of `evaluate.STOP_BIASES`
 the way `evaluate.fit_stop_bias` does (a row closes at its first choice whose margin exceeds the
-bias), one bias at every choice; then the F1 at the adapter's own bias (`generate.StopBias`: one for a
-window's first choice, one for the later ones). train_qlora fits that on `calibration_windows` val
+bias), one bias at every choice; then the F1 at the adapter's own bias (`generate.StopBias`: one before
+a play the prompt lists as a likely moment, one before another). train_qlora fits that on `calibration_windows` val
 windows; this shows the whole curve, on val (where choosing is allowed) and on test (for diagnosis
-only: nothing is chosen on test). `--leave-one-game-out` (val): for each game, both fits (one bias,
-and the pair) on the other games' windows, scored on the held-out game's: whether fitting two
-biases on so few games generalises better than one.
+only: nothing is chosen on test), and the rule's timeline as the same decode writes it (a likely
+moment always, another play never). `--leave-one-game-out` (val): for each game, both fits (one
+bias, and the pair) on the other games' windows, scored on the held-out game's: whether fitting
+two biases on so few games generalises better than one.
 """
 
 from __future__ import annotations
@@ -33,16 +34,18 @@ from fan_timeline.evaluate import (
 from fan_timeline.generate import StopBias, generate_timelines, load_model
 
 
-def margins_by_choice(split: str, pairs: list[dict], results: list) -> None:
-    """Mean margin (closing minus going on) at each choice, where the gold goes on and where it
-    closes: how far apart the model holds the two, choice by choice."""
-    rows: dict[tuple[int, bool], list[float]] = {}
+def margins_by_kind(split: str, pairs: list[dict], results: list) -> None:
+    """Mean margin (closing minus going on) before a likely moment and before another play, where
+    the gold goes on and where it closes: how far apart the model holds the two, kind by kind."""
+    rows: dict[tuple[str, bool], list[float]] = {}
     for pair, r in zip(pairs, results):
         gold = len(json.loads(pair["completion"][0]["content"])["timeline"])
+        grounding = pair_grounding(pair)
         for i, m in enumerate(r.stop_margins):
-            rows.setdefault((i, i < gold), []).append(m)
-    for (i, go_on), ms in sorted(rows.items()):
-        print(f"{split}: choice {i + 1}, gold {'goes on' if go_on else 'closes'}: {len(ms)} windows, "
+            kind = {True: "a likely moment", False: "another play", None: "a play of unknown kind"}
+            rows.setdefault((kind[grounding.likely_at(i)], i < gold), []).append(m)
+    for (kind, go_on), ms in sorted(rows.items()):
+        print(f"{split}: before {kind}, gold {'goes on' if go_on else 'closes'}: {len(ms)} choices, "
               f"mean margin {sum(ms) / len(ms):+.2f}")
 
 
@@ -58,8 +61,8 @@ def leave_one_game_out(pairs: list[dict], results: list, tol: float) -> None:
         curve = f1_by_stop_bias(*zip(*fit_on), tol)
         one = best_single_bias(curve)
         two, _ = fit_stop_bias(*zip(*fit_on), tol)
-        print(f"val without {game}: one bias {one:+.2f} scores {held.f1(StopBias(one, one)):.3f} on it, "
-              f"the pair {two.first:+.2f} / {two.more:+.2f} {held.f1(two):.3f}")
+        print(f"val without {game}: one bias {one:+.2f} scores {held.f1(StopBias.of(one)):.3f} on it, "
+              f"the pair {two.moment:+.2f} / {two.other:+.2f} {held.f1(two):.3f}")
 
 
 def main() -> None:
@@ -77,7 +80,8 @@ def main() -> None:
     train_config = json.loads((args.adapter / "train_config.json").read_text())
     model, tokenizer = load_model(train_config["base_model"], adapter=str(args.adapter))
     own = StopBias.of(train_config.get("stop_bias"))
-    print(f"adapter {args.adapter}: its stop bias {own.first:+.2f} at the first choice, {own.more:+.2f} at later ones")
+    print(f"adapter {args.adapter}: its stop bias {own.moment:+.2f} before a likely moment, {own.other:+.2f} "
+          "before another play")
 
     def grounding(pair):
         return dataclasses.replace(pair_grounding(pair), ranked=not args.unranked)
@@ -91,14 +95,15 @@ def main() -> None:
         best = best_single_bias(curve)
         print(f"{split} ({len(pairs)} windows): " + ", ".join(f"{b:+.2f}: {f:.3f}" for b, f in curve.items()
                                                             if b in (-1, -0.5, 0, 0.5, 0.75, 1, 1.5, 2, 3)))
-        margins_by_choice(split, pairs, results)
-        scores = StopBiasScores(pairs, results, args.tol)
+        margins_by_kind(split, pairs, results)
+        scores = StopBiasScores(pairs, results, args.tol, [grounding(p) for p in pairs])
         print(f"{split}: best single bias {best:+.2f} ({curve[best]:.3f}); at 0 {curve[0.0]:.3f}; "
-              f"at the adapter's own {scores.f1(own):.3f}")
+              f"at the adapter's own {scores.f1(own):.3f}; the likely moments alone "
+              f"{scores.f1(StopBias(STOP_BIAS_NEVER, -STOP_BIAS_NEVER)):.3f}")
         if split == "val":   # the biases train_qlora would fit: on its calibration windows
             calib = {p["id"] for p in spread_subset(pairs, train_config.get("calibration_windows") or 32)}
             fit, _ = fit_stop_bias(*zip(*[(p, r) for p, r in zip(pairs, results) if p["id"] in calib]), args.tol)
-            print(f"val: fit on {len(calib)} windows {fit.first:+.2f} / {fit.more:+.2f}, "
+            print(f"val: fit on {len(calib)} windows {fit.moment:+.2f} / {fit.other:+.2f}, "
                   f"whole val there {scores.f1(fit):.3f}")
             if args.leave_one_game_out:
                 leave_one_game_out(pairs, results, args.tol)

@@ -6,9 +6,9 @@ Reads params.yaml section `train_qlora` (and `evaluate.ts_tolerance_s`, to score
 as evaluate scores). Writes the adapter (+ tokenizer, train_config.json), the training curves under
 plots/train/ (`plots.Curves`), metrics/train.json, and resumable checkpoints in models/checkpoints/ (a persisted
 DVC output: a killed run resumes when the stage is rerun). Then the trained model decodes
-`calibration_windows` val windows once to fit its stop bias (`evaluate.fit_stop_bias`: one for a
-window's first choice, one for each later one), written into the adapter's train_config.json and
-metrics/train.json.
+`calibration_windows` val windows once to fit its stop bias (`evaluate.fit_stop_bias`: one before
+a play the prompt lists as a likely moment, one before another), written into the adapter's
+train_config.json and metrics/train.json.
 With `nproc: N` > 1 the script starts itself again under torchrun, N data-parallel processes
 (one per GPU on CUDA; gloo on CPU, the cores split between them); process 0 writes the outputs.
 `nproc: 0` (auto) picks N: one process per GPU or physical core, at most one per micro-batch of
@@ -101,8 +101,8 @@ def calibrate(cfg, args: argparse.Namespace, tol_s: float) -> int:
     atomic.write_json(config_path, {**train_config, **calibration})
     atomic.write_json(args.metrics, {**json.loads(args.metrics.read_text()), **calibration})
     if scores:
-        print(f"train_qlora: stop bias {bias.first:+.2f} at a window's first choice, {bias.more:+.2f} at each "
-              f"later one, on {len(val)} val windows: event F1 {scores['event_f1_at_0']:.2f} -> "
+        print(f"train_qlora: stop bias {bias.moment:+.2f} before a likely moment, {bias.other:+.2f} before "
+              f"another play, on {len(val)} val windows: event F1 {scores['event_f1_at_0']:.2f} -> "
               f"{scores['event_f1']:.2f}")
     return 0
 

@@ -488,11 +488,20 @@ def test_the_stop_bias_moves_only_the_choice_to_report_one_more_moment(model_and
         margins = run[STOP_BIAS_NEVER][k].stop_margins
         stop = next((i for i, m in enumerate(margins) if m > 0), len(never))
         assert unbiased == never[:stop]
-    # a bias of its own for the first choice (any moment at all?) and the later ones (one more?)
-    one = generate_timelines(model, tokenizer, prompts, constrained=True, groundings=groundings,
-                             stop_bias=StopBias(first=STOP_BIAS_NEVER, more=-STOP_BIAS_NEVER))
-    assert [json.loads(r.text)["timeline"] for r in one] == [json.loads(r.text)["timeline"][:1]
-                                                             for r in run[STOP_BIAS_NEVER]]
+    # a bias of its own before a play listed as a likely moment and before another: going on before
+    # every likely moment and closing before any other play writes exactly the likely moments listed
+    # first (the rule's timeline); before a play of unknown kind neither applies
+    def kinds(g, likely):
+        return dataclasses.replace(g, plays=tuple(dataclasses.replace(p, likely=k) for p, k in zip(g.plays, likely)))
+
+    rule_like = StopBias(moment=STOP_BIAS_NEVER, other=-STOP_BIAS_NEVER)
+    one = generate_timelines(model, tokenizer, [PROMPTS[0], PROMPTS[1], PROMPTS[0]], constrained=True,
+                             groundings=[kinds(GROUNDINGS[0], (True, False, True)), kinds(GROUNDINGS[1], (True,)),
+                                         GROUNDINGS[0]], stop_bias=rule_like)
+    timelines = [json.loads(r.text)["timeline"] for r in one]
+    assert timelines[0] == json.loads(run[STOP_BIAS_NEVER][0].text)["timeline"][:1]
+    assert [e["ts"] for e in timelines[1]] == ["Q1 11:32"]
+    assert timelines[2] == json.loads(run[0.0][0].text)["timeline"]
 
 
 def test_the_choice_to_report_one_more_moment_is_a_token_of_its_own(tokenizer):

@@ -105,9 +105,9 @@ def test_quote_grounding_and_window_bounds():
     assert scoring.ts_in_window(e("Q1 10:00"), 0, 180) and not scoring.ts_in_window(e("Q1 08:59"), 0, 180)
 
 
-def test_stop_biases_for_the_first_and_later_choices_are_read_off_one_decode_that_never_stops():
+def test_stop_biases_before_likely_moments_and_other_plays_are_read_off_one_decode_that_never_stops():
     from fan_timeline import schema
-    from fan_timeline.evaluate import f1_by_stop_bias, fit_stop_bias, texts_at_bias
+    from fan_timeline.evaluate import f1_by_stop_bias, fit_stop_bias, pair_grounding, texts_at_bias
     from fan_timeline.generate import GenerationResult, StopBias
 
     def pair(i, plays, gold):
@@ -116,24 +116,26 @@ def test_stop_biases_for_the_first_and_later_choices_are_read_off_one_decode_tha
                 "window_facts": [{"seq": p[0], "ts": p[1], "event": p[2], "t": p[3], "names": ["Okafor"]}
                                  for p in plays],
                 "facts": [{"t": p[3], "names": ["Okafor", "HAR"], "scores": ["10-8"]} for p in plays],
-                "grounding": {"comments": []}}
+                "grounding": {"plays": [[p[1], p[2], [], None, p[4]] for p in plays], "comments": []}}
 
-    a = (1, "Q1 11:00", "Okafor (HAR) scores, HAR lead 10-8", 60.0)
-    b = (2, "Q1 10:00", "Okafor (HAR) dunks, HAR lead 10-8", 120.0)
-    # window 0: two gold moments, but the model closes the list after the first by a margin of 1.0
-    # window 1: no gold moment, and the model would add one only with a bias over 3.0
-    # window 2: no gold moment either, but a bias of 0.5 at the first choice already adds one
-    pairs = [pair(0, [a, b], [a, b]), pair(1, [a, b], []), pair(2, [a, b], [])]
+    a = (1, "Q1 11:00", "Okafor (HAR) scores, HAR lead 10-8", 60.0, True)     # listed as a likely moment
+    b = (2, "Q1 10:00", "Okafor (HAR) dunks, HAR lead 12-8", 120.0, False)    # listed as another play
+    c = (3, "Q1 11:00", "Reyes (LIN) scores, HAR lead 10-10", 60.0, True)
+    d = (4, "Q1 10:00", "Reyes (LIN) dunks to tie it at 12-12", 120.0, True)
+    # window 0: a is the moment; the model closes before b by a margin of 0.6 (a bias under it keeps b out)
+    # window 1: c and d both are; the model closes before d by 0.8 (a bias of 0.8 or more adds d)
+    pairs = [pair(0, [a, b], [a]), pair(1, [c, d], [c, d])]
 
     def out(entries, margins):
         text = schema.dump_timeline([{"ts": p[1], "event": p[2], "fan_sentiment": "positive"} for p in entries])
         return GenerationResult(text, 10, True, 0.0, 0.0, stop_margins=tuple(margins))
 
-    results = [out([a, b], [-2.0, 1.0]), out([a], [3.0]), out([a], [0.5])]
+    results = [out([a, b], [-2.0, 0.6]), out([c, d], [-2.0, 0.8])]
     bias, scores = fit_stop_bias(pairs, results, tol_s=20)
-    assert scores["event_f1_at_0"] == pytest.approx(2 / 3)        # a only: 1 of 2 moments, nothing wrong
-    # b too (one more: a bias of 1.0 or more), and nothing in windows 1 and 2 (any at all: under 0.5)
-    assert bias == StopBias(first=0.0, more=1.0) and scores["event_f1"] == 1.0
-    # one bias for both choices cannot have both: b costs window 2 a wrong moment
+    assert scores["event_f1_at_0"] == pytest.approx(0.8)        # d missed: 2 of 3 moments, nothing wrong
+    assert bias == StopBias(moment=1.0, other=0.0) and scores["event_f1"] == 1.0
+    # one bias for every choice cannot have both (nor one for a window's first choice and one for the
+    # later ones: b and d are both second): adding d adds b
     assert max(f1_by_stop_bias(pairs, results, tol_s=20).values()) < 1.0
-    assert texts_at_bias(results, bias)[2] == schema.dump_timeline([])
+    assert texts_at_bias(results, [pair_grounding(p) for p in pairs], bias) == [
+        schema.dump_timeline([{"ts": a[1], "event": a[2], "fan_sentiment": "positive"}]), results[1].text]

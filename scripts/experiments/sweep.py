@@ -136,7 +136,7 @@ def run_one(base: str, conf: dict, out: Path) -> dict:
                 result[tag + "val_stop_bias"] = {"fit": bias.as_dict(), "f1_at_0": curve[0.0],
                                                  "best": max(curve, key=curve.get), "f1_best": max(curve.values())}
             name = f"{split}_constrained"
-            runs = {name: score_texts(name, pairs, texts_at_bias(results, bias), 20)}
+            runs = {name: score_texts(name, pairs, texts_at_bias(results, [grounding_of(p) for p in pairs], bias), 20)}
             if split == "val" and ranked:
                 free = spread_subset(pairs, 32)
                 free_results = generate_timelines(model, tokenizer, [p["prompt"] for p in free],

@@ -28,7 +28,7 @@ def main() -> None:
     for recipe, rs in by_recipe.items():
         def col(run: str, key: str) -> str:
             vals = [r[run][key] for r in rs if run in r]
-            if vals and isinstance(vals[0], dict):   # a stop bias fit apart for the first and later choices
+            if vals and isinstance(vals[0], dict):   # a stop bias fit apart by the kind of play (likely moment, other)
                 return " / ".join(mean_sd([v[k] for v in vals]) for k in vals[0])
             return mean_sd(vals) if vals else "-"
         collapsed = sum(v["empty_on_moments"] >= COLLAPSE * v["windows_with_moments"]

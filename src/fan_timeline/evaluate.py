@@ -220,37 +220,45 @@ def _entries(result: GenerationResult) -> list[dict[str, Any]]:
     return parsed["timeline"] if parsed is not None and not errors else []
 
 
-def _closes_at(margins: tuple[float, ...], bias: StopBias, n_entries: int) -> int:
+def _closes_at(margins: tuple[float, ...], likely: list[bool | None], bias: StopBias, n_entries: int) -> int:
     """How many entries a row keeps under `bias`: it closes at its first choice whose margin exceeds
-    that choice's bias."""
-    return next((i for i, m in enumerate(margins) if m > bias.at(i)), n_entries)
+    the bias before the play that choice would add (`likely`: each choice's, `Grounding.likely_at`)."""
+    return next((i for i, m in enumerate(margins) if m > bias.at(likely[i])), n_entries)
 
 
-def texts_at_bias(results: list[GenerationResult], bias: StopBias | float) -> list[str]:
+def _likely(grounding: schema.Grounding, margins: tuple[float, ...]) -> list[bool | None]:
+    return [grounding.likely_at(i) for i in range(len(margins))]
+
+
+def texts_at_bias(results: list[GenerationResult], groundings: list[schema.Grounding],
+                  bias: StopBias | float) -> list[str]:
     """The timelines a constrained decode with stop bias `bias` would have written, from one
-    decode with `STOP_BIAS_NEVER` (see `fit_stop_bias`)."""
+    decode with `STOP_BIAS_NEVER` of the same groundings (see `fit_stop_bias`)."""
     bias = StopBias.of(bias)
     texts = []
-    for r in results:
+    for r, g in zip(results, groundings):
         entries = _entries(r)
-        texts.append(schema.dump_timeline(entries[:_closes_at(r.stop_margins, bias, len(entries))]))
+        texts.append(schema.dump_timeline(entries[:_closes_at(r.stop_margins, _likely(g, r.stop_margins), bias,
+                                                              len(entries))]))
     return texts
 
 
 class StopBiasScores:
     """Play-matched event F1 of one never-closing decode under any stop bias, fast: each window's
-    counts are scored once per length its timeline can be cut to, then summed per bias."""
+    counts are scored once per length its timeline can be cut to, then summed per bias.
+    `groundings`: what the decode was constrained to (default: each pair's, `pair_grounding`)."""
 
-    def __init__(self, pairs: list[dict[str, Any]], results: list[GenerationResult], tol_s: float):
+    def __init__(self, pairs: list[dict[str, Any]], results: list[GenerationResult], tol_s: float,
+                 groundings: list[schema.Grounding] | None = None):
         self.rows = []
-        for pair, r in zip(pairs, results):
+        for pair, r, g in zip(pairs, results, groundings or [pair_grounding(p) for p in pairs]):
             entries, cuts = _entries(r), RunScore(tol_s)
             for k in range(len(entries) + 1):
                 cuts.add(pair, schema.dump_timeline(entries[:k]))
-            self.rows.append((r.stop_margins, len(entries), cuts.windows))
+            self.rows.append((r.stop_margins, _likely(g, r.stop_margins), len(entries), cuts.windows))
 
     def f1(self, bias: StopBias) -> float:
-        cut = [counts[_closes_at(margins, bias, n)] for margins, n, counts in self.rows]
+        cut = [counts[_closes_at(margins, likely, bias, n)] for margins, likely, n, counts in self.rows]
         return scoring.event_f1(cut)
 
 
@@ -259,25 +267,25 @@ def f1_by_stop_bias(pairs: list[dict[str, Any]], results: list[GenerationResult]
     """Play-matched event F1 on `pairs` at each bias of `STOP_BIASES`, the same at every choice,
     from one decode with `STOP_BIAS_NEVER` (see `fit_stop_bias`)."""
     scores = StopBiasScores(pairs, results, tol_s)
-    return {b: scores.f1(StopBias(b, b)) for b in STOP_BIASES}
+    return {b: scores.f1(StopBias.of(b)) for b in STOP_BIASES}
 
 
 def fit_stop_bias(pairs: list[dict[str, Any]], results: list[GenerationResult], tol_s: float,
                   ) -> tuple[StopBias, dict[str, float]]:
-    """(bias, {"event_f1_at_0", "event_f1"}): the stop bias (`StopBias`: the first choice and the
-    later ones, each of `STOP_BIASES`) of the best play-matched event F1 on `pairs` (val windows),
-    ties to the biases nearest 0.
+    """(bias, {"event_f1_at_0", "event_f1"}): the stop bias (`StopBias`: before a play listed as a
+    likely moment and before another, each of `STOP_BIASES`) of the best play-matched event F1 on
+    `pairs` (val windows), ties to the biases nearest 0.
 
     A small model trained on few windows reports a moment less (or more) readily than its own
-    ranking of the plays deserves, as any classifier's threshold needs setting; and it answers
-    "any moment here?" and "one more?" on different scales. `results` come from one constrained
-    decode with `stop_bias=STOP_BIAS_NEVER`: every row went on to the grammar's last possible
-    entry, recording at each choice the margin of closing the list over going on. Under a bias a
-    row closes at its first choice whose margin exceeds that choice's bias, so its output is the
-    entries before that choice; the rest of the text (the plays it picked, in order, and their
-    quotes) is the same. One decode scores every bias.
+    ranking of the plays deserves, as any classifier's threshold needs setting; and its margins
+    before a play the prompt calls a likely moment and before another sit on different scales.
+    `results` come from one constrained decode with `stop_bias=STOP_BIAS_NEVER`: every row went on
+    to the grammar's last possible entry, recording at each choice the margin of closing the list
+    over going on. Under a bias a row closes at its first choice whose margin exceeds the bias
+    before that choice's play, so its output is the entries before that choice; the rest of the
+    text (the plays it picked, in order, and their quotes) is the same. One decode scores every bias.
     """
     scores = StopBiasScores(pairs, results, tol_s)
     grid = [StopBias(a, b) for a in STOP_BIASES for b in STOP_BIASES]
-    best = max(grid, key=lambda s: (scores.f1(s), -abs(s.first) - abs(s.more)))
+    best = max(grid, key=lambda s: (scores.f1(s), -abs(s.moment) - abs(s.other)))
     return best, {"event_f1_at_0": scores.f1(StopBias()), "event_f1": scores.f1(best)}

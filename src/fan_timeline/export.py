@@ -69,8 +69,8 @@ def model_card(train_cfg: dict[str, Any], eval_metrics: dict[str, Any], parity: 
                      for path, md5 in lock.get(stage, {}).items() if path.startswith("data/"))
     parity_line = (f"Parity of this merged model with the adapter model: {parity['equal']}/{parity['prompts']} "
                    "constrained greedy outputs identical. Constrained decoding takes "
-                   f"{bias.first:+.2f} off the logits that close the list of moments at a window's first choice "
-                   f"and {bias.more:+.2f} at each later one (the stop bias fit on val: "
+                   f"{bias.moment:+.2f} off the logits that close the list of moments before a play the prompt "
+                   f"lists as a likely moment and {bias.other:+.2f} before another (the stop bias fit on val: "
                    "`fan_timeline.generate.StopBias`).")
     return f"""# fan-timeline timeline writer
 

@@ -175,31 +175,39 @@ def new_matcher(tokenizer: Any, grounding: schema.Grounding | None = None):
 
 @dataclass(frozen=True)
 class StopBias:
-    """How readily constrained decoding reports a moment: taken off the logits that close the list
-    of moments at a row's first choice (`first`: whether its window has any moment at all) and at
-    each later one (`more`: one more). A positive bias reports more. The two are different
-    questions and a small model's margins sit apart on them (it closes readily after one moment),
-    so the trainer fits each on val (`evaluate.fit_stop_bias`)."""
+    """How readily constrained decoding reports a listed play: taken off the logits that close the
+    list of moments at a choice whose next play the prompt lists under "Likely moments" (`moment`)
+    or under "Other plays" (`other`). A positive bias reports more. The model's margins sit on
+    different scales before the two kinds of play, so the trainer fits each on val
+    (`evaluate.fit_stop_bias`). A large `moment` and
+    a very negative `other` report exactly the likely moments (the rule's timeline); in between,
+    the model's margin overrules the header where it is sure enough. `unknown` is the bias where
+    the next play's kind is not known (a whole-schema row, an unranked grounding): none is fit."""
 
-    first: float = 0.0
-    more: float = 0.0
+    moment: float = 0.0
+    other: float = 0.0
+    unknown: float = 0.0
 
     @classmethod
     def of(cls, value: StopBias | dict[str, Any] | float | None) -> StopBias:
-        """From a bias, a {"first", "more"} dict (train_config.json, provenance.json) or one number
-        for every choice (exports before the two were fit apart)."""
+        """From a bias, a {"moment", "other"} dict (train_config.json, provenance.json) or one number
+        for every choice."""
         if isinstance(value, StopBias):
             return value
         if isinstance(value, dict):
-            return cls(float(value["first"]), float(value["more"]))
-        return cls(float(value or 0.0), float(value or 0.0))
+            if set(value) != {"moment", "other"}:
+                raise ValueError(f"stop bias {value!r}: expected {{'moment': ..., 'other': ...}} (an adapter "
+                                 "calibrated by an older train_qlora: rerun the stage, or `dvc repro`)")
+            return cls(float(value["moment"]), float(value["other"]))
+        return cls(float(value or 0.0), float(value or 0.0), float(value or 0.0))
 
-    def at(self, choice: int) -> float:
-        """The bias at a row's `choice`-th decision (0 = its first)."""
-        return self.first if choice == 0 else self.more
+    def at(self, likely: bool | None) -> float:
+        """The bias before a play listed as a likely moment (True), another play (False), or one of
+        unknown kind (None)."""
+        return self.unknown if likely is None else self.moment if likely else self.other
 
     def as_dict(self) -> dict[str, float]:
-        return {"first": self.first, "more": self.more}
+        return {"moment": self.moment, "other": self.other}
 
 
 class GrammarMask:
@@ -217,8 +225,8 @@ class GrammarMask:
     a row's grammar allows both closing the list (a token starting with "]") and going on (one
     starting with "," or "{"), that is the model's one decision to report one more moment. Its
     margin (the best closing logit minus the best going-on one) is recorded in `margins[row]`,
-    and the `stop_bias` of that choice (`StopBias`: a number is the same at every choice) is taken
-    off the closing logits there.
+    and the `stop_bias` before the play that choice would add (`StopBias`, by the kind of play its
+    grounding lists: `Grounding.likely_at`) is taken off the closing logits there.
     """
 
     def __init__(self, tokenizer: Any, groundings: list[schema.Grounding | None],
@@ -226,6 +234,7 @@ class GrammarMask:
         import torch
 
         self.ll_tok = ll_tokenizer(tokenizer)
+        self.groundings = groundings
         self.matchers = [new_matcher(tokenizer, g) for g in groundings]
         self.executor = _executor()
         self.bitmask = torch.zeros((len(groundings), (self.ll_tok.vocab_size + 31) // 32), dtype=torch.int32)
@@ -262,8 +271,10 @@ class GrammarMask:
         go_on = scores[:, self.going_on.to(scores.device)].max(dim=1).values
         decision = torch.isfinite(close) & torch.isfinite(go_on)
         for k in decision.nonzero().flatten().tolist():
-            self.margins[rows[k]].append(float(close[k] - go_on[k]))
-            scores[k, closers] -= self.stop_bias.at(len(self.margins[rows[k]]) - 1)
+            r = rows[k]
+            g = self.groundings[r]
+            scores[k, closers] -= self.stop_bias.at(g.likely_at(len(self.margins[r])) if g is not None else None)
+            self.margins[r].append(float(close[k] - go_on[k]))
         self.seconds += time.perf_counter() - start
         return scores
 

@@ -48,6 +48,11 @@ def heat(score: float) -> int:
     return max(0, min(9, int(score)))
 
 
+def likely_moment(c: Candidate) -> bool:
+    """Whether the prompt lists `c` under "Likely moments" (heat MOMENT_HEAT and more)."""
+    return heat(c.score) >= MOMENT_HEAT
+
+
 def play_line(c: Candidate, team_audience: bool = False) -> str:
     """One candidate play: its clock, its fact's sentence, its heat (`heat`), how loud the game's
     fans got after it (every thread), and this audience's comments reacting to it, by the team
@@ -97,8 +102,8 @@ def user_message(game: dict[str, Any], window: dict[str, Any], audience: str, ca
     lines = [f"{away} at {home}, {window['start']} to {window['end']}, {home} {window['score_home']}-"
              f"{window['score_away']} at the start.", audience_line(audience, team_audiences, n_comments)]
     own = audience_team(audience, team_audiences) is not None
-    groups = (("Likely moments:", [c for c in candidates if heat(c.score) >= MOMENT_HEAT]),
-              ("Other plays:", [c for c in candidates if heat(c.score) < MOMENT_HEAT]))
+    groups = (("Likely moments:", [c for c in candidates if likely_moment(c)]),
+              ("Other plays:", [c for c in candidates if not likely_moment(c)]))
     for header, group in groups:
         lines += [header] if group else []
         for c in group:
@@ -118,7 +123,7 @@ class WindowPrompt:
     shown: dict[int, list[dict[str, Any]]]     # seq -> reactions shown under that play
     comments_trimmed: int                      # shown reactions left out to fit the token budget
     n_tokens: int
-    grounding: schema.Grounding                # the plays (ts, event, quotes) the answer may cite
+    grounding: schema.Grounding                # the plays (ts, event, quotes, ...) the answer may cite
 
     @property
     def shown_comments(self) -> list[dict[str, Any]]:
@@ -151,6 +156,7 @@ def window_prompt(tokenizer: Any, game: dict[str, Any], window: dict[str, Any], 
         messages, n = build()
     grounding = schema.Grounding.of([
         (c.fact.clock, c.fact.text,
-         [str(r["body"]) for r in shown[c.fact.seq] if defang(str(r["body"])) == str(r["body"])], c.feeling)
+         [str(r["body"]) for r in shown[c.fact.seq] if defang(str(r["body"])) == str(r["body"])], c.feeling,
+         likely_moment(c))
         for c in candidates])   # quotable as shown: a defanged comment is not verbatim any more
     return WindowPrompt(messages, candidates, shown, trimmed, n, grounding)

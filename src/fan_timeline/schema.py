@@ -177,13 +177,16 @@ def _item_pattern(key: str) -> re.Pattern[str]:
 @dataclass(frozen=True)
 class GroundedPlay:
     """One play a window shows: the `ts` and the `event` an entry about it must have (its fact's
-    sentence), the comments it may quote (the reactions shown under it), and its `feeling` when
-    that is fixed (the audience's vote; None: any of SENTIMENTS)."""
+    sentence), the comments it may quote (the reactions shown under it), its `feeling` when
+    that is fixed (the audience's vote; None: any of SENTIMENTS), and whether the prompt lists it
+    among the likely moments (`likely`; None: not known), which sets the stop bias before it
+    (`generate.StopBias`)."""
 
     ts: str
     event: str
     quotes: tuple[str, ...] = ()
     feeling: str | None = None
+    likely: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -200,22 +203,30 @@ class Grounding:
 
     @classmethod
     def of(cls, plays: Sequence[Sequence[Any]], ranked: bool = True) -> Grounding:
-        """From (ts, event, quotes[, feeling]) per play, keeping what the schema admits as it is (a
-        ts of the pattern, an event of the alphabet and length, quotable comments, a feeling of
-        SENTIMENTS), each play once."""
+        """From (ts, event, quotes[, feeling[, likely]]) per play, keeping what the schema admits as
+        it is (a ts of the pattern, an event of the alphabet and length, quotable comments, a
+        feeling of SENTIMENTS), each play once."""
         ts_re, event_re = _item_pattern("ts"), _item_pattern("event")
         out, seen = [], set()
-        for ts, event, quotes, *feeling in plays:
+        for ts, event, quotes, *rest in plays:
             if (ts, event) in seen or not ts_re.search(ts) or not event_re.search(event):
                 continue
             seen.add((ts, event))
-            fixed = feeling[0] if feeling and feeling[0] in SENTIMENTS else None
-            out.append(GroundedPlay(ts, event, tuple(dict.fromkeys(q for q in quotes if quote_ok(q))), fixed))
+            feeling, likely = (list(rest) + [None, None])[:2]
+            out.append(GroundedPlay(ts, event, tuple(dict.fromkeys(q for q in quotes if quote_ok(q))),
+                                    feeling if feeling in SENTIMENTS else None,
+                                    None if likely is None else bool(likely)))
         return cls(tuple(out), ranked)
 
+    def likely_at(self, choice: int) -> bool | None:
+        """Whether the play a ranked timeline's `choice`-th decision (0 = its first) would add is
+        listed among the likely moments; None when that is not known (not ranked, no such play,
+        or no `likely`)."""
+        return self.plays[choice].likely if self.ranked and choice < len(self.plays) else None
+
     def as_rows(self) -> list[list[Any]]:
-        """The plays as JSON rows (ts, event, quotes, feeling): what `of` reads back."""
-        return [[g.ts, g.event, list(g.quotes), g.feeling] for g in self.plays]
+        """The plays as JSON rows (ts, event, quotes, feeling, likely): what `of` reads back."""
+        return [[g.ts, g.event, list(g.quotes), g.feeling, g.likely] for g in self.plays]
 
 
 def _lark_literal(text: str) -> str:
