@@ -435,6 +435,11 @@ def test_grounded_decoding_cites_only_the_window(model_and_tokenizer):
             assert play.feeling is None or e["fan_sentiment"] == play.feeling
     assert timeline_from_text(results[0].text)[0]["timeline"], "the untrained model writes entries here"
     assert timeline_from_text(results[2].text)[0] == {"timeline": []}
+    # a window that lists no play is written without running the model (it took no time), and as the
+    # model writes it under its grammar (generate_constrained_and_free always runs the model)
+    ran, _ = generate_constrained_and_free(model, tokenizer, PROMPTS[2:], GROUNDINGS[2:], free_max_new_tokens=4)
+    assert results[2].seconds == 0.0 and ran[0].seconds > 0.0
+    assert (results[2].text, results[2].finished) == (ran[0].text, ran[0].finished)
     with pytest.raises(ValueError, match="one entry per prompt"):
         generate_timelines(model, tokenizer, PROMPTS, constrained=True, groundings=GROUNDINGS[:2])
 

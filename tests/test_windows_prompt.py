@@ -99,6 +99,10 @@ def test_prompt_lists_the_most_telling_play_first_with_its_reaction(tokenizer):
     others = lines.index("Other plays:")
     assert others > 5 and any("Okafor (HAR) with the block" in line for line in lines[others:])
     assert all(" | heat " not in line or int(line.split(" | heat ")[1][0]) < 5 for line in lines[others:])
+    # the grounding says which plays the prompt lists as likely moments (the stop bias before each)
+    listed = {line.split(" | ")[0]: k < others for k, line in enumerate(lines) if " | heat " in line}
+    assert {f"{g.ts} {g.event}": g.likely for g in no_final.prompt.grounding.plays} == listed
+    assert [g.likely for g in no_final.prompt.grounding.plays] == sorted(listed.values(), reverse=True)
     team = next(p for p in plans(tokenizer) if p.audience == "r/HarborHerons")
     text = team.prompt.messages[1]["content"]
     assert "comments in r/HarborHerons (all HAR fans)." in text

@@ -341,16 +341,23 @@ def generate_timelines(model: Any, tokenizer: Any, prompts: list[Messages], *, c
     quote shown under them.
 
     Prompts are sorted by token length so that a batch pads little (left-padded); a row that has
-    finished leaves its batch. `max_new_tokens` defaults to the grammar's bound for constrained
-    decoding (`constrained_budget`; a smaller value may cut outputs, which breaks the guarantee:
-    warned) and to `FREE_MAX_NEW_TOKENS` for free decoding. `should_stop` is asked before each
+    finished leaves its batch. A constrained row whose window lists no play has one possible
+    output (the empty timeline): it is written without running the model. `max_new_tokens`
+    defaults to the grammar's bound for constrained decoding (`constrained_budget`; a smaller
+    value may cut outputs, which breaks the guarantee: warned) and to `FREE_MAX_NEW_TOKENS` for
+    free decoding. `should_stop` is asked before each
     batch; when it says yes, Cancelled is raised. `stop_bias`: see GrammarMask.
     """
     if groundings is not None and (not constrained or len(groundings) != len(prompts)):
         raise ValueError("groundings need constrained=True and one entry per prompt")
     rows = groundings or [None] * len(prompts)
     results: list[GenerationResult | None] = [None] * len(prompts)
-    for batch, enc in _batches(model, tokenizer, prompts, batch_size, progress):
+    if constrained:
+        for i, g in enumerate(rows):
+            results[i] = _forced_whole(tokenizer, g) if g is not None and not g.plays else None
+    todo = [i for i, r in enumerate(results) if r is None]
+    for batch, enc in _batches(model, tokenizer, [prompts[i] for i in todo], batch_size, progress) if todo else ():
+        batch = [todo[k] for k in batch]
         if should_stop is not None and should_stop():
             raise Cancelled(f"stopped with {sum(r is not None for r in results)} of {len(prompts)} prompts done")
         cache, prefill = _prefill(model, enc)
@@ -360,6 +367,18 @@ def generate_timelines(model: Any, tokenizer: Any, prompts: list[Messages], *, c
                                             max_new_tokens=budget)):
             results[i] = result
     return results  # type: ignore[return-value]
+
+
+def _forced_whole(tokenizer: Any, grounding: schema.Grounding) -> GenerationResult | None:
+    """The output of a row whose grammar forces all of it (a window that lists no play: its timeline
+    can only be empty), with no model call; None when the grammar leaves a choice."""
+    matcher = new_matcher(tokenizer, grounding)
+    forced = matcher.compute_ff_tokens()
+    if not (matcher.consume_tokens(forced) and matcher.is_stopped()):
+        return None
+    text = tokenizer.decode(forced, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+    return GenerationResult(text=text, n_new_tokens=len(forced) + 1, finished=True, seconds=0.0,
+                            time_to_first_token=0.0)
 
 
 def generate_constrained_and_free(model: Any, tokenizer: Any, prompts: list[Messages],
