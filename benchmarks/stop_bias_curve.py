@@ -2,17 +2,19 @@
 
     python benchmarks/stop_bias_curve.py val test     (~4 min a split on 2 CPU cores)
     python benchmarks/stop_bias_curve.py val --leave-one-game-out
+    python benchmarks/stop_bias_curve.py val test --base
 
 Decodes each split's windows once with the adapter in models/adapter, the list of moments never
 closed by choice (`evaluate.STOP_BIAS_NEVER`), and scores every bias of `evaluate.STOP_BIASES`
 the way `evaluate.fit_stop_bias` does (a row closes at its first choice whose margin exceeds the
-bias), one bias at every choice; then the F1 at the adapter's own bias (`generate.StopBias`: one before
-a play the prompt lists as a likely moment, one before another). train_qlora fits that on `calibration_windows` val
-windows; this shows the whole curve, on val (where choosing is allowed) and on test (for diagnosis
-only: nothing is chosen on test), and the rule's timeline as the same decode writes it (a likely
-moment always, another play never). `--leave-one-game-out` (val): for each game, both fits (one
-bias, and the pair) on the other games' windows, scored on the held-out game's: whether fitting
-two biases on so few games generalises better than one.
+bias), one bias at every choice; then the F1 at the adapter's own biases (`generate.StopBias`: one
+before a play the prompt lists as a likely moment, one before another), which train_qlora fits on
+`calibration_windows` val windows, and the rule's timeline as the same decode writes it (a likely
+moment always, another play never). The whole curve shows on val (where choosing is allowed) and
+on test (for diagnosis only: nothing is chosen on test). `--leave-one-game-out` (val): for each
+game, both fits (one bias, and the pair) on the other games' windows, scored on the held-out
+game's: whether two biases fit on so few games generalise. `--base`: the same for the untrained
+base model, its biases fit on val as train_qlora fits them: what the calibration alone does.
 """
 
 from __future__ import annotations
@@ -76,12 +78,16 @@ def main() -> None:
     parser.add_argument("--unranked", action="store_true",
                         help="decode with the grammar that admits any listed plays in order, not only the "
                              "first N (schema.Grounding.ranked)")
+    parser.add_argument("--base", action="store_true",
+                        help="the adapter's base model without it, calibrated the same way (list val first: "
+                             "later splits are scored at the biases fit on val's calibration windows)")
     args = parser.parse_args()
     train_config = json.loads((args.adapter / "train_config.json").read_text())
-    model, tokenizer = load_model(train_config["base_model"], adapter=str(args.adapter))
-    own = StopBias.of(train_config.get("stop_bias"))
-    print(f"adapter {args.adapter}: its stop bias {own.moment:+.2f} before a likely moment, {own.other:+.2f} "
-          "before another play")
+    model, tokenizer = load_model(train_config["base_model"], adapter=None if args.base else str(args.adapter))
+    own = None if args.base else StopBias.of(train_config.get("stop_bias"))
+    if own is not None:
+        print(f"adapter {args.adapter}: its stop bias {own.moment:+.2f} before a likely moment, {own.other:+.2f} "
+              "before another play")
 
     def grounding(pair):
         return dataclasses.replace(pair_grounding(pair), ranked=not args.unranked)
@@ -97,16 +103,17 @@ def main() -> None:
                                                             if b in (-1, -0.5, 0, 0.5, 0.75, 1, 1.5, 2, 3)))
         margins_by_kind(split, pairs, results)
         scores = StopBiasScores(pairs, results, args.tol, [grounding(p) for p in pairs])
-        print(f"{split}: best single bias {best:+.2f} ({curve[best]:.3f}); at 0 {curve[0.0]:.3f}; "
-              f"at the adapter's own {scores.f1(own):.3f}; the likely moments alone "
-              f"{scores.f1(StopBias(STOP_BIAS_NEVER, -STOP_BIAS_NEVER)):.3f}")
         if split == "val":   # the biases train_qlora would fit: on its calibration windows
             calib = {p["id"] for p in spread_subset(pairs, train_config.get("calibration_windows") or 32)}
             fit, _ = fit_stop_bias(*zip(*[(p, r) for p, r in zip(pairs, results) if p["id"] in calib]), args.tol)
             print(f"val: fit on {len(calib)} windows {fit.moment:+.2f} / {fit.other:+.2f}, "
                   f"whole val there {scores.f1(fit):.3f}")
-            if args.leave_one_game_out:
-                leave_one_game_out(pairs, results, args.tol)
+            own = own if own is not None else fit
+        at_own = f"at {'the val fit' if args.base else 'its own'} {scores.f1(own):.3f}; " if own is not None else ""
+        print(f"{split}: best single bias {best:+.2f} ({curve[best]:.3f}); at 0 {curve[0.0]:.3f}; {at_own}"
+              f"the likely moments alone {scores.f1(StopBias(STOP_BIAS_NEVER, -STOP_BIAS_NEVER)):.3f}")
+        if split == "val" and args.leave_one_game_out:
+            leave_one_game_out(pairs, results, args.tol)
 
 
 if __name__ == "__main__":

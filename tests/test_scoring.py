@@ -107,7 +107,7 @@ def test_quote_grounding_and_window_bounds():
 
 def test_stop_biases_before_likely_moments_and_other_plays_are_read_off_one_decode_that_never_stops():
     from fan_timeline import schema
-    from fan_timeline.evaluate import f1_by_stop_bias, fit_stop_bias, pair_grounding, texts_at_bias
+    from fan_timeline.evaluate import STOP_BIAS_NEVER, f1_by_stop_bias, fit_stop_bias, pair_grounding, texts_at_bias
     from fan_timeline.generate import GenerationResult, StopBias
 
     def pair(i, plays, gold):
@@ -137,5 +137,13 @@ def test_stop_biases_before_likely_moments_and_other_plays_are_read_off_one_deco
     # one bias for every choice cannot have both (nor one for a window's first choice and one for the
     # later ones: b and d are both second): adding d adds b
     assert max(f1_by_stop_bias(pairs, results, tol_s=20).values()) < 1.0
+    # a model whose margins run past the grid's numbers (an untrained one) still gets "never close"
+    # before a likely moment: the rule's timeline (the likely moments) is always among the fits
+    loud = [out([a, b], [20.0, 30.0]), out([c, d], [20.0, 30.0])]
+    fit, loud_scores = fit_stop_bias(pairs, loud, tol_s=20)
+    assert fit.moment == STOP_BIAS_NEVER and loud_scores["event_f1"] == 1.0
+    assert texts_at_bias(loud, [pair_grounding(p) for p in pairs], fit) == [
+        schema.dump_timeline([{"ts": p[1], "event": p[2], "fan_sentiment": "positive"} for p in likely])
+        for likely in ([a], [c, d])]
     assert texts_at_bias(results, [pair_grounding(p) for p in pairs], bias) == [
         schema.dump_timeline([{"ts": a[1], "event": a[2], "fan_sentiment": "positive"}]), results[1].text]

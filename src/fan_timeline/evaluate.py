@@ -212,7 +212,9 @@ def evaluate_model(prefix: str, model: Any, tokenizer: Any, pairs: list[dict[str
 # The stop bias: how readily the model reports a moment, fit on val
 
 STOP_BIAS_NEVER = 1e4                                   # no margin reaches it: never close the list by choice
-STOP_BIASES = tuple(x / 4 for x in range(-16, 33))      # -4 .. 8, the biases `fit_stop_bias` tries
+# The biases `fit_stop_bias` tries: -4 .. 8 by quarters, and "always close" / "never close" (an
+# untrained model's margins run far past 8: without these it could not reach the rule's timeline).
+STOP_BIASES = (-STOP_BIAS_NEVER, *(x / 4 for x in range(-16, 33)), STOP_BIAS_NEVER)
 
 
 def _entries(result: GenerationResult) -> list[dict[str, Any]]:
