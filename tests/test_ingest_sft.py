@@ -159,11 +159,13 @@ def test_labels_are_shown_plays_in_the_prompts_order(built):
             parsed = json.loads(p["completion"][0]["content"])
             assert schema.validate_timeline(parsed) == []
             assert p["completion"][0]["content"] == schema.dump_timeline(parsed["timeline"])
-            listed = [(ts, event) for ts, event, _, _ in p["grounding"]["plays"]]
+            listed = [(ts, event) for ts, event, *_ in p["grounding"]["plays"]]
+            kinds = [likely for *_, likely in p["grounding"]["plays"]]   # listed as a likely moment: those first
+            assert all(isinstance(k, bool) for k in kinds) and kinds == sorted(kinds, reverse=True)
             entries = [(e["ts"], e["event"]) for e in parsed["timeline"]]
             assert all(e in listed for e in entries)
             assert [listed.index(e) for e in entries] == sorted(listed.index(e) for e in entries)
-            quotes = dict(((ts, event), q) for ts, event, q, _ in p["grounding"]["plays"])
+            quotes = dict(((ts, event), q) for ts, event, q, *_ in p["grounding"]["plays"])
             assert all("quote" not in e or e["quote"] in quotes[(e["ts"], e["event"])] for e in parsed["timeline"])
             refs = {(r["ts"], r["event"]) for r in p["reference"]}
             assert set(entries) <= refs     # every label is a gold moment; some gold moments may be unshown

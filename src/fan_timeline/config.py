@@ -170,7 +170,7 @@ class BuildSftConfig(Section):
     """Reactions shown under each candidate play (the only quotes an answer may use)."""
     min_audience_comments: int = 30
     """A subreddit's comments become an audience of their own (one prompt per window) from this many."""
-    train_audiences: int = 0
+    train_audiences: int = 1
     """Audiences a train window is prompted for (0 = all; N = N of them, different ones window to
     window: more games for the same training time). Val and test windows get every audience."""
     stress_audiences: int = 1
