@@ -35,17 +35,17 @@ from fan_timeline.evaluate import (
 )
 from fan_timeline.generate import StopBias, generate_timelines, load_model
 
+KINDS = {True: "a likely moment", False: "another play", None: "a play of unknown kind"}
 
-def margins_by_kind(split: str, pairs: list[dict], results: list) -> None:
+
+def margins_by_kind(split: str, pairs: list[dict], results: list, groundings: list) -> None:
     """Mean margin (closing minus going on) before a likely moment and before another play, where
     the gold goes on and where it closes: how far apart the model holds the two, kind by kind."""
     rows: dict[tuple[str, bool], list[float]] = {}
-    for pair, r in zip(pairs, results):
+    for pair, r, grounding in zip(pairs, results, groundings):
         gold = len(json.loads(pair["completion"][0]["content"])["timeline"])
-        grounding = pair_grounding(pair)
         for i, m in enumerate(r.stop_margins):
-            kind = {True: "a likely moment", False: "another play", None: "a play of unknown kind"}
-            rows.setdefault((kind[grounding.likely_at(i)], i < gold), []).append(m)
+            rows.setdefault((KINDS[grounding.likely_at(i)], i < gold), []).append(m)
     for (kind, go_on), ms in sorted(rows.items()):
         print(f"{split}: before {kind}, gold {'goes on' if go_on else 'closes'}: {len(ms)} choices, "
               f"mean margin {sum(ms) / len(ms):+.2f}")
@@ -94,15 +94,15 @@ def main() -> None:
 
     for split in args.splits:
         pairs = atomic.read_jsonl(args.sft / f"{split}.jsonl")
+        groundings = [grounding(p) for p in pairs]
         results = generate_timelines(model, tokenizer, [p["prompt"] for p in pairs], constrained=True,
-                                     groundings=[grounding(p) for p in pairs], batch_size=16,
-                                     stop_bias=STOP_BIAS_NEVER)
+                                     groundings=groundings, batch_size=16, stop_bias=STOP_BIAS_NEVER)
         curve = f1_by_stop_bias(pairs, results, args.tol)
         best = best_single_bias(curve)
         print(f"{split} ({len(pairs)} windows): " + ", ".join(f"{b:+.2f}: {f:.3f}" for b, f in curve.items()
                                                             if b in (-1, -0.5, 0, 0.5, 0.75, 1, 1.5, 2, 3)))
-        margins_by_kind(split, pairs, results)
-        scores = StopBiasScores(pairs, results, args.tol, [grounding(p) for p in pairs])
+        margins_by_kind(split, pairs, results, groundings)
+        scores = StopBiasScores(pairs, results, args.tol, groundings)
         if split == "val":   # the biases train_qlora would fit: on its calibration windows
             calib = {p["id"] for p in spread_subset(pairs, train_config.get("calibration_windows") or 32)}
             fit, _ = fit_stop_bias(*zip(*[(p, r) for p, r in zip(pairs, results) if p["id"] in calib]), args.tol)
