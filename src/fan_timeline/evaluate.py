@@ -222,14 +222,10 @@ def _entries(result: GenerationResult) -> list[dict[str, Any]]:
     return parsed["timeline"] if parsed is not None and not errors else []
 
 
-def _closes_at(margins: tuple[float, ...], likely: list[bool | None], bias: StopBias, n_entries: int) -> int:
+def _closes_at(margins: tuple[float, ...], grounding: schema.Grounding, bias: StopBias, n_entries: int) -> int:
     """How many entries a row keeps under `bias`: it closes at its first choice whose margin exceeds
-    the bias before the play that choice would add (`likely`: each choice's, `Grounding.likely_at`)."""
-    return next((i for i, m in enumerate(margins) if m > bias.at(likely[i])), n_entries)
-
-
-def _likely(grounding: schema.Grounding, margins: tuple[float, ...]) -> list[bool | None]:
-    return [grounding.likely_at(i) for i in range(len(margins))]
+    the bias before the play that choice would add (`StopBias.before`)."""
+    return next((i for i, m in enumerate(margins) if m > bias.before(grounding, i)), n_entries)
 
 
 def texts_at_bias(results: list[GenerationResult], groundings: list[schema.Grounding],
@@ -240,8 +236,7 @@ def texts_at_bias(results: list[GenerationResult], groundings: list[schema.Groun
     texts = []
     for r, g in zip(results, groundings):
         entries = _entries(r)
-        texts.append(schema.dump_timeline(entries[:_closes_at(r.stop_margins, _likely(g, r.stop_margins), bias,
-                                                              len(entries))]))
+        texts.append(schema.dump_timeline(entries[:_closes_at(r.stop_margins, g, bias, len(entries))]))
     return texts
 
 
@@ -257,10 +252,10 @@ class StopBiasScores:
             entries, cuts = _entries(r), RunScore(tol_s)
             for k in range(len(entries) + 1):
                 cuts.add(pair, schema.dump_timeline(entries[:k]))
-            self.rows.append((r.stop_margins, _likely(g, r.stop_margins), len(entries), cuts.windows))
+            self.rows.append((r.stop_margins, g, len(entries), cuts.windows))
 
     def f1(self, bias: StopBias) -> float:
-        cut = [counts[_closes_at(margins, likely, bias, n)] for margins, likely, n, counts in self.rows]
+        cut = [counts[_closes_at(margins, g, bias, n)] for margins, g, n, counts in self.rows]
         return scoring.event_f1(cut)
 
 

@@ -206,6 +206,11 @@ class StopBias:
         unknown kind (None)."""
         return self.unknown if likely is None else self.moment if likely else self.other
 
+    def before(self, grounding: schema.Grounding | None, choice: int) -> float:
+        """The bias at a row's `choice`-th decision (0 = its first), by the kind of play its
+        `grounding` (None: the whole schema) lists there: `Grounding.likely_at`."""
+        return self.at(grounding.likely_at(choice) if grounding is not None else None)
+
     def as_dict(self) -> dict[str, float]:
         return {"moment": self.moment, "other": self.other}
 
@@ -272,8 +277,7 @@ class GrammarMask:
         decision = torch.isfinite(close) & torch.isfinite(go_on)
         for k in decision.nonzero().flatten().tolist():
             r = rows[k]
-            g = self.groundings[r]
-            scores[k, closers] -= self.stop_bias.at(g.likely_at(len(self.margins[r])) if g is not None else None)
+            scores[k, closers] -= self.stop_bias.before(self.groundings[r], len(self.margins[r]))
             self.margins[r].append(float(close[k] - go_on[k]))
         self.seconds += time.perf_counter() - start
         return scores
