@@ -95,11 +95,8 @@ def run(model, tokenizer, batch: list, *, constrained: bool, batch_size: int, fr
 
 
 def _steps(results) -> int:
-    """Decode steps run in all: each batch runs as many as its longest row (rows of a batch share batch_seconds)."""
-    by_batch: dict[float, int] = {}
-    for r in results:
-        by_batch[r.batch_seconds] = max(by_batch.get(r.batch_seconds, 0), r.n_new_tokens)
-    return sum(by_batch.values())
+    """Decode steps (forward passes) run in all: the rows of a batch share its steps and its batch_seconds."""
+    return sum({r.batch_seconds: r.steps for r in results}.values())
 
 
 def main() -> None:

@@ -327,6 +327,7 @@ class GenerationResult:
     batch_seconds: float = 0.0
     constraint_seconds: float = 0.0  # share of the time the batch spent masking logits with the grammar
     stop_margins: tuple[float, ...] = ()  # at each choice to report one more moment: closing minus going on
+    steps: int = 0  # forward passes of the batch's decode loop (forced tokens ride along: fewer than tokens)
 
 
 class Cancelled(Exception):
@@ -538,8 +539,10 @@ def _decode(model: Any, tokenizer: Any, enc: Any, cache: Any, prefill_seconds: f
     positions = next_pos[:, None]
     last = torch.zeros(n_rows, dtype=torch.long)   # per row: the index of its last real token in the step
     first_token_at = None
+    steps = 0
     with torch.inference_mode():
         while rows:
+            steps += 1
             logits = model(input_ids=step_ids, attention_mask=mask, position_ids=positions, cache=cache,
                            use_cache=True).logits
             logits = logits[torch.arange(len(rows)), last.to(logits.device)].float()
@@ -588,7 +591,7 @@ def _decode(model: Any, tokenizer: Any, enc: Any, cache: Any, prefill_seconds: f
             text=tokenizer.decode(body, skip_special_tokens=False, clean_up_tokenization_spaces=False),
             n_new_tokens=len(ids), finished=finished, seconds=seconds / n_rows, time_to_first_token=ttft,
             batch_seconds=seconds, constraint_seconds=(grammar.seconds if grammar is not None else 0.0) / n_rows,
-            stop_margins=tuple(grammar.margins[len(results)]) if grammar is not None else ()))
+            stop_margins=tuple(grammar.margins[len(results)]) if grammar is not None else (), steps=steps))
     return results
 
 
