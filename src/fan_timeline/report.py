@@ -48,14 +48,14 @@ def _pr(run: dict[str, Any]) -> str:
 def results_tables(m: dict[str, Any]) -> str:
     """The README's two results tables (test games, stress games) from metrics/eval.json."""
     test = m["runs"]
-    rows = ["| run (test games) | windows | event F1 (95% interval) | ts-only F1 | precision / recall | facts true "
-            "| names not in the game | sentiment macro-F1 (pairs) | valid JSON | tok/s |",
+    rows = ["| run (test games) | windows | event F1 (95% interval) | ts-only F1 | precision / recall "
+            "| facts true (entries) | names not in the game | sentiment macro-F1 (pairs) | valid JSON | tok/s |",
             "|---|---|---|---|---|---|---|---|---|---|"]
     for name in RUN_NAMES:
         if name not in test:
             continue
         r = test[name]
-        facts = "–" if not r.get("entries") else _pct(r["fact_precision"])
+        facts = "–" if not r.get("entries") else f"{_pct(r['fact_precision'])} ({r['entries']})"
         names = "–" if not r.get("entries") else _pct(r["hallucinated_name_rate"])
         tok = f"{r['tokens_per_s']:.1f}" if r.get("tokens_per_s") else "–"
         rows.append(f"| {RUN_NAMES[name]} | {r['windows']} | {_f1(r)} | {r['event_f1_ts_only']:.2f} | {_pr(r)} | "
