@@ -39,15 +39,16 @@ KINDS = {True: "a likely moment", False: "another play", None: "a play of unknow
 
 
 def margins_by_kind(split: str, pairs: list[dict], results: list, groundings: list) -> None:
-    """Mean margin (closing minus going on) before a likely moment and before another play, where
-    the gold goes on and where it closes: how far apart the model holds the two, kind by kind."""
-    rows: dict[tuple[str, bool], list[float]] = {}
+    """Mean margin (closing minus going on) before a likely moment and before another play, at a
+    window's first, second and third choice, where the gold goes on and where it closes: how far
+    apart the model holds the two kinds, and how often the gold has a moment to go on to."""
+    rows: dict[tuple[str, int, bool], list[float]] = {}
     for pair, r, grounding in zip(pairs, results, groundings):
         gold = len(json.loads(pair["completion"][0]["content"])["timeline"])
         for i, m in enumerate(r.stop_margins):
-            rows.setdefault((KINDS[grounding.likely_at(i)], i < gold), []).append(m)
-    for (kind, go_on), ms in sorted(rows.items()):
-        print(f"{split}: before {kind}, gold {'goes on' if go_on else 'closes'}: {len(ms)} choices, "
+            rows.setdefault((KINDS[grounding.likely_at(i)], i, i < gold), []).append(m)
+    for (kind, i, go_on), ms in sorted(rows.items()):
+        print(f"{split}: choice {i + 1}, before {kind}, gold {'goes on' if go_on else 'closes'}: {len(ms)} choices, "
               f"mean margin {sum(ms) / len(ms):+.2f}")
 
 
