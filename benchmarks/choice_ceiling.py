@@ -9,9 +9,11 @@ candidate plays to report. This fits classifiers on the train split's candidates
 gold moment?) and picks, per window, the candidates they rate 0.5 or more (at most the schema's
 3, the most likely first), as the rule picks those whose score reaches its threshold. Features:
 
-- `prompt`: what the model's prompt shows of a play (its line: heat digit, the loudness word,
-  the comment count, the audience's side of the count, the play's own words, the period and clock;
-  its place in the list: rank, "Likely moments" or not, how many candidates);
+- `prompt`: what the model's prompt shows of a play (its line: heat digit, the volume against the
+  thread's pace, the comments naming its player and their usual count, those saying what it was,
+  those shouting and their usual count, the audience's comments and their side, the play's own
+  words, the period and clock; its place in the list: rank, "Likely moments" or not, how many
+  candidates);
 - `prompt+score`: the same and the candidate's exact score (what the rule thresholds).
 
 If a gradient-boosted classifier over every feature the prompt shows cannot beat the rule on
@@ -34,10 +36,11 @@ from train_throughput import git_commit, machine  # same folder
 
 from fan_timeline import atomic, schema
 from fan_timeline.evaluate import rule_entries, score_texts
-from fan_timeline.prompt import LOUDNESS, MOMENT_HEAT
+from fan_timeline.prompt import MOMENT_HEAT
 
-LINE = re.compile(r" \| heat (?P<heat>\d), fans (?P<loud>[a-z ]+): (?P<n>\d+) comments(?:, (?P<teams>.*))?$")
-LOUD_RANK = {word: i for i, (_, word) in enumerate(reversed(LOUDNESS))}
+LINE = re.compile(r" \| heat (?P<heat>\d) \| (?P<lift>[\d.]+)x their pace"
+                  r"(?:, (?P<named>\d+) name .+? \((?P<named_usual>\d+) usual\))?, (?P<said>\d+) say it, "
+                  r"(?P<shout>\d+) shout \((?P<shout_usual>\d+) usual\) \| here (?P<n>\d+)(?:: (?P<teams>.*))?$")
 WORDS = ("ties", "ahead", "lead", "final", "buzzer", "run", "three", "dunk", "free throw", "miss", "block",
          "steal", "turnover", "end of")
 
@@ -66,7 +69,8 @@ def features(pair: dict[str, Any], with_score: bool) -> list[list[float]]:
         period, clock = c["ts"].rsplit(" ", 1)
         minutes, seconds = clock.split(":")
         text = c["event"].lower()
-        row = [int(m["heat"]), LOUD_RANK[m["loud"]], int(m["n"]), max(counts, default=0), rank,
+        row = [int(m["heat"]), float(m["lift"]), int(m["named"] or 0), int(m["named_usual"] or 0), int(m["said"]),
+               int(m["shout"]), int(m["shout_usual"]), int(m["n"]), max(counts, default=0), rank,
                len(pair["candidates"]), int(m["heat"]) >= MOMENT_HEAT, team_audience,
                int(re.sub(r"\D", "", period) or 0),
                period.upper().startswith("OT"), int(minutes) * 60 + int(seconds)]
@@ -95,7 +99,7 @@ def run(sft: Path, tol_s: float) -> dict[str, Any]:
     from sklearn.linear_model import LogisticRegression
 
     splits = {s: atomic.read_jsonl(sft / f"{s}.jsonl") for s in ("train", "val", "test", "stress")}
-    threshold = json.loads((sft / "rule.json").read_text())["threshold"]
+    threshold = json.loads((sft / "rule.json").read_text())["thresholds"]["rule"]
     out: dict[str, Any] = {"rule_threshold": threshold, "train_candidates": 0, "splits": {}}
     models = {"logistic": lambda: LogisticRegression(max_iter=5000),
               "boosted_trees": lambda: GradientBoostingClassifier(n_estimators=150, max_depth=3, random_state=0)}

@@ -4,7 +4,7 @@
 
 Reads params.yaml sections `build_sft` and `train_qlora.base_model` (its tokenizer sets the
 prompt token budget). Writes data/sft/{train,val,test,stress}.jsonl, data/sft/split.json,
-data/sft/rule.json (the rule baseline's threshold, fit on train) and metrics/sft.json.
+data/sft/rule.json (the thresholds of the rule and the state and volume baselines, fit on train) and metrics/sft.json.
 """
 
 import argparse
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     m = result.metrics
     print(f"build_sft: pairs {m['pairs']}, games {m['games']}, prompt tokens p90 "
           f"{m['prompt_tokens']['train'].get('p90')}, gold moments among the candidates "
-          f"{m['gold']['candidate_recall'] or 0:.0%}, rule threshold {m['rule']['threshold']}")
+          f"{m['gold']['candidate_recall'] or 0:.0%}, thresholds {m['rule']['thresholds']}")
     return 0
 
 

@@ -3,10 +3,11 @@
     python stages/evaluate.py data/sft models/adapter metrics/eval.json plots/eval data/eval/predictions.jsonl
 
 Reads params.yaml section `evaluate`, data/sft/{test,stress}.jsonl and data/sft/rule.json (the
-rule's threshold, fit on train by build_sft). On the test windows: the fine-tune constrained and
-free (on `evaluate.free_windows` of them), the base model constrained on `base_windows` of them (free
-on `base_free_windows`),
-the rule and the content-free grid; on the stress windows the fine-tune constrained, the rule and the grid. Each
+thresholds of the rule and the state and volume baselines, fit on train by build_sft). On the test
+windows: the fine-tune constrained and free (on `evaluate.free_windows` of them), the base model
+constrained on `base_windows` of them (free on `base_free_windows`), the rule, the state and volume
+baselines and the content-free grid; on the stress windows the fine-tune constrained and the same
+runs with no model. Each
 gain of the fine-tune (constrained) over a baseline comes with a paired bootstrap interval that
 resamples games: `finetuned_minus_<baseline>_event_f1_ci95` (above 0: it beats the baseline beyond
 the luck of the games).
@@ -25,6 +26,7 @@ from fan_timeline import atomic, schema, scoring  # noqa: E402
 from fan_timeline.config import ConfigError, EvaluateConfig, load_section  # noqa: E402
 from fan_timeline.evaluate import (  # noqa: E402
     RunScore,
+    baseline_entries,
     evaluate_model,
     grid_entries,
     progress_line,
@@ -36,10 +38,17 @@ from fan_timeline.generate import StopBias, load_model  # noqa: E402
 from fan_timeline.plots import write_table  # noqa: E402
 
 
-def text_runs(pairs: list[dict], threshold: float, tol_s: float) -> dict:
-    """The rule's and the grid's runs (no model: their entries are computed, then scored alike)."""
+def text_runs(pairs: list[dict], thresholds: dict[str, float], tol_s: float) -> dict:
+    """The runs with no model (the rule, the state and volume baselines, the grid): their entries are
+    computed, then scored alike."""
+    makers = {"rule": lambda p: rule_entries(p, thresholds["rule"]),
+              **{b: (lambda p, b=b: baseline_entries(p, b, thresholds[b])) for b in ("state", "volume")},
+              "grid": grid_entries}
     return {name: score_texts(name, pairs, [schema.dump_timeline(make(p)) for p in pairs], tol_s)
-            for name, make in (("rule", lambda p: rule_entries(p, threshold)), ("grid", grid_entries))}
+            for name, make in makers.items()}
+
+
+NO_MODEL = ("rule", "state", "volume", "grid")
 
 
 def gains(finetuned, baselines: dict, names: tuple[str, ...]) -> dict:
@@ -63,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     test = spread_subset(atomic.read_jsonl(args.sft / "test.jsonl"), cfg.max_windows)
     stress = spread_subset(atomic.read_jsonl(args.sft / "stress.jsonl"), cfg.stress_windows)
-    threshold = json.loads((args.sft / "rule.json").read_text())["threshold"]
+    thresholds = json.loads((args.sft / "rule.json").read_text())["thresholds"]
     train_config = json.loads((args.adapter / "train_config.json").read_text())
     base_model, stop_bias = train_config["base_model"], StopBias.of(train_config.get("stop_bias"))
     tol = cfg.ts_tolerance_s
@@ -83,9 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     runs |= evaluate_model("base", model, tokenizer, base, tol_s=tol, batch_size=cfg.batch_size,
                            free_max_new_tokens=cfg.free_max_new_tokens,
                            free_pairs=spread_subset(base, cfg.base_free_windows))
-    runs |= text_runs(test, threshold, tol)
-    stress_runs |= text_runs(stress, threshold, tol) if stress else {}
-    for name in ("rule", "grid"):
+    runs |= text_runs(test, thresholds, tol)
+    stress_runs |= text_runs(stress, thresholds, tol) if stress else {}
+    for name in NO_MODEL:
         print(progress_line(name, runs[name][0].summary()))
 
     ft = runs["finetuned_constrained"][0]
@@ -93,17 +102,17 @@ def main(argv: list[str] | None = None) -> int:
     metrics = {
         "runs": {name: score.summary() for name, (score, _) in runs.items()},
         "stress": {name: score.summary() for name, (score, _) in stress_runs.items()},
-        **gains(ft, {"rule": runs["rule"][0], "grid": runs["grid"][0]}, ("rule", "grid")),
+        **gains(ft, {b: runs[b][0] for b in NO_MODEL}, NO_MODEL),
         **gains(on_base, {"base": runs["base_constrained"][0]}, ("base",)),
         "on_base_subset": {"finetuned_constrained": scoring.summary(on_base.windows)},   # like for like
         "test_windows": len(test), "free_windows": len(free), "stress_windows": len(stress),
         "base_windows": len(base),
         "base_free_windows": [p["id"] for p in spread_subset(base, cfg.base_free_windows)],
-        "ts_tolerance_s": tol, "rule_threshold": threshold, "stop_bias": stop_bias.as_dict(),
+        "ts_tolerance_s": tol, "thresholds": thresholds, "stop_bias": stop_bias.as_dict(),
     }
     if stress:
-        metrics["stress"] |= gains(stress_runs["finetuned_constrained"][0],
-                                   {"rule": stress_runs["rule"][0], "grid": stress_runs["grid"][0]}, ("rule", "grid"))
+        metrics["stress"] |= gains(stress_runs["finetuned_constrained"][0], {b: stress_runs[b][0] for b in NO_MODEL},
+                                   NO_MODEL)
     for name, (_, preds) in list(runs.items()) + [(f"stress_{k}", v) for k, v in stress_runs.items()]:
         predictions += [{**p, "run": name} for p in preds]
     atomic.write_jsonl(args.predictions, predictions)

@@ -1,9 +1,11 @@
 """DVC stage `ingest`: raw games -> canonical tables + an account of every rejected row.
 
-    python stages/ingest.py data/raw/sample data/interim metrics/ingest.json --stress data/raw/stress
+    python stages/ingest.py data/raw/sample data/interim metrics/ingest.json --stress data/raw/stress \
+        --realism metrics/realism.json
 
 Reads params.yaml section `ingest`. Writes data/interim/{games,plays,comments}.parquet,
-gold.jsonl, rejected.jsonl and metrics/ingest.json (all declared in dvc.yaml).
+gold.jsonl, rejected.jsonl, metrics/ingest.json and metrics/realism.json (how the threads behave
+against a real game's, `fan_timeline.realism`; all declared in dvc.yaml).
 """
 
 import argparse
@@ -29,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("metrics", type=Path)
     parser.add_argument("--stress", type=Path, help="the stress set's games (split `stress`, never trained on)")
+    parser.add_argument("--realism", type=Path, help="write how the threads behave against a real game's here "
+                                                     "(fan_timeline.realism)")
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
     try:
@@ -44,9 +48,14 @@ def main(argv: list[str] | None = None) -> int:
         atomic.write_jsonl(out / "gold.jsonl", result.gold)
         atomic.write_jsonl(out / "rejected.jsonl", result.rejections.items)
     atomic.write_json(args.metrics, result.metrics)
+    if args.realism:
+        atomic.write_json(args.realism, result.realism)
     m = result.metrics
     print(f"ingest: {m['games']} games, {m['plays']} plays, {m['comments']} comments kept, "
           f"{m['rejected']} rows rejected (see {args.out_dir / 'rejected.jsonl'})")
+    if args.realism:
+        print(f"realism: {result.realism['games']} games measured, every figure within its band of a real "
+              f"game's: {result.realism['all_in_band']} ({args.realism})")
     return 0
 
 

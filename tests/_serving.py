@@ -5,6 +5,7 @@ real and does not generate."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 import time
@@ -14,7 +15,7 @@ from typing import Any
 import uvicorn
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = ROOT / "data" / "raw" / "sample"
+SAMPLES = Path(os.environ["FAN_TIMELINE_TEST_SAMPLES"])   # the pipeline's first sample games (conftest.py)
 REAL = ROOT / "tests" / "data" / "real"
 
 

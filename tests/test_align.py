@@ -121,20 +121,27 @@ def test_fan_team_is_the_subreddit_team_else_the_flair_team():
     assert align.subreddit_team("nba", TEAMS) is None
 
 
-def test_reaction_lag_is_where_the_comments_peak_after_the_plays():
+def test_reaction_lag_is_where_the_comments_naming_a_play_peak_after_it():
+    """A real thread barely gets louder after a play, but more of it names the play's player: the lag
+    is found from the names, with the volume left flat."""
     import random
 
     rng = random.Random(0)
+    players = ["okafor", "reyes", "ito", "mensah", "haddad", "strand", "lindqvist", "moreau"]
     walls = [1_700_000_000.0 + 25.0 * i for i in range(300)]
-    weights = [3.0 if i % 10 == 0 else 0.0 for i in range(300)]       # every tenth play matters
-    comments = [walls[0] + rng.uniform(0, 7500) for _ in range(1500)]  # chatter
-    for i in range(0, 300, 10):                                         # bursts 40 s (+-5) after those plays
-        comments += [walls[i] + 40 + rng.gauss(0, 4) for _ in range(25)]
-    lag, contrast = align.estimate_reaction_lag(walls, weights, comments)
-    assert lag is not None and abs(lag - 40) <= 5 and contrast > 2
-    flat, _ = align.estimate_reaction_lag(walls, weights, [walls[0] + rng.uniform(0, 7500) for _ in range(2000)])
-    assert flat is None                                                 # no peak: say so, do not guess
-    assert align.estimate_reaction_lag(walls, weights, comments[:50]) == (None, 0.0)   # too few to tell
+    names = [{players[i % len(players)]} for i in range(300)]
+    chatter = ["what a game", "come on", "need a stop", "refs are blind"]
+    comments = []
+    for k in range(0, 7500, 3):              # 20 a minute, a tenth naming a random player
+        body = f"{rng.choice(players)} is playing well" if rng.random() < 0.1 else rng.choice(chatter)
+        comments.append((walls[0] + k + rng.uniform(0, 3), body))
+    for i in range(300):                     # after every play, 2 comments name its player 40 s (+-6) later
+        comments += [(walls[i] + 40 + rng.gauss(0, 6), f"{players[i % len(players)].upper()}!!") for _ in range(2)]
+    lag, contrast = align.estimate_reaction_lag(walls, names, comments)
+    assert lag is not None and abs(lag - 40) <= 6 and contrast > align.MIN_LAG_CONTRAST
+    flat = [(t, b) for t, b in comments if "!!" not in b]
+    assert align.estimate_reaction_lag(walls, names, flat)[0] is None    # names that follow no play: say so
+    assert align.estimate_reaction_lag(walls, names, comments[:50]) == (None, 0.0)   # too few to tell
 
 
 def test_pseudonym_and_flair_rules():

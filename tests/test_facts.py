@@ -108,3 +108,20 @@ def test_one_game_in_every_format_is_the_same_facts(tmp_path: Path) -> None:
 ])
 def test_surname_is_what_every_format_agrees_on(name: str | None, expected: str) -> None:
     assert surname(name) == expected
+
+
+def test_a_miss_with_no_player_named_is_its_own_teams() -> None:
+    """A feed row without player fields: a missed free throw or shot is the shooting team's, never the
+    team it was good for ("GSW misses a free throw" for a Cleveland miss was a bug)."""
+    def row(seq, clock_s, event_type, team, points=0, home=0, away=0):
+        return {"game_id": "g", "seq": seq, "source_id": str(seq), "period": 4, "clock_s": clock_s,
+                "clock": f"Q4 00:{int(clock_s):02d}", "game_s": 2880.0 - clock_s, "wall_utc": None, "team": team,
+                "player": None, "player2": None, "event_type": event_type, "points": points,
+                "score_home": home, "score_away": away, "text": "", "wall_s": None}
+
+    plays = [row(0, 20.0, "free_throw_missed", "CLE", home=100, away=101),
+             row(1, 10.0, "missed_shot", "CLE", home=100, away=101)]
+    facts = game_facts(plays, "CLE", "GSW")
+    assert [facts[s].text for s in (0, 1)] == ["CLE misses a free throw, GSW lead 101-100",
+                                               "CLE misses, GSW lead 101-100"]
+    assert facts[0].for_team == facts[1].for_team == "GSW"     # the miss was good for the other team

@@ -342,7 +342,8 @@ GROUNDINGS = [
     schema.Grounding.of([("Q1 11:32", "Tatum scores to put BOS ahead 2-0", [])]),
     schema.Grounding.of([]),   # no play shown: nothing to report
 ]
-BLOCK = {"ts": "Q4 01:48", "event": "Okafor blocks Reyes, LIN lead 101-99", "fan_sentiment": "positive"}
+BLOCK = {"ts": "Q4 01:48", "event": "Okafor blocks Reyes, LIN lead 101-99", "fan_sentiment": "positive",
+         "quote": "OKAFOR WITH THE SWAT"}   # a play with shown reactions always quotes one
 THREE = {"ts": "Q4 00:21", "event": "Lindqvist hits a three to put HAR ahead 104-101", "fan_sentiment": "mixed"}
 
 
@@ -364,7 +365,7 @@ def test_grounding_keeps_only_plays_and_quotes_the_schema_admits():
 
 def test_grounded_grammar_writes_each_play_as_its_fact_and_nothing_else(tokenizer):
     g = dataclasses.replace(GROUNDINGS[0], ranked=False)   # any listed plays in order (ranked: the test below)
-    ok = schema.dump_timeline([{**BLOCK, "quote": "OKAFOR WITH THE SWAT"}, THREE])
+    ok = schema.dump_timeline([BLOCK, THREE])
     assert _accepts_grounded(tokenizer, g, ok)
     assert _accepts(tokenizer, ok)  # and the base schema accepts every grounded output
     refused = {
@@ -377,6 +378,7 @@ def test_grounded_grammar_writes_each_play_as_its_fact_and_nothing_else(tokenize
         "plays out of the listed order": schema.dump_timeline([THREE, BLOCK]),
         "a feeling the fans did not vote": ok.replace('"positive"', '"negative"'),
         "one play twice": schema.dump_timeline([BLOCK, BLOCK]),
+        "no quote of a play whose fans were shown": schema.dump_timeline([{**BLOCK, "quote": None}, THREE]),
     }
     for why, text in refused.items():
         assert not _accepts_grounded(tokenizer, g, text), why
@@ -388,7 +390,8 @@ def test_grounded_grammar_writes_each_play_as_its_fact_and_nothing_else(tokenize
 def test_ranked_grounding_admits_only_the_first_plays(tokenizer):
     g = GROUNDINGS[0]
     assert g.ranked      # the default: the plays come the most telling first, a timeline is their first N
-    reyes = {"ts": "Q4 02:10", "event": "Reyes scores, LIN lead 101-99", "fan_sentiment": "negative"}
+    reyes = {"ts": "Q4 02:10", "event": "Reyes scores, LIN lead 101-99", "fan_sentiment": "negative",
+             "quote": "of course he hits that"}
     for entries in ([], [reyes], [reyes, BLOCK], [reyes, BLOCK, THREE]):
         assert _accepts_grounded(tokenizer, g, schema.dump_timeline(entries)), entries
     for entries in ([BLOCK], [reyes, THREE], [BLOCK, THREE]):    # a play skipped
@@ -434,7 +437,7 @@ def test_grounded_decoding_cites_only_the_window(model_and_tokenizer):
         for e in parsed["timeline"]:
             assert (e["ts"], e["event"]) in plays
             play = plays[(e["ts"], e["event"])]
-            assert "quote" not in e or e["quote"] in play.quotes
+            assert e.get("quote") in play.quotes if play.quotes else "quote" not in e   # quoted when it can
             assert play.feeling is None or e["fan_sentiment"] == play.feeling
     assert timeline_from_text(results[0].text)[0]["timeline"], "the untrained model writes entries here"
     assert timeline_from_text(results[2].text)[0] == {"timeline": []}

@@ -30,7 +30,8 @@ def run(cmd: list[str], cwd: Path, env_extra: dict[str, str] | None = None) -> s
 
 
 def make_scratch_repo(repo: Path, games: int = 3, seed: int = 11) -> Path:
-    """A git + DVC repository at `repo` with this checkout's pipeline code and freshly simulated games.
+    """A git + DVC repository at `repo` with this checkout's pipeline code, whose `simulate` stage has
+    written `games` sample games and one stress game (its run in dvc.lock, not yet committed).
 
     Shared with the other tests that run real DVC (test_remote, test_faults).
     """
@@ -39,10 +40,11 @@ def make_scratch_repo(repo: Path, games: int = 3, seed: int = 11) -> Path:
         shutil.copy(REPO / name, repo / name)
     shutil.copytree(REPO / "stages", repo / "stages")
     shutil.copytree(REPO / "src", repo / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    simulate(repo / "data" / "raw" / "sample", games, seed)
-    simulate(repo / "data" / "raw" / "stress", 1, seed + 1, id_prefix="X", stress=True)
     run(["git", "init", "-q"], repo)
     run(["dvc", "init", "-q"], repo)
+    set_params(repo, simulate={"games": games, "seed": seed, "stress_games": 1, "stress_seed": seed + 1})
+    assert stages_ran(run(["dvc", "repro", "simulate"], repo)) == {"simulate"}
+    assert len(list((repo / "data" / "raw" / "sample").iterdir())) == games
     return repo
 
 
@@ -82,7 +84,8 @@ def test_every_stage_depends_on_the_code_it_runs():
         script = next(d for d in deps if d.startswith("stages/"))
         assert script in stage["cmd"]
         modules = project_modules(REPO / script)
-        library = {"build_sft": "sft.py", "train_qlora": "train/recipe.py"}.get(name, f"{name}.py")
+        library = {"build_sft": "sft.py", "train_qlora": "train/recipe.py", "simulate": "simulate/cli.py"}.get(
+            name, f"{name}.py")
         assert f"src/fan_timeline/{library}" in modules  # the walk finds at least the stage's own library
         missing = {m for m in modules if m not in deps and not any(m.startswith(d + "/") for d in deps)}
         assert not missing, f"dvc.yaml stage {name} runs {sorted(missing)} but does not list them in deps"

@@ -91,10 +91,11 @@ def test_real_play_by_play_without_comments_is_windowed_without_alignment(servic
     assert game.report["pbp_format"] == "stats_v2"
     assert game.report["alignment"]["method"] is None and game.comments == []
     assert (game.game["home_team"], game.game["away_team"], game.game["periods"]) == ("TOR", "NOP", 5)
-    assert len(game.windows()) == 16 + 2   # an overtime of 300 s takes two 180 s windows
+    # 180 s windows; the last 3 minutes of Q4 and of the overtime in 45 s ones: 12 + (3 + 4) + (1 + 4)
+    assert len(game.windows()) == 24
     assert game.audiences == ["comments"]   # no comments: one audience of none, the plays still listed
     final = game.windows()[-1].prompt.messages[1]["content"]
-    assert "Final: TOR beat NOP 130-122 in overtime | heat 4, fans quiet: 0 comments" in final   # the play alone
+    assert "Final: TOR beat NOP 130-122 in overtime | heat 4 | no comments | here 0" in final   # the play alone
 
 
 def test_bad_raw_input_says_which_file_and_what(service):
@@ -153,8 +154,8 @@ def test_windows_are_checked_before_generating(service):
     game = service.read_raw(RawFile("v2.json", (REAL / "stats_playbyplayv2_0021900001.json").read_bytes()))
     assert service.select(game, [3, 1, 3]) == [1, 3]
     with pytest.raises(InputError) as err:
-        service.select(game, [0, 18])
-    assert err.value.loc == ("windows", 1) and "18 windows (0..17)" in err.value.message
+        service.select(game, [0, 24])
+    assert err.value.loc == ("windows", 1) and "24 windows (0..23)" in err.value.message
     with pytest.raises(InputError) as err:
         game.audience("r/raptors")
     assert err.value.loc == ("audience",) and "comments" in err.value.message   # names the ones there are

@@ -505,53 +505,66 @@ def refine_alignment(alignment: Alignment, plays: Sequence[dict[str, Any]],
 
 
 # --- reaction lag ---------------------------------------------------------------------------------
-# When nothing better is known: the middle of the 20-45 s between a play and its comment-volume
-# peak measured on a real NBA playoff game's threads.
-DEFAULT_REACTION_LAG_S = 30.0
+# When the game's comments cannot say: where a real NBA playoff game's comment bursts peaked after
+# the plays' logged times (anywhere from 0 to ~105 s, median about 45 s), a little before it.
+DEFAULT_REACTION_LAG_S = 40.0
 MAX_REACTION_LAG_S = 120
-LAG_BIN_S = 10.0           # width of the comment-count window swept over the lags
-MIN_LAG_COMMENTS = 200     # fewer comments than this cannot place a peak
-MIN_LAG_CONTRAST = 1.6     # the peak must stand this many times above the typical lag's score
+LAG_STEP_S = 2.0           # lags tried, in steps of this many seconds
+LAG_BIN_S = 20.0           # named comments counted in a bin this wide around each play + lag
+LAG_AROUND_S = (300.0, 420.0)   # ... against that name's pace in the minutes around the play
+MIN_LAG_MENTIONS = 100     # fewer comments naming a play's player than this cannot place a peak
+MIN_LAG_CONTRAST = 1.2     # the peak must stand this many times above the median lag's score ...
+MIN_LAG_SD = 4.5           # ... and this many standard deviations of its counting noise
+MAX_LAG_ALIGN_ERROR_S = 20.0   # alignments coarser than this (V3 period anchors, tip-off only) cannot place it
+_NAME_WORD = re.compile(r"[a-z][a-z'\-]+")
 
 
-def estimate_reaction_lag(play_walls: Sequence[float], weights: Sequence[float],
-                          comment_walls: Sequence[float]) -> tuple[float | None, float]:
-    """(lag, contrast): the delay after the plays at which their comments peak, from the game's own
-    data, or (None, contrast) when the peak is not clear.
+def name_words(name: str | None) -> set[str]:
+    """The word fans call a player by: the last word of 3+ letters of the name as the feed writes it,
+    lower-case ("D. Jones Jr." -> jones, "Antetokounmpo" -> antetokounmpo)."""
+    words = [w for w in re.split(r"[\s.]+", str(name or "").lower())
+             if len(w) >= 3 and w not in {"jr", "sr", "ii", "iii", "iv"}]
+    return set(words[-1:])
 
-    Each candidate lag L (0..MAX_REACTION_LAG_S s) is scored by the comments posted in the
-    LAG_BIN_S after `wall + L` of every play, weighted by how much the play matters (`weights`,
-    0 for plays nobody reacts to), against the comments around the play (a 6-minute neighbourhood)
-    at the same rate: the lag of the highest score wins, if it stands MIN_LAG_CONTRAST times above
-    the median lag's (comments that do not follow the plays score about the same at every lag).
-    Real threads peak 20-45 s after a play; a slow stream pushes it past a minute.
+
+def estimate_reaction_lag(play_walls: Sequence[float], play_names: Sequence[set[str]],
+                          comments: Sequence[tuple[float, str]]) -> tuple[float | None, float]:
+    """(lag, contrast): the delay after the plays at which the comments naming their players peak,
+    from the game's own data, or (None, contrast) when the peak is not clear.
+
+    Real threads react weakly: a play barely lifts the comment rate (1.2-2x), but the share of
+    comments naming its player rises 2-3x in the minute after it. So each lag L (0..120 s) is scored
+    by the comments naming a play's player (`play_names`, see `name_words`) within LAG_BIN_S of
+    `wall + L`, over every play, against what that name's own pace in the minutes around the play
+    would bring (chatter names the players on the floor all the time); the best lag wins if it
+    stands MIN_LAG_CONTRAST times above the median lag's score and MIN_LAG_SD standard deviations
+    of its counting noise above it. `comments` are (created Unix s, body).
     """
-    walls = np.asarray(play_walls, dtype=float)
-    w = np.asarray(weights, dtype=float)
-    keep = w > 0
-    walls, w = walls[keep], w[keep]
-    if len(comment_walls) < MIN_LAG_COMMENTS or not len(walls):
+    by_name: dict[str, list[float]] = {}
+    wanted = set().union(*play_names) if play_names else set()
+    for created, body in comments:
+        for w in set(_NAME_WORD.findall(body.lower())) & wanted:
+            by_name.setdefault(w, []).append(created)
+    if sum(map(len, by_name.values())) < MIN_LAG_MENTIONS:
         return None, 0.0
-    t0 = float(min(walls.min(), min(comment_walls))) - 400.0
-    counts = np.bincount(np.clip((np.asarray(comment_walls) - t0).astype(int), 0, None),
-                         minlength=int(walls.max() - t0) + 1000)
-    cum = np.concatenate([[0], np.cumsum(counts)])
-
-    def rate(lo: np.ndarray, width: float) -> np.ndarray:
-        a = np.clip((lo - t0).astype(int), 0, len(cum) - 1)
-        b = np.clip((lo + width - t0).astype(int), 0, len(cum) - 1)
-        return (cum[b] - cum[a]) / width
-
-    around = rate(walls - 120.0, 360.0)
-    expected = float((w * around).sum())
+    times = {w: np.sort(np.asarray(ts)) for w, ts in by_name.items()}
+    lags = np.arange(0, MAX_REACTION_LAG_S + 1, LAG_STEP_S)
+    score, expected = np.zeros(len(lags)), 0.0
+    for wall, names in zip(play_walls, play_names):
+        for name in names:
+            ts = times.get(name)
+            if ts is None:
+                continue
+            score += np.searchsorted(ts, wall + lags + LAG_BIN_S / 2) - np.searchsorted(ts, wall + lags - LAG_BIN_S / 2)
+            lo, hi = np.searchsorted(ts, [wall - LAG_AROUND_S[0], wall + LAG_AROUND_S[1]])
+            expected += (hi - lo) / sum(LAG_AROUND_S) * LAG_BIN_S
     if expected <= 0:
         return None, 0.0
-    lags = np.arange(0, MAX_REACTION_LAG_S + 1)
-    ratio = np.array([(w * rate(walls + lag, LAG_BIN_S)).sum() / expected for lag in lags])
-    best = int(np.argmax(ratio))
-    contrast = float(ratio[best] / max(float(np.median(ratio)), 1e-9))
-    lag = float(lags[best] + LAG_BIN_S / 2)   # the middle of the busiest bin
-    return (lag if contrast >= MIN_LAG_CONTRAST else None), contrast
+    best, typical = int(np.argmax(score)), float(np.median(score))
+    contrast = float(score[best] / max(typical, 1e-9))
+    # the peak must stand out of the counting noise too (61 lags tried: a noise peak reaches ~3 sd)
+    clear = contrast >= MIN_LAG_CONTRAST and (score[best] - typical) / math.sqrt(max(typical, 1.0)) >= MIN_LAG_SD
+    return (float(lags[best]) if clear else None), contrast
 
 
 # --- comments -------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from typing import Any, Literal, TypeVar
 import pydantic
 import yaml
 
-from fan_timeline import schema
+from fan_timeline import schema, sport
 from fan_timeline.tables import ReadLimits
 
 C = TypeVar("C")
@@ -115,6 +115,27 @@ def as_dict(cfg: Any) -> dict[str, Any]:
 
 # --- sections -----------------------------------------------------------------------------------
 @dataclass(frozen=True)
+class SimulateConfig(Section):
+    SECTION = "simulate"
+    games: int = 34
+    """Sample games written (data/raw/sample): each draws its own teams, game and threads from the seed."""
+    seed: int = 7
+    """Same seed, same bytes: the sample is the generator's code and this number."""
+    stress_games: int = 8
+    """Games of the stress set (data/raw/stress): another seed, bigger threads, both teams' subreddits,
+    slow streams in half of them; evaluated apart, never trained on."""
+    stress_seed: int = 2027
+    world: Literal["realistic", "clean"] = "realistic"
+    """realistic: fans as weak, late and noisy as real threads (fan_timeline.realism checks it);
+    clean: the loud, on-cue bursts of earlier samples."""
+
+    def validate(self) -> str | None:
+        if self.games < 3 or self.stress_games < 0:
+            return "games must be >= 3 (one each for train, val and test) and stress_games >= 0"
+        return None
+
+
+@dataclass(frozen=True)
 class IngestConfig(Section):
     SECTION = "ingest"
     raw_dir: str = "data/raw/sample"
@@ -157,13 +178,19 @@ class BuildSftConfig(Section):
     """Game-clock seconds per window (one prompt/completion pair each)."""
     overlap_s: float = 0.0
     """Overlap between consecutive windows; stride = window_s - overlap_s."""
+    late_window_s: float = 45.0
+    """Windows this long in the last `late_span_s` of the fourth quarter and of every overtime, where a
+    close game's moments crowd (a window holds at most `max_candidates` of them: a block, a go-ahead
+    three, a last-chance miss, the free throws that seal it and the final can all fall in 110 s)."""
+    late_span_s: float = 180.0
+    """The end of the fourth quarter and of every overtime cut into `late_window_s` windows (0 = none)."""
     max_prompt_tokens: int = 640
     """Token budget of a rendered prompt; shown reactions are trimmed to fit, plays never are."""
     max_candidates: int = 3
     """Candidate plays a window shows: the highest by importance + fan reaction, the highest first.
     At most the schema's maxItems: a timeline is the first N of them (`schema.Grounding.ranked`),
     so a play listed past maxItems could never be chosen."""
-    min_candidate_score: float = 2.0
+    min_candidate_score: float = 2.5
     """A play is a candidate only from this score (importance + fan reaction; a moment scores 5 and
     more): plays that did little to the game and drew no reaction are not listed."""
     max_shown: int = 1
@@ -180,8 +207,8 @@ class BuildSftConfig(Section):
     the same ones every run. Thinning by what the prompt shows, never by the label: thinning the
     windows whose label is empty taught the model that the plays it sees are moments more often
     than they are."""
-    val_fraction: float = 0.13
-    test_fraction: float = 0.2
+    val_fraction: float = 0.18
+    test_fraction: float = 0.235
     split_salt: str = "fan-timeline-split-v1"
     """Games are split by a hash of salt + game id; change the salt to draw a new split."""
 
@@ -190,6 +217,8 @@ class BuildSftConfig(Section):
             return "window_s must be >= 30"
         if not 0 <= self.overlap_s < self.window_s:
             return "overlap_s must be >= 0 and < window_s"
+        if not 15 <= self.late_window_s <= self.window_s or not 0 <= self.late_span_s <= sport.OT_PERIOD_S:
+            return f"late_window_s must be within 15..window_s and late_span_s within 0..{sport.OT_PERIOD_S:g}"
         if self.max_prompt_tokens < 128:
             return "max_prompt_tokens must be >= 128"
         if not 0 <= self.quiet_train_keep <= 1:

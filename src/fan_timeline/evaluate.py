@@ -7,6 +7,9 @@ Runs, all on the same windows:
   (its own skill: whether it copies facts or invents them);
 - `base_constrained` / `base_free`: the untrained base model (free on a fixed subset: it rambles);
 - `rule`: no LM (`rule.timeline`, its threshold fit on the train split by build_sft);
+- `state` and `volume`: no LM, no words: of every fact of the window, those that did the most to the
+  game (no comments at all), or that the most comments followed against the thread's pace, each by
+  a threshold fit on train (`baseline_entries`);
 - `grid`: content-free, three entries per window at +20/+60/+100 s with one feeling: what any
   timestamp-only metric gives away for nothing.
 
@@ -67,6 +70,20 @@ def rule_entries(pair: dict[str, Any], threshold: float) -> list[dict[str, Any]]
         if c["quote"]:
             entry["quote"] = c["quote"]
         out.append(entry)
+    return out
+
+
+def baseline_entries(pair: dict[str, Any], name: str, threshold: float) -> list[dict[str, Any]]:
+    """The `state` or `volume` baseline's timeline of a window: of all its facts, those whose value
+    (what the play did to the game; how many comments followed it against the thread's pace) reaches
+    `threshold`, at most the schema's maxItems, the highest first. Reading no comment, it cannot know
+    how the fans felt: it guesses the audience cheers its own team's play and groans at the other's
+    (a league thread cheers; a play good for nobody is neutral), and it quotes nobody."""
+    facts = sorted((f for f in pair["baseline_facts"] if f[name] >= threshold), key=lambda f: (-f[name], f["seq"]))
+    team, out = pair.get("audience_team"), []
+    for f in sorted(facts[:schema.max_items()], key=lambda f: f["seq"]):
+        feel = "neutral" if f["for_team"] is None else "positive" if team in (None, f["for_team"]) else "negative"
+        out.append({"ts": f["ts"], "event": f["event"], "fan_sentiment": feel})
     return out
 
 
@@ -153,6 +170,8 @@ class RunScore:
             "sentiment_macro_f1_ci95": scoring.bootstrap_ci(
                 self.windows, lambda ws: scoring.macro_f1(p for w in ws for p in w.sentiment)) if pairs else [0.0, 0.0],
             "quote_grounding": self.quotes_grounded / self.quotes if self.quotes else 0.0,
+            "quote_rate": self.quotes / self.entries if self.entries else 0.0,
+            "entries_per_game": self.entries / max(1, len({w.game for w in self.windows})),
             "quotes": self.quotes,
             "entries": self.entries,
             "ts_outside_window_rate": self.ts_outside_window / self.entries if self.entries else 0.0,

@@ -102,8 +102,9 @@ def _fit(options: list[str]) -> str:
 
 def _sentence(kind: str, actor: str, victim: str, team: str | None, other: str | None, home: str, away: str,
               p: dict[str, Any], ctx: dict[str, Any], actor_team: str | None) -> str:
-    # "Scott (HAR)": a reader (and the model) must know whose player did it to know who cheers
-    who = f"{actor} ({actor_team})" if actor and actor_team else actor or team or "?"
+    # "Scott (HAR)": a reader (and the model) must know whose player did it to know who cheers; with
+    # no player named, the team that did it (a miss is its shooter's team's, not the team it helped)
+    who = f"{actor} ({actor_team})" if actor and actor_team else actor or actor_team or "?"
     h, a = int(p["score_home"]), int(p["score_away"])
     score = score_phrase(home, away, h, a)
     hi, lo = max(h, a), min(h, a)

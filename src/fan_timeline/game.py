@@ -23,14 +23,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from fan_timeline import sport
 from fan_timeline.align import (
     DEFAULT_REACTION_LAG_S,
+    MAX_LAG_ALIGN_ERROR_S,
     AlignedComments,
     Alignment,
     align_game,
     build_alignment,
     estimate_reaction_lag,
+    name_words,
     refine_alignment,
     subreddit_team,
 )
@@ -174,15 +175,18 @@ def _alignment(pbp: PbpResult, meta: dict[str, Any], date: str | None) -> Alignm
                          f"the comments cannot be aligned to the game clock: {exc}") from None
 
 
-def reaction_lag(pbp: PbpResult, alignment: Alignment, comments: list[dict[str, Any]], teams: dict[str, str],
+def reaction_lag(pbp: PbpResult, alignment: Alignment, comments: list[dict[str, Any]],
                  setting: float | str) -> tuple[float, str, float]:
-    """(lag_s, source, contrast): the param's lag, or with `auto` the one the game's comments peak
-    at after its plays (weighted by how much each mattered), the default when they do not say."""
+    """(lag_s, source, contrast): the param's lag, or with `auto` the one at which the game's comments
+    naming a play's player peak after it (`align.estimate_reaction_lag`); the default when they do
+    not say, or when the feed's clock is too coarse to tell (V3's period anchors, tip-off only)."""
     if setting != "auto":
         return float(setting), "param", 0.0
-    facts = game_facts(pbp.plays, teams["home"], teams["away"])
-    weights = [sport.importance(facts[p["seq"]]) if p["seq"] in facts else 0.0 for p in pbp.plays]
-    lag, contrast = estimate_reaction_lag(alignment.play_wall_s, weights, [float(c["created_utc"]) for c in comments])
+    if alignment.expected_error_s > MAX_LAG_ALIGN_ERROR_S:
+        return DEFAULT_REACTION_LAG_S, "default", 0.0
+    names = [name_words(p.get("player")) | name_words(p.get("player2")) for p in pbp.plays]
+    lag, contrast = estimate_reaction_lag(alignment.play_wall_s, names,
+                                          [(float(c["created_utc"]), str(c["body"])) for c in comments])
     if lag is None:
         return DEFAULT_REACTION_LAG_S, "default", contrast
     return lag, "estimated", contrast
@@ -226,7 +230,7 @@ def read_game(pbp_file: RawFile, comment_files: Sequence[RawFile], meta: dict[st
     if raw_comments:
         alignment = _alignment(pbp, meta, date)
         codes = {s: t["team"] for s, t in teams.items()}
-        lag, lag_source, contrast = reaction_lag(pbp, alignment, raw_comments, codes, cfg.reaction_lag_s)
+        lag, lag_source, contrast = reaction_lag(pbp, alignment, raw_comments, cfg.reaction_lag_s)
         alignment = refine_alignment(alignment, pbp.plays, named_plays(pbp, codes),
                                      [(float(c["created_utc"]), str(c["body"])) for c in raw_comments], lag)
         aligned = align_game(pbp, raw_comments, alignment, reaction_lag_s=lag, postgame_grace_s=cfg.postgame_grace_s,

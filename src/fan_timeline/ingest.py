@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fan_timeline import schema, sport
+from fan_timeline import realism, schema, sport
 from fan_timeline.config import IngestConfig
 from fan_timeline.game import GAME_JSON_KEYS, TEAM_KEYS, InputError, RawFile, read_game
 from fan_timeline.tables import Rejections
@@ -157,6 +157,7 @@ class IngestResult:
     gold: list[dict[str, Any]]
     rejections: Rejections
     metrics: dict[str, Any]
+    realism: dict[str, Any]      # `realism.realism_report` of the games whose feed logs each play's time
 
 
 def ingest(raw_dir: str | Path, cfg: IngestConfig, stress_dir: str | Path | None = None) -> IngestResult:
@@ -169,6 +170,7 @@ def ingest(raw_dir: str | Path, cfg: IngestConfig, stress_dir: str | Path | None
     gold_counts = FormatCounts()
     seen_ids: dict[str, Path] = {}
     quotes_not_in_comments = 0
+    thread_stats = []
     dirs = ([(gd, False) for gd in discover(raw_dir)]
             + [(gd, True) for gd in (discover(stress_dir) if stress_dir else [])])
     for gd, stress in dirs:
@@ -204,6 +206,11 @@ def ingest(raw_dir: str | Path, cfg: IngestConfig, stress_dir: str | Path | None
             bodies = {c["body"] for c in g.comments}
             quotes_not_in_comments += sum(1 for e in game_gold if e.get("quote") and e["quote"] not in bodies)
         games.append({**g.row, "stress": stress})
+        if g.row["align_method"] == "per_play_utc":   # the real figures were measured against such a clock
+            teams = [a for a, team in json.loads(g.row["audiences"]).items() if team]
+            deleted = sum(1 for r in g.rejections.items if r["reason"] == "deleted")
+            thread_stats.append(realism.game_statistics(g.plays, g.comments, teams, deleted=deleted,
+                                                        read=sum(r.read for r in g.comment_files)))
     gold_counts.rejected.update(r["reason"] for r in rejections.items if r["reason"].startswith("gold_"))
     metrics = {
         "games": len(games),
@@ -217,4 +224,4 @@ def ingest(raw_dir: str | Path, cfg: IngestConfig, stress_dir: str | Path | None
                                      "reaction_lag_s": g["reaction_lag_s"], "lag_source": g["lag_source"]}
                       for g in games},
     }
-    return IngestResult(games, plays, comments, gold, rejections, metrics)
+    return IngestResult(games, plays, comments, gold, rejections, metrics, realism.realism_report(thread_stats))

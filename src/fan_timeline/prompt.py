@@ -28,23 +28,12 @@ def _team_counts(c: Candidate) -> str:
                                                           key=lambda kv: (kv[0] == "?", -kv[1], kv[0])))
 
 
-# How loud the game's fans got after a play (`Candidate.ratio`: its burst against the comments the
-# usual pace brings in the same seconds), in words a small model reads more easily than a decimal:
-# (least ratio, word). Half of the sample games' gold moments drew 4.6x the usual pace or more,
-# nine in ten other plays under 1.6x.
-LOUDNESS = ((6.0, "erupt"), (2.0, "loud"), (0.5, "some noise"), (0.0, "quiet"))
-
-
-def loudness(ratio: float) -> str:
-    return next(word for least, word in LOUDNESS if ratio >= least)
-
-
-MOMENT_HEAT = 5   # a play of this heat or more is listed under "Likely moments"
+MOMENT_HEAT = 3   # a play of this heat or more is listed under "Likely moments" (about the rule's threshold)
 
 
 def heat(score: float) -> int:
-    """A candidate's score (`Candidate.score`: what the play did to the game plus how loud the
-    game's fans got) as one digit, 0..9: a moment is MOMENT_HEAT and more."""
+    """A candidate's score (`Candidate.score`: what the play did to the game plus what its fans said
+    and how much) as one digit, 0..9: a moment is MOMENT_HEAT and more."""
     return max(0, min(9, int(score)))
 
 
@@ -53,15 +42,31 @@ def likely_moment(c: Candidate) -> bool:
     return heat(c.score) >= MOMENT_HEAT
 
 
-def play_line(c: Candidate, team_audience: bool = False) -> str:
-    """One candidate play: its clock, its fact's sentence, its heat (`heat`), how loud the game's
-    fans got after it (every thread), and this audience's comments reacting to it, by the team
-    their authors support (a team's own subreddit is all one team's, so it does not say).
+def fans_line(c: Candidate) -> str:
+    """What the game's fans (every thread) said after the play and how much, against their own pace:
+    "pace x1.4, Okafor +8, said 3, shouts +6": 1.4 times the comments the thread's pace brings, 8
+    more naming Okafor than his usual, 3 saying what it was ("block", "three"), 6 more shouting."""
+    ev = c.evidence
+    if not ev.comments and not ev.usual_excited:
+        return "no comments"      # a game read without comments: its plays alone
+    parts = [f"pace x{ev.lift:.1f}"]
+    if c.fact.actor:
+        parts.append(f"{c.fact.actor} {ev.named - ev.usual_named:+.0f}")
+    parts.append(f"said {ev.said}, shouts {ev.excited - ev.usual_excited:+.0f}")
+    return ", ".join(parts)
 
-    "Q4 02:41 Mitchell hits a three, CLE lead 131-126 | heat 8, fans erupt: 58 comments, CLE 40, CHI 6, ? 12"
+
+def play_line(c: Candidate, team_audience: bool = False) -> str:
+    """One candidate play: its clock, its fact's sentence, its heat (`heat`), what the game's fans said
+    after it and how much (`fans_line`, every thread), and how many of this audience's comments
+    react to it, by the team their authors support (a team's own subreddit is all one team's, so
+    it does not say).
+
+    "Q4 02:41 Mitchell (CLE) hits a three, CLE lead 131-126 | heat 8 | pace x1.6, Mitchell +10, said 5,
+    shouts +12 | here 58: CLE 40, CHI 6, ? 12"
     """
-    teams = f", {_team_counts(c)}" if c.count and not team_audience else ""
-    return f"{c.fact.clock} {c.fact.text} | heat {heat(c.score)}, fans {loudness(c.ratio)}: {c.count} comments{teams}"
+    teams = f": {_team_counts(c)}" if c.count and not team_audience else ""
+    return f"{c.fact.clock} {c.fact.text} | heat {heat(c.score)} | {fans_line(c)} | here {c.count}{teams}"
 
 
 def comment_line(comment: dict[str, Any]) -> str:

@@ -9,7 +9,9 @@ labeller of games that have no gold file.
 - quote: the most upvoted reaction shown under the play.
 
 The threshold is the one value the rule learns: build_sft picks it on the train split
-(`fit_threshold`, the best play-matched event F1 there) and evaluate uses it.
+(`fit_threshold`, the best play-matched event F1 there) and evaluate uses it; so do the two
+baselines that read less (evaluate: `state`, the game state alone; `volume`, how many comments
+alone), each with its own threshold.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from fan_timeline import schema
 from fan_timeline.candidates import Candidate
 
 DEFAULT_THRESHOLD = 5.0   # without train gold to fit on (teacher labels): a moment's score in most games
-THRESHOLDS = tuple(x / 4 for x in range(8, 48))   # 2.0 .. 11.75, the values fit_threshold tries
 
 
 def quote(shown: list[dict[str, Any]]) -> str | None:
@@ -47,10 +48,12 @@ def timeline(candidates: list[Candidate], shown: dict[int, list[dict[str, Any]]]
 
 
 def fit_threshold(windows: list[tuple[list[tuple[int, float]], set[int]]]) -> float:
-    """The threshold of the best play-matched event F1 over `windows`, each (candidates as (seq,
-    score), the seqs of its reference moments); ties go to the lower threshold."""
+    """The threshold of the best play-matched event F1 over `windows`, each (the plays a picker may
+    pick as (seq, value), the seqs of its reference moments): a window reports its plays of that
+    value or more, at most the schema's maxItems, the highest first. Every value seen is tried;
+    ties go to the lower threshold."""
     best, best_f1 = DEFAULT_THRESHOLD, -1.0
-    for t in THRESHOLDS:
+    for t in sorted({round(v, 2) for cands, _ in windows for _, v in cands}):
         tp = n_pred = n_ref = 0
         for cands, ref in windows:
             picked = {seq for seq, _ in sorted((c for c in cands if c[1] >= t), key=lambda c: (-c[1], c[0]))

@@ -245,8 +245,8 @@ def grounded_grammar(grounding: Grounding) -> str:
     writes, with up to `max_items()` entries about distinct plays of `grounding`, in its order (the
     prompt's: the most telling first; with `grounding.ranked` the first N of them),
     each `{"ts":<its ts>,"event":<its event>,"fan_sentiment":<its feeling, or one of SENTIMENTS>}`
-    with, when the play has shown reactions, an optional `"quote":<one of them>` before the closing
-    brace.
+    with, when the play has shown reactions, `"quote":<one of them>` before the closing brace: an
+    entry whose play drew reactions always quotes its fans.
 
     Every output is valid against the schema file (each value satisfies its pattern) and
     `grounded_max_bytes` bounds it.
@@ -264,7 +264,7 @@ def grounded_grammar(grounding: Grounding) -> str:
             if play.quotes:
                 options = " | ".join(_lark_literal(json.dumps(q, ensure_ascii=False)) for q in play.quotes)
                 lines.append(f"q{i}: {quote_key} ({options})")
-                quote = f" q{i}?"
+                quote = f" q{i}"
             feeling = _lark_literal(json.dumps(play.feeling)) if play.feeling else "sentiment"
             lines.append(f"e{i}: {_lark_literal(_entry_prefix(play))} {feeling}{quote} {close}")
             for left in range(k):

@@ -20,10 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from fan_timeline import candidates, rule, schema, scoring
-from fan_timeline.candidates import Candidate
+from fan_timeline import candidates, rule, schema, scoring, sport
+from fan_timeline.candidates import Candidate, Evidence
 from fan_timeline.config import BuildSftConfig
 from fan_timeline.facts import Fact, game_facts
+from fan_timeline.prompt import defang
 from fan_timeline.windows import WindowPlan, plan_game
 
 SPLITS = ("train", "val", "test", "stress")
@@ -55,18 +56,17 @@ def gold_fact(entry: dict[str, Any], facts: dict[int, Fact], by_source: dict[str
 
 def label_quote(c: Candidate, shown: list[dict[str, Any]], sentiment: str, wanted: str | None) -> str | None:
     """The quote a label gives a moment: the annotator's when the prompt shows it under the play, else
-    a shown reaction that votes the labelled feeling (the model can only copy what it sees), else none."""
+    a shown reaction that votes the labelled feeling (the model can only copy what it sees), else the
+    first shown one (an entry whose play drew reactions always quotes its fans), else none."""
     bodies = [str(r["body"]) for r in shown if schema.quote_ok(str(r["body"]))]
     if wanted in bodies:
         return wanted
     want = {"positive": 1, "negative": -1}.get(sentiment)
     for r in shown:
         body = str(r["body"])
-        if not schema.quote_ok(body):
-            continue
-        if want is None or candidates.vote(r, c.fact.for_team) == want:
+        if schema.quote_ok(body) and (want is None or candidates.vote(r, c.fact.for_team) == want):
             return body
-    return None
+    return bodies[0] if bodies else None
 
 
 _SCORE_RE = re.compile(r"\b\d+-\d+\b")
@@ -89,6 +89,21 @@ def fact_words(w_plays: list[dict[str, Any]], facts: dict[int, Fact], game: dict
             scores |= set(_SCORE_RE.findall(f.text))
         out.append({"t": float(p["game_s"]), "names": sorted(names | set(team_words)), "scores": sorted(scores)})
     return out
+
+
+# The pickers with no language model, each a threshold fit on the train windows: `rule` over the listed
+# candidates' score (what the play did to the game plus what its fans said and how much); `state`
+# over every fact of the window by what it did to the game alone (no comments); `volume` over every
+# fact by how many comments followed it against the thread's pace alone.
+BASELINES = ("rule", "state", "volume")
+
+
+def baseline_values(plan: WindowPlan) -> dict[str, list[tuple[int, float]]]:
+    """Per baseline, the plays of the window it may pick and the value it picks them by."""
+    w = plan.window
+    return {"rule": [(c.fact.seq, c.score) for c in plan.prompt.candidates],
+            "state": [(f.seq, sport.importance(f)) for f in w.facts],
+            "volume": [(f.seq, w.evidence.get(f.seq, Evidence()).lift) for f in w.facts]}
 
 
 def keep_quiet(key: str, share: float) -> bool:
@@ -117,7 +132,8 @@ class GameResult:
     notes: Counter
     prompt_tokens: list[int]
     completion_tokens: list[int]
-    rule_windows: list[tuple[list[tuple[int, float]], set[int]]] = field(default_factory=list)
+    # per baseline (`BASELINES`), its train windows: (the plays it may pick as (seq, value), gold seqs)
+    fit_windows: dict[str, list[tuple[list[tuple[int, float]], set[int]]]] = field(default_factory=dict)
 
 
 def _pair(plan: WindowPlan, gid: str, split: str, source: str, completion: list[dict[str, Any]],
@@ -126,13 +142,18 @@ def _pair(plan: WindowPlan, gid: str, split: str, source: str, completion: list[
     slug = re.sub(r"[^a-z0-9]+", "", plan.audience.lower())
     return {
         "id": f"{gid}-w{plan.window.index:02d}-{slug}", "game_id": gid, "split": split,
-        "window": plan.window.info(), "audience": plan.audience,
+        "window": plan.window.info(), "audience": plan.audience, "audience_team": plan.audience_team,
         "prompt": p.messages, "completion": [{"role": "assistant", "content": schema.dump_timeline(completion)}],
         "label_source": source, "n_entries": len(completion),
         "reference": reference,
         "candidates": [{"seq": c.fact.seq, "ts": c.fact.clock, "event": c.fact.text, "score": round(c.score, 4),
                         "sentiment": c.feeling,
                         "quote": rule.quote(p.shown[c.fact.seq])} for c in p.candidates],
+        # every fact of the window, with what the no-comment and volume-only baselines pick by
+        "baseline_facts": [{"seq": f.seq, "ts": f.clock, "event": f.text, "for_team": f.for_team,
+                            "state": round(sport.importance(f), 4),
+                            "volume": round(plan.window.evidence.get(f.seq, Evidence()).lift, 4)}
+                           for f in plan.window.facts],
         "grounding": {"plays": p.grounding.as_rows(),
                       "comments": [str(r["body"]) for r in p.shown_comments]},
         "facts": words,
@@ -178,7 +199,8 @@ def build_game(game: dict[str, Any], plays: list[dict[str, Any]], comments: list
                     out.notes["gold_not_in_candidates"] += 1
                     continue
                 label = {"ts": f.clock, "event": f.text, "fan_sentiment": feel["fan_sentiment"]}
-                q = label_quote(c, p.shown[f.seq], feel["fan_sentiment"], feel.get("quote"))
+                quotable = [r for r in p.shown[f.seq] if defang(str(r["body"])) == str(r["body"])]   # as grounded
+                q = label_quote(c, quotable, feel["fan_sentiment"], feel.get("quote"))
                 if feel.get("quote"):
                     out.notes["gold_quotes_shown" if q == feel["quote"] else
                               "gold_quotes_replaced" if q else "gold_quotes_dropped"] += 1
@@ -190,7 +212,9 @@ def build_game(game: dict[str, Any], plays: list[dict[str, Any]], comments: list
             completion = [label for _, label in sorted(labelled, key=lambda x: order.index(x[0]))]
             source = "gold"
             if split == "train":
-                out.rule_windows.append(([(c.fact.seq, c.score) for c in p.candidates], {e["seq"] for e in reference}))
+                gold_seqs = {e["seq"] for e in reference}
+                for name, values in baseline_values(plan).items():
+                    out.fit_windows.setdefault(name, []).append((values, gold_seqs))
         else:
             completion = rule.timeline(p.candidates, p.shown, rule.DEFAULT_THRESHOLD)
             by_clock = {(c.fact.clock, c.fact.text): c.fact.seq for c in p.candidates}
@@ -260,17 +284,19 @@ def build(games: list[dict[str, Any]], plays: list[dict[str, Any]], comments: li
             _POOL_ARGS = ()
     pairs: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
     notes: Counter = Counter()
-    rule_windows: list = []
+    fit_windows: dict[str, list] = {name: [] for name in BASELINES}
     prompt_tokens, completion_tokens = defaultdict(list), defaultdict(list)
     for (*_, split), r in zip(jobs, results, strict=True):
         pairs[split] += r.pairs
         notes.update(r.notes)
-        rule_windows += r.rule_windows
+        for name, ws in r.fit_windows.items():
+            fit_windows[name] += ws
         prompt_tokens[split] += r.prompt_tokens
         completion_tokens[split] += r.completion_tokens
-    threshold = rule.fit_threshold(rule_windows) if rule_windows else rule.DEFAULT_THRESHOLD
-    rule_doc = {"threshold": threshold, "fitted_on": "train" if rule_windows else "default",
-                "train_windows": len(rule_windows)}
+    fitted = bool(fit_windows["rule"])
+    rule_doc = {"thresholds": {name: rule.fit_threshold(ws) if fitted else rule.DEFAULT_THRESHOLD
+                               for name, ws in fit_windows.items()},
+                "fitted_on": "train" if fitted else "default", "train_windows": len(fit_windows["rule"])}
     manifest = {"salt": cfg.split_salt,
                 "games": {s: sorted(g for g, sp in split_of.items() if sp == s) for s in SPLITS}}
     n_ref = sum(len(p["reference"]) for s in SPLITS for p in pairs[s])

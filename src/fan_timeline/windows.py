@@ -19,7 +19,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fan_timeline import prompt, sport
-from fan_timeline.candidates import NO_SUBREDDIT, ReactionClock, Reactions, audience_of, window_candidates
+from fan_timeline.candidates import (
+    NO_SUBREDDIT,
+    Evidence,
+    ReactionClock,
+    Reactions,
+    audience_of,
+    window_candidates,
+)
 from fan_timeline.config import BuildSftConfig
 from fan_timeline.facts import Fact, game_facts
 
@@ -36,6 +43,7 @@ class Window:
     period: int
     plays: list[dict[str, Any]] = field(default_factory=list)
     facts: list[Fact] = field(default_factory=list)
+    evidence: dict[int, Evidence] = field(default_factory=dict)   # seq -> what the fans said of each fact
 
     def info(self) -> dict[str, Any]:
         return {"index": self.index, "start_s": self.start_s, "end_s": self.end_s, "start": self.start,
@@ -53,33 +61,43 @@ def start_label(game_s: float) -> str:
     return sport.clock_label(period, clock_s)
 
 
-def window_bounds(periods: int, window_s: float, overlap_s: float) -> list[tuple[float, float]]:
+def _spread(start: float, length: float, window_s: float, overlap_s: float) -> list[tuple[float, float]]:
+    """Windows of `window_s` (or one of `length` when shorter) covering [start, start + length], spread
+    evenly: the first starts at `start`, the last ends at the end, neighbours overlap >= `overlap_s`."""
+    if length <= window_s:
+        return [(start, start + length)]
+    n = math.ceil((length - overlap_s) / (window_s - overlap_s))
+    step = (length - window_s) / (n - 1)
+    return [(start + round(k * step), start + round(k * step) + window_s) for k in range(n)]
+
+
+def window_bounds(periods: int, window_s: float, overlap_s: float, late_window_s: float | None = None,
+                  late_span_s: float = 0.0) -> list[tuple[float, float]]:
     """(start_s, end_s) of every window; windows never cross a period boundary.
 
-    Each period gets n = ceil((L - overlap) / (window - overlap)) windows of length `window_s`
-    (or the whole period when it is shorter), spread evenly so the first starts at the period start
-    and the last ends at the buzzer; neighbours overlap by at least `overlap_s`.
+    Each period is cut into windows of `window_s` overlapping by at least `overlap_s` (`_spread`),
+    except the last `late_span_s` of the fourth quarter and of every overtime, which are cut into
+    windows of `late_window_s` (no overlap): late in a close game, moments crowd.
     """
     bounds = []
     for period in range(1, periods + 1):
         length = sport.period_length_s(period)
         p0 = sport.game_seconds(period, length)
-        if length <= window_s:
-            bounds.append((p0, p0 + length))
-            continue
-        n = math.ceil((length - overlap_s) / (window_s - overlap_s))
-        step = (length - window_s) / (n - 1)
-        bounds += [(p0 + round(k * step), p0 + round(k * step) + window_s) for k in range(n)]
+        late = min(late_span_s, length) if period >= sport.REGULATION_PERIODS and late_window_s else 0.0
+        if length - late > 0:
+            bounds += _spread(p0, length - late, window_s, overlap_s)
+        if late:
+            bounds += _spread(p0 + length - late, late, late_window_s, 0.0)
     return bounds
 
 
 def make_windows(plays: list[dict[str, Any]], facts: dict[int, Fact], *, window_s: float,
-                 overlap_s: float) -> list[Window]:
+                 overlap_s: float, late_window_s: float | None = None, late_span_s: float = 0.0) -> list[Window]:
     """Windows of one game with their plays and facts (game order)."""
     plays = sorted(plays, key=lambda p: p["seq"])
     periods = max(p["period"] for p in plays)
     windows = []
-    for i, (s, e) in enumerate(window_bounds(periods, window_s, overlap_s)):
+    for i, (s, e) in enumerate(window_bounds(periods, window_s, overlap_s, late_window_s, late_span_s)):
         period = sport.from_game_seconds(s + 1e-6)[0]
         before = [p for p in plays if p["period"] < period or (p["period"] == period and p["game_s"] < s)]
         home = before[-1]["score_home"] if before else 0
@@ -101,6 +119,7 @@ class WindowPlan:
     prompt: prompt.WindowPrompt
     comments: int                   # the audience's comments aligned into the window
     budget: int                     # build_sft.max_prompt_tokens
+    audience_team: str | None = None    # the team whose own subreddit the audience is (None: a league thread)
 
     def info(self) -> dict[str, Any]:
         p = self.prompt
@@ -132,17 +151,21 @@ def plan_game(game: dict[str, Any], plays: list[dict[str, Any]], comments: list[
               cfg: BuildSftConfig) -> list[WindowPlan]:
     """Every window of one game for every audience (see the module docstring)."""
     facts = game_facts(plays, game["home_team"], game["away_team"])
-    windows = make_windows(plays, facts, window_s=cfg.window_s, overlap_s=cfg.overlap_s)
+    windows = make_windows(plays, facts, window_s=cfg.window_s, overlap_s=cfg.overlap_s,
+                           late_window_s=cfg.late_window_s, late_span_s=cfg.late_span_s)
     teams = team_audiences(game)
     reactions = Reactions(ReactionClock(plays, comments, game.get("reaction_lag_s")), facts)
+    for w in windows:
+        w.evidence = {f.seq: reactions.evidence[f.seq] for f in w.facts if f.seq in reactions.evidence}
     plans = []
     for aud, cs in audiences(comments, cfg.min_audience_comments).items():
         own = aud if all(audience_of(c) == aud for c in cs) else None   # None: the catch-all of a quiet game
         for w in windows:
-            cands = window_candidates(w.facts, reactions, own, cfg.max_candidates, cfg.max_shown,
-                                      prompt.audience_team(aud, teams), cfg.min_candidate_score)
+            team = prompt.audience_team(aud, teams)
+            cands = window_candidates(w.facts, reactions, own, cfg.max_candidates, cfg.max_shown, team,
+                                      cfg.min_candidate_score)
             n = sum(1 for c in cs if w.contains(float(c["game_s"]), int(c["period"])))
             wp = prompt.window_prompt(tokenizer, game, w.info(), aud, cands, n, teams, cfg.max_prompt_tokens)
-            plans.append(WindowPlan(w, aud, wp, n, cfg.max_prompt_tokens))
+            plans.append(WindowPlan(w, aud, wp, n, cfg.max_prompt_tokens, team))
     plans.sort(key=lambda p: p.window.index)   # stable: window order, then audience order
     return plans

@@ -13,18 +13,32 @@ canonical rows and the same rendered facts.
 from __future__ import annotations
 
 import argparse
+import math
 import random
 import shutil
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from fan_timeline import realism
 from fan_timeline.facts import game_facts
 from fan_timeline.readers.pbp import read_pbp
 from fan_timeline.simulate import formats as fmt
 from fan_timeline.simulate.engine import PROFILES, REFEREES, GameResult, GameSim, Play
-from fan_timeline.simulate.fans import GameView, Side, ThreadWriter, draw_mood, hide_collapsed, plan_threads
-from fan_timeline.simulate.gold import draw_scores, gold_doc, salience, select_gold
+from fan_timeline.simulate.fans import (
+    REALISTIC,
+    WORLDS,
+    Comment,
+    GameView,
+    Side,
+    ThreadWriter,
+    World,
+    draw_mood,
+    hide_collapsed,
+    plan_threads,
+)
+from fan_timeline.simulate.gold import draw_excitement, gold_doc, latent, select_gold
 from fan_timeline.simulate.league import Team, draw_teams
 from fan_timeline.tables import PbpResult
 
@@ -47,15 +61,34 @@ _KIND_OF = {"made_shot": "shot", "missed_shot": "shot", "block": "shot", "free_t
             "free_throw_missed": "free_throw", "turnover": "turnover", "steal": "turnover"}
 
 
-def engine_walls(rows: list[dict], plays: list[Play]) -> dict[int, float]:
-    """seq -> the true wall time of each canonical row, from the engine play it was written from
-    (matched by clock and kind: formats split a play into several rows or merge two into one)."""
+def log_delays(rng: random.Random, plays: list[Play], world: World) -> dict[int, float]:
+    """Engine seq -> the wall time the feed logs each play at: when it happened plus the scorer's
+    delay (a few seconds, now and then up to a minute or more; a play is never logged before the one
+    before it). Real feeds' clocks are when a play was logged, not when it happened."""
+    out, last = {}, -math.inf
+    for p in plays:
+        delay = rng.expovariate(1.0 / world.logging_s) if world.logging_s else 0.0
+        r = rng.random()
+        if world.logging_s and r < 0.02:
+            delay += rng.uniform(45, 100)
+        elif world.logging_s and r < 0.14:
+            delay += rng.uniform(10, 45)
+        last = max(last, round(p.wall + delay, 1))
+        out[p.seq] = last
+    return out
+
+
+def engine_walls(rows: list[dict], plays: list[Play], walls: dict[int, float] | None = None) -> dict[int, float]:
+    """seq -> the wall time of each canonical row, from the engine play it was written from
+    (matched by clock and kind: formats split a play into several rows or merge two into one):
+    `walls` by engine seq (default the engine's own, when the play happened)."""
     by_clock: dict[str, list[Play]] = {}
     for p in plays:
         by_clock.setdefault(p.label, []).append(p)
+    walls = walls or {p.seq: p.wall for p in plays}
     used: set[int] = set()
     out: dict[int, float] = {}
-    last = plays[0].wall
+    last = walls[plays[0].seq]
     for r in rows:
         kind = _KIND_OF.get(r["event_type"], r["event_type"])
         cands = by_clock.get(r["clock"], [])
@@ -66,7 +99,7 @@ def engine_walls(rows: list[dict], plays: list[Play]) -> dict[int, float]:
         free = [p for p in same if p.seq not in used] or same or cands
         if free:
             used.add(free[0].seq)
-            last = free[0].wall
+            last = walls[free[0].seq]
         out[r["seq"]] = last
     return out
 
@@ -81,26 +114,44 @@ def _summary(game_id: str, pbp: PbpResult, pbp_format: str, n_comments: int, thr
             f"{len(pbp.plays)} plays  comments {n_comments} in {', '.join(t.file for t in threads)}  gold {n_gold}")
 
 
+@dataclass
+class Written:
+    """What `write_game` wrote for one game."""
+
+    comments: list[Comment]
+    threads: list
+    gold: list[int]
+
+
 def write_game(gdir: Path, rng: random.Random, view: GameView, pbp: PbpResult, *, opened: int, size: float,
-               formats: tuple[str, ...], both_teams: bool, lag_s: float | None = None) -> tuple[int, list, int]:
+               formats: tuple[str, ...], both_teams: bool, lag_s: float | None = None,
+               world: World = REALISTIC) -> Written:
     """Threads and gold over a game whose pbp.json is written: the comments, gold.json."""
-    mood = draw_mood(rng)
-    if lag_s is not None:
-        mood = type(mood)(lag_s, mood.emoji, mood.profanity, mood.caps, mood.deleted)
-    scores = draw_scores(rng, view.facts)
+    mood = draw_mood(rng, lag_s)
+    scores, argued = draw_excitement(rng, view.facts, view.plays)
     gold = select_gold(view.facts, scores)
     half_end = next((view.walls[p["seq"]] for p in view.plays if p["event_type"] == "period_end"
                      and int(p["period"]) == 2), view.walls[view.plays[len(view.plays) // 2]["seq"]])
     threads = plan_threads(rng, view, opened=opened, half_end=half_end, size=size, formats=formats,
                            both_teams=both_teams)
-    comments = ThreadWriter(rng, view, threads, mood).write(salience(scores, gold))
+    comments = ThreadWriter(rng, view, threads, mood, world).write(latent(scores, gold, argued))
     hide_collapsed(rng, comments, {t.id for t in threads if t.fmt == "listing"})
     file_rng = random.Random(rng.random())
     (gdir / "comments").mkdir(parents=True, exist_ok=True)
     for t in threads:
         fmt.write_comments(gdir / "comments" / t.file, t, [c for c in comments if c.thread == t.id], file_rng)
     fmt.write_json(gdir / "gold.json", gold_doc(rng, view.game_id, view.facts, gold, comments), ensure_ascii=False)
-    return len(comments), threads, len(gold)
+    return Written(comments, threads, gold)
+
+
+def statistics(view: GameView, logged: dict[int, float], written: Written) -> dict[str, list[float]]:
+    """`realism.game_statistics` of a written game, against the wall clock its feed logged."""
+    teams = [t.subreddit for t in written.threads if t.side]
+    people = [c for c in written.comments if c.kind != "bot"]
+    gone = [c for c in people if c.body in ("[deleted]", "[removed]")]
+    kept = [{"created_utc": c.created, "subreddit": c.subreddit, "body": c.body} for c in people
+            if c.body not in ("[deleted]", "[removed]")]
+    return realism.game_statistics(view.plays, kept, teams, walls=logged, deleted=len(gone), read=len(people))
 
 
 def _fresh(gdir: Path) -> None:
@@ -110,11 +161,12 @@ def _fresh(gdir: Path) -> None:
 
 
 def simulate(out_dir: Path, games: int, seed: int, *, id_prefix: str = "S", stress: bool = False,
-             lag_s: float | None = None) -> list[str]:
-    """Write `games` synthetic games under out_dir; return their ids (sorted = generation order).
-    `lag_s` gives every game that reaction lag instead of its own draw."""
+             lag_s: float | None = None, world: World = REALISTIC) -> tuple[list[str], dict]:
+    """Write `games` synthetic games under out_dir; return their ids (sorted = generation order) and
+    the realism report of what was written (`realism.realism_report`). `lag_s` gives every game
+    that stream lag instead of its own draw."""
     out_dir = Path(out_dir)
-    ids = []
+    ids, stats = [], []
     for i in range(games):
         rng = random.Random(seed * 1_000_003 + i * 7919 + 17)
         game_id = f"{id_prefix}{i + 1:04d}"
@@ -123,6 +175,10 @@ def simulate(out_dir: Path, games: int, seed: int, *, id_prefix: str = "S", stre
         profile = "ot" if i % 6 == 2 else rng.choices(PROFILES[1:], weights=(0.5, 0.3, 0.2))[0]
         refs = tuple(rng.sample(REFEREES, 3))
         plays = GameSim(rng, home, away, tip, profile, refs).play_game()
+        happened = {p.seq: p.wall for p in plays}
+        logged = log_delays(rng, plays, world)
+        for p in plays:            # the feed writes when each play was logged
+            p.wall = logged[p.seq]
         game = GameResult(game_id, home, away, local_date, home.tz, plays, refs)
         gdir = out_dir / game_id
         _fresh(gdir)
@@ -133,22 +189,23 @@ def simulate(out_dir: Path, games: int, seed: int, *, id_prefix: str = "S", stre
         for r in pbp.plays:
             r["game_id"] = game_id
         view = GameView(game_id, _side(home), _side(away), pbp.plays, game_facts(pbp.plays, home.tricode, away.tricode),
-                        engine_walls(pbp.plays, plays))
+                        engine_walls(pbp.plays, plays, happened))
         big = rng.random() < (0.35 if stress else 0.12)   # a big game: hundreds of comments a minute
-        size = rng.lognormvariate(0.0, 0.5) * (rng.uniform(4, 8) if big else 1.0)
+        size = rng.lognormvariate(0.0, 0.4) * (rng.uniform(3, 6) if big else 1.0)
         formats = ("ndjson_zst",) * 5 if big else tuple(rng.choices(list(COMMENT_FORMATS),
                                                                      weights=list(COMMENT_FORMATS.values()), k=5))
         lag = rng.uniform(45, 90) if stress and rng.random() < 0.5 else None
         lag = lag_s if lag_s is not None else lag
-        n, threads, n_gold = write_game(gdir, rng, view, pbp, opened=int(tip - rng.uniform(45 * 60, 75 * 60)),
-                                        size=size, formats=formats, both_teams=stress, lag_s=lag)
-        print(_summary(game_id, pbp, pbp_format, n, threads, n_gold))
+        written = write_game(gdir, rng, view, pbp, opened=int(tip - rng.uniform(45 * 60, 75 * 60)), size=size,
+                             formats=formats, both_teams=stress, lag_s=lag, world=world)
+        stats.append(statistics(view, engine_walls(pbp.plays, plays, logged), written))
+        print(_summary(game_id, pbp, pbp_format, len(written.comments), written.threads, len(written.gold)))
         ids.append(game_id)
-    return ids
+    return ids, realism.realism_report(stats)
 
 
 def threads_over_pbp(pbp_file: Path, out_dir: Path, seed: int, *, date_: str | None, tz: str,
-                     tipoff_utc: str | None, game_id: str | None = None) -> str:
+                     tipoff_utc: str | None, game_id: str | None = None, world: World = REALISTIC) -> str:
     """Simulated threads (the league's and both teams') over a real play-by-play file: game.json,
     the pbp copied as it is, comments and gold. The play-by-play's own wall clock (or, for formats
     that have none per play, the alignment's estimate) times the reactions."""
@@ -184,9 +241,9 @@ def threads_over_pbp(pbp_file: Path, out_dir: Path, seed: int, *, date_: str | N
     if tipoff_utc:
         meta["tipoff_utc"] = tipoff_utc
     fmt.write_json(gdir / "game.json", meta)
-    n, threads, n_gold = write_game(gdir, rng, view, pbp, opened=int(alignment.play_wall_s[0] - 3600), size=1.5,
-                                    formats=("ndjson", "ndjson", "ndjson", "ndjson"), both_teams=True)
-    print(_summary(game_id, pbp, pbp.format, n, threads, n_gold))
+    written = write_game(gdir, rng, view, pbp, opened=int(alignment.play_wall_s[0] - 3600), size=1.5,
+                         formats=("ndjson", "ndjson", "ndjson", "ndjson"), both_teams=True, world=world)
+    print(_summary(game_id, pbp, pbp.format, len(written.comments), written.threads, len(written.gold)))
     return game_id
 
 
@@ -198,7 +255,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--id-prefix", default="S", help="game ids are <prefix>0001, <prefix>0002, ...")
     ap.add_argument("--stress", action="store_true",
                     help="harder games: bigger and busier threads, longer reaction lags, both teams' threads")
-    ap.add_argument("--lag-s", type=float, help="every game's reaction lag in seconds (default: each its own draw)")
+    ap.add_argument("--lag-s", type=float, help="every game's stream lag in seconds (default: each its own draw)")
+    ap.add_argument("--world", choices=sorted(WORLDS), default=REALISTIC.name,
+                    help="realistic: fans as weak, late and noisy as real threads (default); clean: the loud, "
+                         "on-cue bursts of earlier samples")
     ap.add_argument("--pbp", type=Path, help="a real play-by-play file: write simulated threads over it instead")
     ap.add_argument("--date", help="with --pbp: the game's local date (YYYY-MM-DD), if the file does not say")
     ap.add_argument("--tz", default="America/New_York", help="with --pbp: the arena's IANA time zone")
@@ -207,9 +267,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.pbp is not None:
         if not args.pbp.is_file():
             ap.error(f"--pbp {args.pbp}: no such file")
-        threads_over_pbp(args.pbp, args.out, args.seed, date_=args.date, tz=args.tz, tipoff_utc=args.tipoff_utc)
+        threads_over_pbp(args.pbp, args.out, args.seed, date_=args.date, tz=args.tz, tipoff_utc=args.tipoff_utc,
+                         world=WORLDS[args.world])
         return 0
     if args.games < 1:
         ap.error("--games must be at least 1")
-    simulate(args.out, args.games, args.seed, id_prefix=args.id_prefix, stress=args.stress, lag_s=args.lag_s)
+    _, report = simulate(args.out, args.games, args.seed, id_prefix=args.id_prefix, stress=args.stress,
+                         lag_s=args.lag_s, world=WORLDS[args.world])
+    print("\nHow the fans behave, against a real game's threads (fan_timeline.realism):")
+    print("\n".join(realism.report_lines(report)))
     return 0

@@ -1,46 +1,112 @@
 """Fans and their threads: live comments written over a game's canonical plays.
 
-The comments react to the plays as real game threads do (measured on a real NBA playoff game's
-threads; see docs/architecture.md, "Synthetic data"):
+The comments behave as a real game's threads do (measured on a real NBA playoff game; the figures
+and the checks that hold the sample to them are in `fan_timeline.realism`):
 
 - threads: the league subreddit's game thread (r/nba; often split into a 1st- and a 2nd-half
   thread) where ~70% of comments carry a team flair, and each team's own subreddit thread, whose
   fans need no flair: the subreddit says whose they are;
-- volume: from a couple to hundreds of comments a minute, busiest late in close games; each
-  thread has its own size, and a few games are big;
-- reaction: a burst after a play that mattered, peaking `lag_s` after it (20-45 s in real threads,
-  up to 90 s behind a slow stream), as large as the play mattered (`gold.Moment.score`);
+- pace: most comments are about the game in general, at the thread's own pace, which rises late
+  in close games, drifts with the thread's mood, and rises in every stoppage (fouls, free throws,
+  timeouts, period breaks: people write while they wait), so the loudest minutes follow dead balls,
+  not baskets;
+- reaction: a play adds comments in proportion to how much it excited its fans (`gold`'s latent
+  excitement, which the feed does not show), weakly: a moment lifts the pace 1.5-3x, an ordinary
+  basket barely at all. They come after the stream's lag (20-85 s, the game's own) plus the time
+  to type, and the feed logs each play a few seconds to a minute after it happened, so against the
+  feed's clock a burst peaks anywhere from 0 to ~105 s;
+- words: a reaction names the play's player or says what happened ("BLOCK", "from three") in
+  about half the cases; chatter names the players on the floor too, so a name lifts only 2-3x;
 - stance: a team's fans are euphoric at their team's big play and angry (at players, coaches,
   referees) at the other team's; neutral fans are excited or calm. The same play is positive in
   one team's thread and negative in the other's;
 - language: short bursts ("BARNES", "OH MY GOD"), caps, profanity, typos, emoji in some games,
   long rants, replies, deleted comments, bots.
 
+`World` holds the knobs: `REALISTIC` (the default) and `CLEAN`, the loud, on-cue fans of earlier
+samples (bursts of 5-100x, no stoppage chatter), kept to show what the realism check catches.
+
 Everything runs on canonical play rows (`tables.PLAY_COLUMNS`) and their `facts.Fact`s, so the
 same code writes threads over a simulated game and over a real play-by-play file.
-
-One file past 600 lines because `ThreadWriter` (~320 of them) is one generative process: volume,
-bursts, stance and language share the thread's per-game draws, and split apart each would take
-the others' state as arguments.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 import random
 from dataclasses import dataclass
 
+import numpy as np
+
 from fan_timeline import sport
 from fan_timeline.facts import Fact, surname
 from fan_timeline.simulate.league import CITIES, NICKNAMES, ascii_name
+from fan_timeline.simulate.text import (
+    ADJECTIVES,
+    ANTI,
+    ARGUED,
+    AUTOMOD,
+    BAD_FOR_ACTOR,
+    CALM,
+    CHATTER,
+    EMOJI,
+    GENERAL,
+    HYPE,
+    NOUNS,
+    PLAY_WORDS,
+    PLAYER_TALK,
+    POSSESSION,
+    POSSESSION_NAMED,
+    PRO,
+    PROFANITY,
+    RANTS_ANTI,
+    RANTS_PRO,
+    REPLIES,
+    REPLIES_LONG,
+    SHORT_ANTI,
+    SHORT_CALM,
+    SHORT_HYPE,
+    SHORT_PRO,
+    STOPPAGE,
+    TAKES,
+    bank_key,
+)
 
-# Reactions to a play, in minutes' worth of the thread's usual pace: REACTION_SCALE * (2 * salience
-# - 0.8)^2, so a play at half the game's least moment draws almost nothing of its own, a moment
-# (salience 1) four minutes' worth inside 30 s, the game's biggest (3+) thirty: the 5-100x bursts of
-# real threads (r/nba: median 3, p90 277 comments a minute).
-REACTION_SCALE = 1.5
 STANCES = ("pro", "anti", "hype", "calm")   # own team's good play / other team's / neutral excited / neutral calm
 STANCE_FEELING = {"pro": "positive", "hype": "positive", "anti": "negative", "calm": "neutral"}
+GRID_S = 5.0                                 # the pace is drawn on a grid of this many wall seconds
+POSSESSION_AFTER_BASKET = 0.5                # of `World.possession`, after a made basket
+CRUNCH_LEAGUE = 6.0                          # the end of a close game: the league thread's pace up to 7x ...
+CRUNCH_TEAM = 3.0                            # ... a team's own up to 4x
+# The stoppages fans talk through (the dead time after a row of this kind), and how much of
+# `World.stoppage` each brings: a timeout or a period break all of it, a foul or a review most.
+STOPPAGES = {"timeout": 1.0, "period_end": 1.0, "foul": 0.8, "free_throw_made": 0.6, "free_throw_missed": 0.6,
+             "other": 0.8}
+
+
+@dataclass(frozen=True)
+class World:
+    """How loud, how late and how plain a simulated game's fans are."""
+
+    name: str
+    gain: float          # comments the game's least moment draws, in minutes of its thread's pace ...
+    exponent: float      # ... times (excitement / the least moment's) ** exponent
+    max_minutes: float   # ... at most this many minutes' worth
+    drift: float         # sd of the thread's slow mood swings (log pace; 0 = none)
+    stoppage: float      # pace in a timeout or period break against live play (fouls, free throws: halfway)
+    typing_s: float      # mean seconds from seeing a play (after the stream lag) to posting about it
+    logging_s: float     # mean seconds the feed logs a play after it happened (0: at once)
+    player_talk: float   # share of chatter that names a player on the floor
+    play_words: float    # share of reactions that say what happened ("BLOCK", "from three")
+    possession: float    # comments every possession draws (a basket, a miss, a foul), in minutes of pace
+
+
+REALISTIC = World("realistic", gain=2.0, exponent=1.5, max_minutes=6.0, drift=0.22, stoppage=4.5, typing_s=16.0,
+                  logging_s=5.0, player_talk=0.5, play_words=0.45, possession=1.0)
+CLEAN = World("clean", gain=2.2, exponent=2.0, max_minutes=30.0, drift=0.0, stoppage=1.0, typing_s=10.0,
+              logging_s=0.0, player_talk=0.03, play_words=0.1, possession=0.0)
+WORLDS = {w.name: w for w in (REALISTIC, CLEAN)}
 
 
 @dataclass(frozen=True)
@@ -119,156 +185,34 @@ class Fan:
 class Mood:
     """How a game's threads behave: set per game by `draw_mood`."""
 
-    lag_s: float               # wall seconds from a play to its reaction peak
+    lag_s: float               # the stream's lag: wall seconds from a play until the fans see it
     emoji: float               # share of comments with an emoji (old threads ~0, newer more)
     profanity: float
     caps: float
     deleted: float
 
 
-def draw_mood(rng: random.Random) -> Mood:
-    lag = rng.uniform(18, 45) if rng.random() < 0.8 else rng.uniform(45, 90)
-    return Mood(lag_s=round(lag, 1), emoji=rng.choice((0.0, 0.01, 0.03, 0.08)), profanity=rng.uniform(0.12, 0.22),
-                caps=rng.uniform(0.10, 0.2), deleted=rng.uniform(0.05, 0.07))
+def draw_mood(rng: random.Random, lag_s: float | None = None) -> Mood:
+    """A game's mood; `lag_s` fixes the stream lag (else 20-50 s, and 50-85 s behind a slow stream)."""
+    lag = rng.uniform(20, 50) if rng.random() < 0.8 else rng.uniform(50, 85)
+    return Mood(lag_s=round(lag if lag_s is None else lag_s, 1), emoji=rng.choice((0.0, 0.01, 0.03, 0.08)),
+                profanity=rng.uniform(0.14, 0.22), caps=rng.uniform(0.14, 0.24), deleted=rng.uniform(0.05, 0.07))
 
 
-# --- text ---------------------------------------------------------------------------------------
-# {P} the player's name in caps, {p} as fans write it, {q} the other player (blocked, stolen from, a
-# teammate), {t}/{T} the team's nickname (as is / caps), {o} the other team's nickname.
-SHORT_PRO = ("{P}", "{P}!!!", "{P} {P} {P}", "LETS GOOOO", "YESSSS", "HE IS HIM", "{P} IS HIM", "BANG", "WOW",
-             "OH MY GOD", "COOKING", "lets go {p}", "{p}!!", "yes sir", "ELITE", "MVP MVP MVP", "{T}!!!")
-SHORT_ANTI = ("NOOOO", "ugh", "pain", "of course", "unreal", "wtf", "cmon", "are you kidding me", "fuck",
-              "bruh", "lmao we suck", "I hate this team", "jesus christ", "no way", "brutal")
-SHORT_HYPE = ("WOW", "holy shit", "OH MY GOD", "what a play", "wow {p}", "{P}!!", "this game rules",
-              "WHAT A GAME", "lmaooo", "insane", "filthy", "oh my", "🍿", "league pass alert")
-SHORT_CALM = ("nice", "ok", "good play", "lol", "{p} is good", "solid", "fair", "interesting", "meh", "sure")
+@dataclass(frozen=True)
+class Latent:
+    """What a play did to its fans, which the feed does not show (`gold.draw_latent`)."""
 
-PRO = {
-    "three": ("{P} FROM DOWNTOWN", "splash. {p} again", "{p} is on fire tonight", "{p} can't miss rn",
-              "cash money {p}", "{p} from the logo lmao", "THAT'S A {P} THREE", "bang bang {p}"),
-    "dunk": ("{P} WITH THE HAMMER", "{p} just put him on a poster", "posterized lmaooo", "{P} THREW IT DOWN",
-             "{p} is a grown man", "get that weak shit out of here... wait that was us dunking lol"),
-    "two": ("big bucket {p}", "{p} getting to the rim at will", "{p} is so smooth", "nice move {p}",
-            "{p} too quick for them"),
-    "free_throw": ("knock em down {p}", "{p} money from the line", "ice cold at the line"),
-    "block": ("{P} WITH THE SWAT", "get that weak stuff outta here {p}", "{p} said not in my house",
-              "REJECTED", "{p} sent it to the cheap seats", "{q} really tried that on {p} lol"),
-    "steal": ("{p} pickpocket lmao", "{P} WITH THE STEAL", "great hands {p}", "{p} reading that pass all day",
-              "{p} with the theft"),
-    "turnover": ("TURNOVER LETS GO", "defense wins games", "they're panicking", "great pressure"),
-    "miss": ("DEFENSE", "great contest", "no chance", "they're choking", "LETS GOOO GET THE BOARD"),
-    "lead": ("{P} FOR THE LEAD", "ICE IN HIS VEINS", "{p} wanted that shot", "WE'RE UP", "{P} CLUTCH",
-             "biggest shot of the season from {p}", "THAT'S WHY WE PAY {P}", "{p} is built for this"),
-    "tie": ("TIE GAME", "{p} ties it!!", "we're not dead yet", "{p} with the answer", "never doubted {p}"),
-    "run": ("{t} are rolling", "this is the {t} I know", "{p} leading the charge", "can't stop us rn",
-            "{o} need a timeout lol", "momentum baby"),
-    "final": ("WE WIN", "W", "what a win", "GOOD GUYS WIN", "{p} carried us tonight", "LETS GOOOO {T}",
-              "huge W", "{t} win!! {p} was unreal"),
-    "overtime": ("OVERTIME BABY", "free basketball", "we're alive!!!", "{p} sent it to OT", "OT LETS GO"),
-    "period_end": ("good quarter", "keep it up", "love this energy", "{p} has been great"),
-}
-ANTI = {
-    "three": ("how do you leave {p} open", "of course {p} hits that", "closeout was lazy", "cool cool cool",
-              "WHY IS NOBODY GUARDING {P}", "{p} shooting 90% against us every game"),
-    "dunk": ("nobody boxed out??", "our defense is a fucking joke", "we really let {p} walk in for that",
-             "{p} traveled first but ok", "who was guarding {p}?? nobody??"),
-    "two": ("can't guard anyone", "zero resistance", "our rim protection is nonexistent", "{p} again??"),
-    "free_throw": ("refs gifting them free throws", "soft foul", "that was a flop", "{p} gets every call"),
-    "block": ("that was a foul on {p}", "refs swallowing the whistle again", "{q} stop driving into {p}",
-              "goaltending? anyone?", "{q} is allergic to passing"),
-    "steal": ("{q} with another turnover smh", "bench {q}", "terrible pass lol", "{q} has been careless all night",
-              "wow another turnover, shocking"),
-    "turnover": ("WHAT ARE WE DOING", "{q} you can't do that", "throwing it away again", "fire the coach"),
-    "miss": ("NOOO", "why did {q} take that shot", "terrible shot", "we needed that", "run a play coach"),
-    "lead": ("I hate this team", "we always blow leads", "this is so on brand", "refs giving them every call",
-             "why is {p} always open in the 4th", "can't guard {p} to save our lives", "WHY THE FUCK DID WE FOUL"),
-    "tie": ("we were up big how", "choking again", "here we go again", "how do you let {p} tie it",
-            "this collapse is so on brand"),
-    "run": ("call a timeout coach", "this is embarrassing", "fire the coach", "we haven't scored in forever",
-            "{p} is killing us", "turn this off tbh"),
-    "final": ("pain", "this one hurts", "refs decided this one", "another L", "{p} killed us tonight",
-              "blow it up", "season's over", "I'm done with this team"),
-    "overtime": ("we had this won", "blew it, now OT", "I can't watch OT with this team", "how did we let {p} do that"),
-    "period_end": ("ugly quarter", "need better than this", "coach needs to adjust", "bench was awful"),
-}
-HYPE = ("what a game", "this game is wild", "{p} is so fun to watch", "wow {p}", "this game rules",
-        "neutral here, this is great", "{p} is different", "league pass game of the night", "that was filthy")
-CALM = ("{p} is solid", "ok that was nice", "decent play", "{p} has been efficient tonight", "carry on")
-RANTS_ANTI = (
-    "I genuinely don't understand what we're doing on defense. Every single possession {p} gets whatever he wants "
-    "and nobody rotates. This has been the problem all season and the coach refuses to adjust.",
-    "Refs have been terrible all night. {q} gets hacked every drive and nothing, then they call that? Unreal. "
-    "I'm not saying it's rigged but it's really hard to watch.",
-    "We keep doing this. Up big, get comfortable, stop moving the ball, and suddenly it's a game. Same story "
-    "every week. Front office needs to make a move.",
-)
-RANTS_PRO = (
-    "People were saying {p} was washed at the start of the season. Look at him now. This is the best he has "
-    "played in years and it is so much fun to watch.",
-    "This is what happens when we actually move the ball. Everyone touches it, good shots, {p} gets going. "
-    "More of this please.",
-)
-CHATTER = {
-    "pre": ("excited for this one", "{t} by 10", "who's starting tonight?", "is {p} playing?",
-            "prediction: {t} win 114-106", "first game thread of the week lets go", "{p} gonna drop 30 tonight",
-            "need this W", "trap game incoming"),
-    "pro": ("{p} looking good tonight", "let's keep this going", "need more from the bench", "defense looks good",
-            "{p} has been great", "love the ball movement", "{t} basketball", "this lineup works",
-            "{p} is so underrated"),
-    "anti": ("our bench is trash", "why is {p} still playing", "refs are blind tonight", "coach needs to be fired",
-             "we can't rebound", "another night another brick", "love paying for league pass to watch this",
-             "refs having a great game /s", "{p} has been invisible", "no effort on defense smh",
-             "wow great spacing guys", "this team has no heart"),
-    "off": ("anyone got a stream that works?", "my fantasy team is dying", "the announcers are so bad tonight",
-            "ads every 2 min smh", "the crowd is so quiet", "whats the over/under tonight",
-            "who else is watching at work lol", "my parlay is cooked", "this broadcast crew needs to go",
-            "pizza just got here perfect timing", "is it just me or is the stream laggy"),
-    "half": ("halftime thoughts?", "need a better 3rd quarter", "good half", "{p} needs more shots",
-             "halftime adjustments pls coach", "that half was ugly"),
-    "post": ("good game both teams", "{p} deserved that", "see you next game", "what a night",
-             "{p} postgame presser gonna be good", "i need a drink after that"),
-    "close": ("this is too close", "my heart can't take this", "nervous af", "one possession game",
-              "every possession matters now", "I can't watch", "I need a stop here PLEASE"),
-}
-REPLIES = {
-    "agree": ("this", "facts", "100%", "exactly what I was thinking", "real", "yep", "so true lol"),
-    "disagree": ("cope", "lmao no", "bro what", "touch grass", "stay mad", "delusional take", "not even close",
-                 "ratio"),
-    "neutral": ("lol", "lmao", "fair", "we'll see", "idk man", "sure"),
-}
-AUTOMOD = ("Welcome to the game thread! Please keep the discussion civil. Streams are not allowed and will be "
-           "removed.\n\n*I am a bot, and this action was performed automatically.*")
-PROFANITY = ("fucking", "fuckin", "holy shit", "wtf", "goddamn", "damn", "shit")
-EMOJI = ("🔥", "😭", "💀", "😤", "🤡", "👀", "🙏", "😂", "🐐")
-_ADJ = ("salty", "hoop", "baseline", "midrange", "corner", "lazy", "clutch", "bench", "frozen", "tired",
-        "loud", "quiet", "rusty", "brick", "swish", "paint", "glass", "dunkin", "stepback", "fastbreak",
-        "ancient", "sleepy", "cosmic", "based", "retired")
-_NOUN = ("heron", "yeti", "otter", "loon", "comet", "monarch", "goat", "panda", "ref", "lurker", "coach", "fan",
-         "dad", "enjoyer", "merchant", "prophet", "truther", "guy", "analyst", "scout", "waffle", "noodle",
-         "pigeon", "walrus")
-
-
-_BAD_FOR_ACTOR = frozenset({"turnover", "miss", "miss_three", "miss_free_throw"})
-
-
-def _bank_key(fact: Fact) -> str:
-    """Which reaction bank a play's fans draw from: the situation first, then what happened."""
-    if fact.kind in ("final", "overtime"):
-        return fact.kind
-    if fact.lead_change and (fact.late or fact.margin <= sport.CLOSE_MARGIN):
-        return "lead"
-    if fact.ties:
-        return "tie"
-    if fact.run >= 10:
-        return "run"
-    return {"miss_three": "miss", "miss_free_throw": "miss"}.get(fact.kind, fact.kind)
+    salience: float           # its excitement against the game's least moment's (1 = just a moment)
+    argued: bool = False       # a play fans argue about (a block that looked like a foul)
 
 
 class ThreadWriter:
     """Writes every comment of a game's threads (a `random.Random` makes it deterministic)."""
 
-    def __init__(self, rng: random.Random, game: GameView, threads: list[Thread], mood: Mood):
-        self.rng, self.game, self.threads, self.mood = rng, game, threads, mood
+    def __init__(self, rng: random.Random, game: GameView, threads: list[Thread], mood: Mood,
+                 world: World = REALISTIC):
+        self.rng, self.game, self.threads, self.mood, self.world = rng, game, threads, mood, world
         self.comments: list[Comment] = []
         self.ids: set[str] = set()
         self.plays = game.plays
@@ -276,16 +220,19 @@ class ThreadWriter:
         self.tip, self.end = self.wall_list[0], self.wall_list[-1]
         self.fans = {t.id: self.make_fans(t) for t in threads}
         self._weights: dict[tuple, list[float]] = {}
+        self.t0 = min(t.created for t in threads)
+        self.live = self._live_factor()
+        self.players_at = [(w, p["player"]) for w, p in zip(self.wall_list, self.plays) if p.get("player")]
 
     # -- fans --------------------------------------------------------------------------------------
     def _username(self) -> str:
         rng = self.rng
         style = rng.random()
         if style < 0.5:
-            return f"{rng.choice(_ADJ)}_{rng.choice(_NOUN)}{rng.randint(1, 9999)}"
+            return f"{rng.choice(ADJECTIVES)}_{rng.choice(NOUNS)}{rng.randint(1, 9999)}"
         if style < 0.8:
-            return f"{rng.choice(_ADJ).capitalize()}{rng.choice(_NOUN).capitalize()}{rng.randint(10, 99)}"
-        return f"{rng.choice(('throwaway', 'u', 'not', 'just', 'the'))}-{rng.choice(_NOUN)}-{rng.randint(100, 99999)}"
+            return f"{rng.choice(ADJECTIVES).capitalize()}{rng.choice(NOUNS).capitalize()}{rng.randint(10, 99)}"
+        return f"{rng.choice(('throwaway', 'u', 'not', 'just', 'the'))}-{rng.choice(NOUNS)}-{rng.randint(100, 99999)}"
 
     def _team_flair(self, side: str) -> tuple[str, str]:
         team, rng = self.game.team(side), self.rng
@@ -325,6 +272,7 @@ class ThreadWriter:
         return fans
 
     # -- helpers -----------------------------------------------------------------------------------
+    # -- helpers -----------------------------------------------------------------------------------
     def new_id(self) -> str:
         while True:
             cid = "".join(self.rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(7))
@@ -356,7 +304,7 @@ class ThreadWriter:
         opp = self.game.team("away" if side == "home" else "home")
         star = surname(rng.choice(team.players[:6])) if team.players else team.code
         victim = surname(rng.choice(opp.players[:6])) if opp.players else opp.code
-        if fact is not None and fact.kind in _BAD_FOR_ACTOR:   # a miss or turnover: the actor is the other side's
+        if fact is not None and fact.kind in BAD_FOR_ACTOR:   # a miss or turnover: the actor is the other side's
             victim = fact.actor or victim
         elif fact is not None:
             star, victim = fact.actor or star, fact.victim or victim
@@ -401,53 +349,6 @@ class ThreadWriter:
         return c
 
     # -- the threads -------------------------------------------------------------------------------
-    def write(self, salience: dict[int, float]) -> list[Comment]:
-        """Every comment of every thread; `salience` maps a fact's seq to how it stood out in the
-        game (`gold.salience`)."""
-        bot = Fan("AutoModerator", "neutral", None, None, 0.0)
-        for th in self.threads:
-            self.add(th, bot, AUTOMOD, th.created + 2, "bot", distinguished="moderator", stickied=True)
-        groups: dict[str, list[Thread]] = {}
-        for th in self.threads:
-            groups.setdefault(th.subreddit, []).append(th)
-        for subs in groups.values():
-            self.chatter(subs)
-            for seq, value in salience.items():
-                self.react(subs, self.game.facts[seq], value)
-        self.stat_bot([g[0] for g in groups.values() if g[0].side is None])
-        self.replies()
-        self.mess()
-        self.comments.sort(key=lambda c: (c.created, c.id))
-        return self.comments
-
-    def pace(self, thread: Thread, t: float) -> float:
-        """Comments a minute at wall time t: quiet before tip-off, loud late in close games."""
-        if t < self.tip:
-            return thread.rate * 0.25 * max(0.1, 1 - (self.tip - t) / 3600)
-        if t > self.end:
-            return thread.rate * 1.2 * math.exp(-(t - self.end) / 600)
-        p = self.state_at(t)
-        r = thread.rate
-        margin = abs(int(p["score_home"]) - int(p["score_away"]))
-        if int(p["period"]) >= sport.REGULATION_PERIODS:
-            r *= 1.8 if margin <= 8 else 0.6 if margin >= 20 else 1.1
-        elif margin >= 25:
-            r *= 0.6
-        return r
-
-    def chatter(self, threads: list[Thread]) -> None:
-        rng = self.rng
-        first = threads[0]
-        t, stop = first.created + 60.0, self.end + rng.uniform(1200, 2100)
-        while t < stop:
-            for _ in range(_poisson(rng, self.pace(first, t))):
-                ts = t + rng.uniform(0, 60)
-                th = self.thread_at(threads, ts)
-                fan = self.pick_fan(self.fans[th.id])
-                kind = "pre" if ts < self.tip else "post" if ts > self.end else "chatter"
-                self.add(th, fan, self.chatter_body(fan, ts), ts, kind)
-            t += 60
-
     def pick_fan(self, pool: list[Fan], cum_weights: list[float] | None = None) -> Fan:
         if cum_weights is None:
             cum_weights = self._cum(pool, None, 1.0)
@@ -465,6 +366,132 @@ class ThreadWriter:
             self._weights[key] = out
         return self._weights[key]
 
+    # -- the thread's pace -------------------------------------------------------------------------
+    def _live_factor(self) -> np.ndarray:
+        """Per GRID_S of wall time from the first thread's opening: how much busier than live play
+        the threads are (stoppages, as the stream shows them: people write while they wait, and
+        on for a while after), times a slow drift of mood."""
+        n = int((self.end + 2400 - self.t0) / GRID_S) + 1
+        factor = np.ones(n)
+        w = self.world
+        for i in range(len(self.plays) - 1):
+            p, q = self.plays[i], self.plays[i + 1]
+            a = self.wall_list[i]
+            dead = self.wall_list[i + 1] - a - max(0.0, float(q["game_s"]) - float(p["game_s"]))
+            kind = p["event_type"]
+            if dead < 15 or kind not in STOPPAGES:
+                continue   # live play (the clock runs as the wall does), or an inbound's pause
+            boost = 1 + (w.stoppage - 1) * STOPPAGES[kind]
+            a += self.mood.lag_s       # the fans see the stoppage when their stream shows it
+            factor[int((a - self.t0) / GRID_S):int((a + dead + 20 - self.t0) / GRID_S) + 1] *= boost
+        if w.drift:
+            rng = np.random.default_rng(self.rng.getrandbits(63))
+            rho = math.exp(-GRID_S / 120.0)
+            x = np.empty(n)
+            x[0] = rng.normal(0, w.drift)
+            shocks = rng.normal(0, w.drift * math.sqrt(1 - rho ** 2), n)
+            for k in range(1, n):
+                x[k] = rho * x[k - 1] + shocks[k]
+            factor *= np.exp(x - w.drift ** 2 / 2)
+        return factor
+
+    def tension(self, thread: Thread, t: float) -> float:
+        """Comments a minute at wall time t in live play: quiet before tip-off, filling up as the game
+        goes, and many times busier at the end of a close game (a league thread most of all: real
+        ones go from a few comments a minute to hundreds), thinner in a blowout."""
+        if t < self.tip:
+            return thread.rate * 0.25 * max(0.1, 1 - (self.tip - t) / 3600)
+        if t > self.end:
+            return self.tension(thread, self.end - 1) * math.exp(-(t - self.end) / 600)
+        p = self.state_at(t)
+        period, margin = int(p["period"]), abs(int(p["score_home"]) - int(p["score_away"]))
+        progress = min(1.0, float(p["game_s"]) / (sport.REGULATION_PERIODS * sport.PERIOD_S))
+        r = thread.rate * (0.6 + 0.8 * progress)
+        if period >= sport.REGULATION_PERIODS:
+            into = 1.0 if period > sport.REGULATION_PERIODS else 1.0 - float(p["clock_s"]) / sport.PERIOD_S
+            close = max(0.0, 1.0 - margin / 10.0)
+            r *= 1.0 + (CRUNCH_TEAM if thread.side else CRUNCH_LEAGUE) * close * into ** 2
+        if margin >= 20 and period > 2:
+            r *= 0.5
+        return r
+
+    def pace(self, thread: Thread, t: float) -> float:
+        """Comments a minute at wall time t: `tension` times the stoppage and mood factor."""
+        k = min(len(self.live) - 1, max(0, int((t - self.t0) / GRID_S)))
+        return self.tension(thread, t) * float(self.live[k])
+
+    def dead_ball(self, t: float) -> bool:
+        k = min(len(self.live) - 1, max(0, int((t - self.t0) / GRID_S)))
+        return self.tip < t < self.end and self.world.stoppage > 1 and self.live[k] > 1.2
+
+    # -- the threads -------------------------------------------------------------------------------
+    def write(self, latent: dict[int, Latent]) -> list[Comment]:
+        """Every comment of every thread; `latent` maps a fact's seq to what it did to the fans."""
+        bot = Fan("AutoModerator", "neutral", None, None, 0.0)
+        for th in self.threads:
+            self.add(th, bot, AUTOMOD, th.created + 2, "bot", distinguished="moderator", stickied=True)
+        groups: dict[str, list[Thread]] = {}
+        for th in self.threads:
+            groups.setdefault(th.subreddit, []).append(th)
+        for subs in groups.values():
+            self.chatter(subs)
+            self.possessions(subs)
+            for seq, lat in latent.items():
+                self.react(subs, self.game.facts[seq], lat)
+        self.stat_bot([g[0] for g in groups.values() if g[0].side is None])
+        self.replies()
+        self.mess()
+        self.comments.sort(key=lambda c: (c.created, c.id))
+        return self.comments
+
+    def chatter(self, threads: list[Thread]) -> None:
+        """The thread's own talk, bin by bin at its pace."""
+        rng = self.rng
+        first = threads[0]
+        t, stop = first.created + 60.0, self.end + rng.uniform(1200, 2100)
+        while t < stop:
+            for _ in range(_poisson(rng, self.pace(first, t) * GRID_S / 60.0)):
+                ts = t + rng.uniform(0, GRID_S)
+                th = self.thread_at(threads, ts)
+                fan = self.pick_fan(self.fans[th.id])
+                kind = "pre" if ts < self.tip else "post" if ts > self.end else "chatter"
+                self.add(th, fan, self.chatter_body(fan, ts), ts, kind)
+            t += GRID_S
+
+    def possessions(self, threads: list[Thread]) -> None:
+        """The few comments every possession draws (`World.possession`): "nice", "cmon", "{p} again".
+        A made basket draws fewer (POSSESSION_AFTER_BASKET): what it draws is its excitement (`react`),
+        and the other team brings the ball up at once; a real thread's baskets do not stand out by
+        volume, its stoppages do (`realism`)."""
+        rng, w = self.rng, self.world
+        if not w.possession:
+            return
+        typing = w.typing_s / 2.0
+        for p, wall in zip(self.plays, self.wall_list):
+            if p["event_type"] in ("substitution", "period_start"):
+                continue
+            share = POSSESSION_AFTER_BASKET if p["event_type"] == "made_shot" else 1.0
+            for _ in range(_poisson(rng, self.tension(threads[0], wall) * w.possession * share)):
+                t = wall + self.mood.lag_s + rng.gammavariate(2.0, typing)
+                th = self.thread_at(threads, t)
+                fan = self.pick_fan(self.fans[th.id])
+                name = surname(p.get("player")) if p.get("player") and rng.random() < 0.2 else ""
+                body = rng.choice(POSSESSION_NAMED).format(p=name) if name else \
+                    rng.choice(POSSESSION) if rng.random() < 0.5 else self.general()
+                self.add(th, fan, self.style(body), t, "chatter")
+
+    def general(self) -> str:
+        """A comment about the game in general, now and then two thoughts in one."""
+        body = self.rng.choice(GENERAL)
+        return body + ". " + self.rng.choice(GENERAL) if self.rng.random() < 0.45 else body
+
+    def on_floor(self, t: float) -> str | None:
+        """A player fans talk about at wall time t: one named by the plays of the two minutes before it."""
+        lo = bisect.bisect_left(self.players_at, (t - 150.0,))
+        hi = bisect.bisect_right(self.players_at, (t + 20.0, "~"))
+        names = [name for _, name in self.players_at[lo:hi]]
+        return surname(self.rng.choice(names)) if names else None
+
     def chatter_body(self, fan: Fan, t: float) -> str:
         rng = self.rng
         side = fan.side if fan.side in ("home", "away") else rng.choice(("home", "away"))
@@ -475,12 +502,26 @@ class ThreadWriter:
         else:
             p = self.state_at(t)
             margin = int(p["score_home"]) - int(p["score_away"])
+            r = rng.random()
             if int(p["period"]) == 2 and p["event_type"] == "period_end":
                 bank = "half"
-            elif rng.random() < 0.18 or fan.side == "neutral" and rng.random() < 0.5:
+            elif r < self.world.player_talk:
+                name = self.on_floor(t)
+                if name:
+                    spoken = name if rng.random() < 0.75 else name.lower()
+                    body = rng.choice(PLAYER_TALK).format(p=spoken)
+                    return self.style(body + ". " + rng.choice(GENERAL) if rng.random() < 0.3 else body)
+                bank = "pro"
+            elif self.dead_ball(t) and rng.random() < 0.35:
+                return self.style(rng.choice(STOPPAGE))
+            elif rng.random() < 0.15 or fan.side == "neutral" and rng.random() < 0.4:
                 bank = "off"
             elif int(p["period"]) >= sport.REGULATION_PERIODS and abs(margin) <= 6 and rng.random() < 0.4:
                 bank = "close"
+            elif rng.random() < 0.25:
+                return self.fill(rng.choice(TAKES), side, None)
+            elif rng.random() < 0.75:
+                return self.style(self.general())
             else:
                 ahead = (margin > 0) == (side == "home") and margin != 0
                 bank = "pro" if ahead or rng.random() < 0.35 else "anti"
@@ -488,10 +529,24 @@ class ThreadWriter:
             return self.fill(rng.choice(RANTS_ANTI), side, None)
         return self.style(self.fill(rng.choice(CHATTER[bank]), side, None))
 
-    def reaction_body(self, fact: Fact, stance: str, side: str | None, salience: float) -> str:
+    def reaction_body(self, fact: Fact, stance: str, side: str | None, lat: Latent) -> str:
         rng = self.rng
-        key = _bank_key(fact)
-        big = key in ("lead", "tie", "final", "overtime") or fact.buzzer or rng.random() < min(0.8, salience / 3)
+        key = bank_key(fact)
+        big = key in ("lead", "tie", "final", "overtime") or fact.buzzer or rng.random() < min(0.8, lat.salience / 3)
+        if lat.argued and rng.random() < 0.45:
+            return self.style(self.fill(rng.choice(ARGUED), side, fact), excited=big)
+        words = PLAY_WORDS.get(fact.kind, ())
+        if words and rng.random() < self.world.play_words:
+            word = rng.choice(words)
+            if rng.random() < 0.4:
+                return self.style(word + "!" * (big and rng.random() < 0.6), excited=big)
+            if stance == "pro":
+                body = self.fill(rng.choice(SHORT_PRO), side, fact)
+            elif stance == "anti":
+                body = self.fill(rng.choice(SHORT_ANTI), side, fact)
+            else:
+                body = self.fill(rng.choice(SHORT_HYPE), side, fact)
+            return self.style(f"{body} {word}" if rng.random() < 0.5 else f"{word} {body}", excited=big)
         if stance == "pro":
             if rng.random() < (0.45 if big else 0.3):
                 return self.style(self.fill(rng.choice(SHORT_PRO), side, fact), excited=True)
@@ -509,20 +564,28 @@ class ThreadWriter:
             return self.style(self.fill(rng.choice(bank), side, fact), excited=big)
         return self.style(self.fill(rng.choice(SHORT_CALM if rng.random() < 0.5 else CALM), side, fact))
 
-    def react(self, threads: list[Thread], fact: Fact, salience: float) -> None:
-        """A burst of reactions to one play in one subreddit: its size follows how much the play
-        mattered, its stances who the fans are, its timing the game's lag."""
+    def reaction_minutes(self, salience: float) -> float:
+        """How many minutes of its thread's pace a play adds: `World.gain` at the game's least
+        moment, growing with its excitement against that moment's."""
+        w = self.world
+        return min(w.max_minutes, w.gain * max(0.0, salience) ** w.exponent)
+
+    def react(self, threads: list[Thread], fact: Fact, lat: Latent) -> None:
+        """The comments one play draws in one subreddit: as many as it excited its fans, their stances
+        who the fans are, their times the stream's lag plus the time to type."""
         rng = self.rng
         good_for = self.game.side_of(fact.for_team)
         first = threads[0]
-        n = _poisson(rng, first.rate * REACTION_SCALE * max(0.0, 2.0 * min(salience, 2.5) - 0.8) ** 2)
+        wall = self.game.walls[fact.seq]
+        own = 1.5 if first.side else 1.0      # a team's own fans react louder than the league's
+        n = _poisson(rng, self.tension(first, wall) * self.reaction_minutes(lat.salience) * own)
         if n == 0:
             return
         big = fact.late or fact.kind in ("final", "overtime") or fact.lead_change or fact.ties
         anti_w = 0.9 if big else 0.3
-        wall = self.game.walls[fact.seq]
+        typing = self.world.typing_s / 2.0
         for _ in range(n):
-            t = wall + max(3.0, self.mood.lag_s - 8.0 + rng.gammavariate(2.5, 5.0))
+            t = wall + self.mood.lag_s + rng.gammavariate(2.0, typing)
             th = self.thread_at(threads, t)
             pool = self.fans[th.id]
             if th.side:        # a team's own subreddit: every fan is that team's
@@ -536,8 +599,9 @@ class ThreadWriter:
                     ("hype" if rng.random() < 0.8 else "calm")
                 if good_for is None and fan.side != "neutral":   # a tied period end: nobody's play
                     stance = "calm"
-            body = self.reaction_body(fact, stance, good_for, salience)
-            self.add(th, fan, body, t, "reaction", boost=0.6 if salience > 1.5 else 0.0, play=fact.seq, stance=stance)
+            body = self.reaction_body(fact, stance, good_for, lat)
+            self.add(th, fan, body, t, "reaction", boost=0.6 if lat.salience > 1.5 else 0.0, play=fact.seq,
+                     stance=stance)
 
     def stat_bot(self, threads: list[Thread]) -> None:
         bot = Fan("nba-stat-bot", "neutral", None, None, 0.0)
@@ -565,8 +629,9 @@ class ThreadWriter:
                 parent_side = names[th.id].get(parent.author, "neutral")
                 mood = "neutral" if "neutral" in (fan.side, parent_side) else (
                     "agree" if fan.side == parent_side else "disagree")
-                parent = self.add(th, fan, self.style(rng.choice(REPLIES[mood])), parent.created + rng.uniform(8, 150),
-                                  "reply", parent=f"t1_{parent.id}")
+                body = rng.choice(REPLIES[mood]) if rng.random() < 0.4 else rng.choice(REPLIES_LONG)
+                parent = self.add(th, fan, self.style(body), parent.created + rng.uniform(8, 150), "reply",
+                                  parent=f"t1_{parent.id}")
 
     def mess(self) -> None:
         """Deleted/removed comments, edits, double posts: what real threads contain."""
@@ -634,7 +699,7 @@ def plan_threads(rng: random.Random, game: GameView, *, opened: int, half_end: f
     `size` scales every thread's pace: 1 is an ordinary game, 5+ a big one.
     """
     title = f"GAME THREAD: {game.away.name} @ {game.home.name}"
-    league_rate = round(min(120.0, rng.lognormvariate(math.log(3.5), 0.5) * size), 1)
+    league_rate = round(min(120.0, rng.lognormvariate(math.log(2.4), 0.4) * size), 1)
     threads: list[Thread] = []
     fmt = iter(formats)
     if rng.random() < 0.35:
@@ -652,7 +717,7 @@ def plan_threads(rng: random.Random, game: GameView, *, opened: int, half_end: f
         if both_teams or rng.random() < p:
             team = game.team(side)
             f = next(fmt)
-            rate = round(min(40.0, rng.lognormvariate(math.log(4.0), 0.4) * math.sqrt(size)), 1)
+            rate = round(min(40.0, rng.lognormvariate(math.log(4.0), 0.3) * math.sqrt(size)), 1)
             threads.append(Thread(base36(rng, 7), team.subreddit, f"[Game Thread] {game.away.nickname} @ "
                                   f"{game.home.nickname}", opened + 600, f, f"r_{team.subreddit}_game_thread.{EXT[f]}",
                                   side, rate))

@@ -1,11 +1,15 @@
-"""The generator's gold timeline: which plays mattered, and how each fan base felt about them.
+"""The generator's gold timeline: which plays mattered to the fans, and how each fan base felt.
 
-How much a play mattered is the generator's own judgement (`mattered`: what the play did to the
-game, times a draw for how spectacular it looked, which the play-by-play does not show). The fans
-react in proportion (`fans.ThreadWriter.react`), so the comments reveal it, noisily; the gold
-moments are the plays that mattered most, at most 3 in any 180 s of game clock. This is not the
-rule baseline's formula (`sport.importance`): a model has to learn it from the labels and the
-reactions, as it would learn an annotator's taste.
+How much a play excited its fans is latent (`draw_latent`): what it did to the game (`mattered`),
+times how spectacular it looked and whether a star did it, plus the plays fans argue about (a
+block that looked like a foul). The feed shows only the first part, and not in these terms; the
+fans reveal the whole (`fans.ThreadWriter.react`: more comments, and words that name the play),
+weakly and noisily, as real threads do. The gold moments are the most exciting plays, at most 3
+in any 180 s of ordinary game clock and at most 3 in any 45 s of crunch time (the last three
+minutes of the fourth quarter and of every overtime), where a close game's moments crowd.
+
+Nothing in the pipeline reads these draws: it sees the feed and the comments, as it would for a
+real game whose annotator remembered the moments.
 
 Each gold entry carries, besides the schema's fields, the play it is about (`play`: the source's
 event id) and, per audience (a subreddit: "r/nba", "r/HarborHerons"), that audience's feeling and a
@@ -15,18 +19,24 @@ quote of theirs, read off the stances of its reactions to the play.
 from __future__ import annotations
 
 import random
+from collections import Counter
 from typing import Any
 
 from fan_timeline import schema, sport
 from fan_timeline.facts import Fact
-from fan_timeline.simulate.fans import STANCE_FEELING, Comment
+from fan_timeline.simulate.fans import STANCE_FEELING, Comment, Latent
 
-GOLD_SCORE = 2.8          # a play whose score reaches this is a moment (before the spacing rules)...
+GOLD_SCORE = 3.0          # a play whose excitement reaches this is a moment (before the spacing rules)...
 MIN_MOMENTS = 10          # ... but every game has at least this many, however dull (fans still pick its best)
-MAX_MOMENTS = 18          # ... and at most this many, however wild
-MAX_PER_SPAN = 3          # gold moments in any SPAN_S of game clock (a window's maxItems)
+MAX_MOMENTS = 24          # ... and at most this many, however wild
+MAX_PER_SPAN = 3          # gold moments in any SPAN_S of ordinary game clock ...
 SPAN_S = 180.0
-MIN_GAP_S = 10.0          # game seconds between two gold moments
+CRUNCH_S = 180.0          # ... and in any CRUNCH_SPAN_S of the last CRUNCH_S of the 4th quarter and overtimes
+CRUNCH_SPAN_S = 45.0
+MIN_GAP_S = 3.0           # game seconds between two gold moments
+ARGUED_P = {"block": 0.2, "steal": 0.06, "two": 0.04, "dunk": 0.06, "free_throw": 0.05}   # plays fans argue about
+ARGUED_BONUS = 1.4
+STAR_FACTOR = 1.35        # a play by one of a team's two top scorers of the game
 
 
 def mattered(f: Fact) -> float:
@@ -48,37 +58,66 @@ def mattered(f: Fact) -> float:
     return base * mult + bonus
 
 
-def draw_scores(rng: random.Random, facts: dict[int, Fact]) -> dict[int, float]:
-    """seq -> how much each play mattered, with its spectacle drawn (lognormal around 1)."""
-    return {seq: round(mattered(f) * rng.lognormvariate(0.0, 0.4), 3) for seq, f in sorted(facts.items())}
+def stars(plays: list[dict[str, Any]]) -> set[str]:
+    """The two top scorers of each team over the game (the players fans came to see)."""
+    points: dict[str, Counter] = {}
+    for p in plays:
+        if p.get("player") and p.get("team") and int(p.get("points") or 0):
+            points.setdefault(str(p["team"]), Counter())[str(p["player"])] += int(p["points"])
+    return {name for c in points.values() for name, _ in c.most_common(2)}
 
 
-def _fits(times: list[float], t: float) -> bool:
-    """Whether one more moment at t keeps every SPAN_S of game clock at MAX_PER_SPAN or fewer."""
-    ts = sorted(times + [t])
-    return all(sum(1 for u in ts if lo <= u < lo + SPAN_S) <= MAX_PER_SPAN for lo in ts)
+def draw_excitement(rng: random.Random, facts: dict[int, Fact], plays: list[dict[str, Any]]) -> tuple[
+        dict[int, float], set[int]]:
+    """(seq -> how much each play excited its fans, the seqs of the plays they argue about): what it
+    did to the game, times its spectacle (lognormal around 1, wider for dunks and blocks) and the
+    star factor, plus ARGUED_BONUS for an argued play."""
+    star_names = {name for name in stars(plays)}
+    actor_of = {int(p["seq"]): str(p.get("player") or "") for p in plays}
+    score, argued = {}, set()
+    for seq, f in sorted(facts.items()):
+        spread = 0.6 if f.kind in ("dunk", "block") else 0.5
+        value = mattered(f) * rng.lognormvariate(0.0, spread)
+        if actor_of.get(seq) in star_names and f.kind in sport.SCORING_KINDS | {"block", "steal"}:
+            value *= STAR_FACTOR
+        if rng.random() < ARGUED_P.get(f.kind, 0.0):
+            argued.add(seq)
+            value += ARGUED_BONUS
+        score[seq] = round(value, 3)
+    return score, argued
+
+
+def _crunch(f: Fact) -> bool:
+    return f.period >= sport.REGULATION_PERIODS and f.game_s >= sport.game_seconds(f.period, CRUNCH_S)
+
+
+def _fits(chosen: list[Fact], f: Fact) -> bool:
+    """Whether one more moment f keeps every span of its kind (ordinary or crunch) within MAX_PER_SPAN."""
+    crunch = _crunch(f)
+    span = CRUNCH_SPAN_S if crunch else SPAN_S
+    ts = sorted([c.game_s for c in chosen if _crunch(c) == crunch] + [f.game_s])
+    return all(sum(1 for u in ts if lo <= u < lo + span) <= MAX_PER_SPAN for lo in ts)
 
 
 def select_gold(facts: dict[int, Fact], scores: dict[int, float]) -> list[int]:
     """The seqs of the gold moments, in game order: the final, then the highest scores, each at
-    least MIN_GAP_S from the others and at most MAX_PER_SPAN in any SPAN_S, as many as score
-    GOLD_SCORE but MIN_MOMENTS..MAX_MOMENTS."""
+    least MIN_GAP_S from the others and within the span limits, as many as score GOLD_SCORE but
+    MIN_MOMENTS..MAX_MOMENTS."""
     budget = min(MAX_MOMENTS, max(MIN_MOMENTS, sum(s >= GOLD_SCORE for s in scores.values())))
     chosen: list[Fact] = []
     for f in sorted(facts.values(), key=lambda f: (f.kind != "final", -scores[f.seq], f.seq)):
         if len(chosen) == budget:
             break
-        times = [c.game_s for c in chosen]
-        if all(abs(f.game_s - t) >= MIN_GAP_S for t in times) and _fits(times, f.game_s):
+        if all(abs(f.game_s - c.game_s) >= MIN_GAP_S for c in chosen) and _fits(chosen, f):
             chosen.append(f)
     return sorted(f.seq for f in chosen)
 
 
-def salience(scores: dict[int, float], gold: list[int]) -> dict[int, float]:
-    """seq -> a play's score against the game's least gold moment (1 = just a moment): fans react
-    to how a play stands out in its own game, so a blowout's best dunk still draws a burst."""
+def latent(scores: dict[int, float], gold: list[int], argued: set[int]) -> dict[int, Latent]:
+    """seq -> what a play did to its fans against the game's least gold moment (1 = just a moment):
+    fans react to how a play stands out in its own game, so a blowout's best dunk still draws some."""
     floor = min((scores[s] for s in gold if scores[s] > 0), default=1.0)
-    return {seq: score / floor for seq, score in scores.items()}
+    return {seq: Latent(score / floor, seq in argued) for seq, score in scores.items()}
 
 
 def feeling(reactions: list[Comment]) -> str:
