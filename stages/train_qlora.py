@@ -7,8 +7,8 @@ as evaluate scores). Writes the adapter (+ tokenizer, train_config.json), the tr
 plots/train/ (`plots.Curves`), metrics/train.json, and resumable checkpoints in models/checkpoints/ (a persisted
 DVC output: a killed run resumes when the stage is rerun). Then the trained model decodes
 `calibration_windows` val windows once to fit its stop bias (`evaluate.fit_stop_bias`: one before
-a play the prompt lists as a likely moment, one before another), written into the adapter's
-train_config.json and metrics/train.json.
+a likely moment, a play whose score reaches the rule's threshold in data/sft/rule.json, one before
+another), written into the adapter's train_config.json and metrics/train.json.
 With `nproc: N` > 1 the script starts itself again under torchrun, N data-parallel processes
 (one per GPU on CUDA; gloo on CPU, the cores split between them); process 0 writes the outputs.
 `nproc: 0` (auto) picks N: one process per GPU or physical core, at most one per micro-batch of
@@ -95,15 +95,17 @@ def calibrate(cfg, args: argparse.Namespace, tol_s: float) -> int:
         results = generate_timelines(model, tokenizer, [p["prompt"] for p in val], constrained=True,
                                      groundings=[pair_grounding(p) for p in val], batch_size=16,
                                      stop_bias=STOP_BIAS_NEVER)
-        bias, scores = fit_stop_bias(val, results, tol_s)
+        threshold = json.loads((args.sft_dir / "rule.json").read_text())["thresholds"]["rule"]
+        bias, scores = fit_stop_bias(val, results, tol_s, threshold)
     calibration = {"stop_bias": bias.as_dict(), "calibration_windows": cfg.calibration_windows,
                    **{f"calibration_val_{k}": v for k, v in scores.items()}}
     atomic.write_json(config_path, {**train_config, **calibration})
     atomic.write_json(args.metrics, {**json.loads(args.metrics.read_text()), **calibration})
     if scores:
-        print(f"train_qlora: stop bias {bias.moment:+.2f} before a likely moment, {bias.other:+.2f} before "
-              f"another play, on {len(val)} val windows: event F1 {scores['event_f1_at_0']:.2f} -> "
-              f"{scores['event_f1']:.2f}")
+        print(f"train_qlora: stop bias {bias.moment:+.2f} before a likely moment (score {bias.threshold} or more), "
+              f"{bias.other:+.2f} before another play, on {len(val)} val windows: event F1 "
+              f"{scores['event_f1_at_0']:.2f} -> {scores['event_f1']:.2f} (the rule's timeline: "
+              f"{scores['event_f1_rule']:.2f})")
     return 0
 
 

@@ -147,3 +147,20 @@ def test_stop_biases_before_likely_moments_and_other_plays_are_read_off_one_deco
         for likely in ([a], [c, d])]
     assert texts_at_bias(results, [pair_grounding(p) for p in pairs], bias) == [
         schema.dump_timeline([{"ts": a[1], "event": a[2], "fan_sentiment": "positive"}]), results[1].text]
+
+
+def test_a_play_is_likely_when_its_score_reaches_the_rules_threshold():
+    """With the rule's threshold, the kind of play before a choice is its candidate score against it
+    (what the rule reports), not the prompt's header: "always go on before a likely moment, never
+    before another" then writes exactly the rule's timeline."""
+    from fan_timeline import schema
+    from fan_timeline.generate import StopBias
+
+    g = schema.Grounding.of([("Q1 11:00", "Okafor (HAR) scores, HAR lead 10-8", [], None, True, 3.9),
+                             ("Q1 10:00", "Okafor (HAR) dunks, HAR lead 12-8", [], None, True, 3.2)])
+    bias = StopBias(moment=5.0, other=-5.0, threshold=3.5)
+    assert [bias.before(g, i) for i in (0, 1)] == [5.0, -5.0]         # 3.2 is under the rule's 3.5
+    assert [StopBias(5.0, -5.0).before(g, i) for i in (0, 1)] == [5.0, 5.0]   # no threshold: the header
+    assert StopBias.of(bias.as_dict()) == bias and StopBias.of({"moment": 1, "other": 2}).threshold is None
+    with pytest.raises(ValueError, match="rerun the stage"):
+        StopBias.of({"first": 1.0, "more": 0.0})

@@ -116,10 +116,12 @@ class RunScore:
     quotes_grounded: int = 0
     new_tokens: int = 0
     seconds: float = 0.0
+    timelines: set[tuple[str, str]] = field(default_factory=set)   # (game, audience): one timeline each
 
     def add(self, pair: dict[str, Any], text: str, result: GenerationResult | None = None) -> dict[str, Any]:
         """Score one window's output text; returns its record for predictions.jsonl."""
         parsed, errors = timeline_from_text(text)
+        self.timelines.add((pair["game_id"], pair["audience"]))
         self.valid_json += parsed is not None
         ok = parsed is not None and not errors
         self.schema_ok += ok
@@ -171,7 +173,7 @@ class RunScore:
                 self.windows, lambda ws: scoring.macro_f1(p for w in ws for p in w.sentiment)) if pairs else [0.0, 0.0],
             "quote_grounding": self.quotes_grounded / self.quotes if self.quotes else 0.0,
             "quote_rate": self.quotes / self.entries if self.entries else 0.0,
-            "entries_per_game": self.entries / max(1, len({w.game for w in self.windows})),
+            "entries_per_game": self.entries / max(1, len(self.timelines)),
             "quotes": self.quotes,
             "entries": self.entries,
             "ts_outside_window_rate": self.ts_outside_window / self.entries if self.entries else 0.0,
@@ -287,10 +289,13 @@ def f1_by_stop_bias(pairs: list[dict[str, Any]], results: list[GenerationResult]
 
 
 def fit_stop_bias(pairs: list[dict[str, Any]], results: list[GenerationResult], tol_s: float,
-                  ) -> tuple[StopBias, dict[str, float]]:
-    """(bias, {"event_f1_at_0", "event_f1"}): the stop bias (`StopBias`: before a play listed as a
-    likely moment and before another, each of `STOP_BIASES`) of the best play-matched event F1 on
-    `pairs` (val windows), ties to the biases nearest 0.
+                  threshold: float | None = None) -> tuple[StopBias, dict[str, float]]:
+    """(bias, {"event_f1_at_0", "event_f1", "event_f1_rule"}): the stop bias (`StopBias`: before a
+    likely moment and before another play, each of `STOP_BIASES`; a play is likely when its score
+    reaches `threshold`, the rule's, else when the prompt lists it so) of the best play-matched event
+    F1 on `pairs` (val windows), ties to the biases nearest 0. "always go on before a likely moment,
+    never before another" is in the grid: the rule's own timeline (`event_f1_rule`), which a fit can
+    always fall back on.
 
     A small model trained on few windows reports a moment less (or more) readily than its own
     ranking of the plays deserves, as any classifier's threshold needs setting; and its margins
@@ -302,6 +307,8 @@ def fit_stop_bias(pairs: list[dict[str, Any]], results: list[GenerationResult], 
     text (the plays it picked, in order, and their quotes) is the same. One decode scores every bias.
     """
     scores = StopBiasScores(pairs, results, tol_s)
-    grid = [StopBias(a, b) for a in STOP_BIASES for b in STOP_BIASES]
+    grid = [StopBias(a, b, threshold=threshold) for a in STOP_BIASES for b in STOP_BIASES]
     best = max(grid, key=lambda s: (scores.f1(s), -abs(s.moment) - abs(s.other)))
-    return best, {"event_f1_at_0": scores.f1(StopBias()), "event_f1": scores.f1(best)}
+    rule = StopBias(STOP_BIAS_NEVER, -STOP_BIAS_NEVER, threshold=threshold)
+    return best, {"event_f1_at_0": scores.f1(StopBias()), "event_f1": scores.f1(best),
+                  "event_f1_rule": scores.f1(rule)}

@@ -176,43 +176,53 @@ def new_matcher(tokenizer: Any, grounding: schema.Grounding | None = None):
 @dataclass(frozen=True)
 class StopBias:
     """How readily constrained decoding reports a listed play: taken off the logits that close the
-    list of moments at a choice whose next play the prompt lists under "Likely moments" (`moment`)
-    or under "Other plays" (`other`). A positive bias reports more. The model's margins sit on
-    different scales before the two kinds of play, so the trainer fits each on val
-    (`evaluate.fit_stop_bias`). A large `moment` and
-    a very negative `other` report exactly the likely moments (the rule's timeline); in between,
-    the model's margin overrules the header where it is sure enough. `unknown` is the bias where
-    the next play's kind is not known (a whole-schema row, an unranked grounding): none is fit."""
+    list of moments at a choice whose next play is a likely moment (`moment`) or another play
+    (`other`). A positive bias reports more. A play is a likely moment when its candidate score
+    reaches `threshold` (the rule's, fit on train: then a large `moment` and a very negative
+    `other` write exactly the rule's timeline, so a fit on val can always fall back on it), or,
+    without a threshold or a score, when the prompt lists it under "Likely moments". The model's
+    margins sit on different scales before the two kinds of play, so the trainer fits each on val
+    (`evaluate.fit_stop_bias`); in between the extremes, the model's margin overrules the rule
+    where it is sure enough. `unknown` is the bias where the next play's kind is not known (a
+    whole-schema row, an unranked grounding): none is fit."""
 
     moment: float = 0.0
     other: float = 0.0
     unknown: float = 0.0
+    threshold: float | None = None
 
     @classmethod
     def of(cls, value: StopBias | dict[str, Any] | float | None) -> StopBias:
-        """From a bias, a {"moment", "other"} dict (train_config.json, provenance.json) or one number
-        for every choice."""
+        """From a bias, a {"moment", "other"[, "threshold"]} dict (train_config.json, provenance.json)
+        or one number for every choice."""
         if isinstance(value, StopBias):
             return value
         if isinstance(value, dict):
-            if set(value) != {"moment", "other"}:
-                raise ValueError(f"stop bias {value!r}: expected {{'moment': ..., 'other': ...}} (an adapter "
-                                 "calibrated by an older train_qlora: rerun the stage, or `dvc repro`)")
-            return cls(float(value["moment"]), float(value["other"]))
+            if not {"moment", "other"} <= set(value) <= {"moment", "other", "threshold"}:
+                raise ValueError(f"stop bias {value!r}: expected {{'moment': ..., 'other': ..., 'threshold': ...}} "
+                                 "(an adapter calibrated by an older train_qlora: rerun the stage, or `dvc repro`)")
+            threshold = value.get("threshold")
+            return cls(float(value["moment"]), float(value["other"]),
+                       threshold=None if threshold is None else float(threshold))
         return cls(float(value or 0.0), float(value or 0.0), float(value or 0.0))
 
     def at(self, likely: bool | None) -> float:
-        """The bias before a play listed as a likely moment (True), another play (False), or one of
-        unknown kind (None)."""
+        """The bias before a likely moment (True), another play (False), or one of unknown kind (None)."""
         return self.unknown if likely is None else self.moment if likely else self.other
 
     def before(self, grounding: schema.Grounding | None, choice: int) -> float:
         """The bias at a row's `choice`-th decision (0 = its first), by the kind of play its
-        `grounding` (None: the whole schema) lists there: `Grounding.likely_at`."""
-        return self.at(grounding.likely_at(choice) if grounding is not None else None)
+        `grounding` (None: the whole schema) has there: its score against `threshold`, else the
+        prompt's header (`Grounding.likely_at`)."""
+        if grounding is None:
+            return self.unknown
+        score = grounding.score_at(choice)
+        if self.threshold is not None and score is not None:
+            return self.at(score >= self.threshold)
+        return self.at(grounding.likely_at(choice))
 
-    def as_dict(self) -> dict[str, float]:
-        return {"moment": self.moment, "other": self.other}
+    def as_dict(self) -> dict[str, float | None]:
+        return {"moment": self.moment, "other": self.other, "threshold": self.threshold}
 
 
 class GrammarMask:

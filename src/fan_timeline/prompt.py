@@ -162,6 +162,6 @@ def window_prompt(tokenizer: Any, game: dict[str, Any], window: dict[str, Any], 
     grounding = schema.Grounding.of([
         (c.fact.clock, c.fact.text,
          [str(r["body"]) for r in shown[c.fact.seq] if defang(str(r["body"])) == str(r["body"])], c.feeling,
-         likely_moment(c))
+         likely_moment(c), round(c.score, 4))
         for c in candidates])   # quotable as shown: a defanged comment is not verbatim any more
     return WindowPrompt(messages, candidates, shown, trimmed, n, grounding)

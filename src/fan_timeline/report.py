@@ -51,7 +51,7 @@ def _pr(run: dict[str, Any]) -> str:
 def results_tables(m: dict[str, Any]) -> str:
     """The README's results tables (test games, stress games, the paired differences) from metrics/eval.json."""
     test = m["runs"]
-    rows = ["| run (test games) | windows | event F1 (95% interval) | precision / recall | entries a game "
+    rows = ["| run (test games) | windows | event F1 (95% interval) | precision / recall | entries a timeline "
             "| with a quote | facts true (entries) | names not in the game | sentiment macro-F1 (pairs) "
             "| valid JSON | tok/s |",
             "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -69,7 +69,7 @@ def results_tables(m: dict[str, Any]) -> str:
     out = "\n".join(rows)
     if stress:
         rows = ["| run (stress games, never trained on) | windows | event F1 (95% interval) | precision / recall "
-                "| entries a game | with a quote | sentiment macro-F1 (pairs) |", "|---|---|---|---|---|---|---|"]
+                "| entries a timeline | with a quote | sentiment macro-F1 (pairs) |", "|---|---|---|---|---|---|---|"]
         for name in RUN_NAMES:
             if name in stress and isinstance(stress[name], dict):
                 r = stress[name]

@@ -178,15 +178,16 @@ def _item_pattern(key: str) -> re.Pattern[str]:
 class GroundedPlay:
     """One play a window shows: the `ts` and the `event` an entry about it must have (its fact's
     sentence), the comments it may quote (the reactions shown under it), its `feeling` when
-    that is fixed (the audience's vote; None: any of SENTIMENTS), and whether the prompt lists it
-    among the likely moments (`likely`; None: not known), which sets the stop bias before it
-    (`generate.StopBias`)."""
+    that is fixed (the audience's vote; None: any of SENTIMENTS), whether the prompt lists it
+    among the likely moments (`likely`; None: not known) and its candidate score (`score`; None:
+    not known), which set the stop bias before it (`generate.StopBias`)."""
 
     ts: str
     event: str
     quotes: tuple[str, ...] = ()
     feeling: str | None = None
     likely: bool | None = None
+    score: float | None = None
 
 
 @dataclass(frozen=True)
@@ -203,19 +204,20 @@ class Grounding:
 
     @classmethod
     def of(cls, plays: Sequence[Sequence[Any]], ranked: bool = True) -> Grounding:
-        """From (ts, event, quotes[, feeling[, likely]]) per play, keeping what the schema admits as
-        it is (a ts of the pattern, an event of the alphabet and length, quotable comments, a
-        feeling of SENTIMENTS), each play once."""
+        """From (ts, event, quotes[, feeling[, likely[, score]]]) per play, keeping what the schema
+        admits as it is (a ts of the pattern, an event of the alphabet and length, quotable comments,
+        a feeling of SENTIMENTS), each play once."""
         ts_re, event_re = _item_pattern("ts"), _item_pattern("event")
         out, seen = [], set()
         for ts, event, quotes, *rest in plays:
             if (ts, event) in seen or not ts_re.search(ts) or not event_re.search(event):
                 continue
             seen.add((ts, event))
-            feeling, likely = (list(rest) + [None, None])[:2]
+            feeling, likely, score = (list(rest) + [None, None, None])[:3]
             out.append(GroundedPlay(ts, event, tuple(dict.fromkeys(q for q in quotes if quote_ok(q))),
                                     feeling if feeling in SENTIMENTS else None,
-                                    None if likely is None else bool(likely)))
+                                    None if likely is None else bool(likely),
+                                    None if score is None else float(score)))
         return cls(tuple(out), ranked)
 
     def likely_at(self, choice: int) -> bool | None:
@@ -224,9 +226,14 @@ class Grounding:
         or no `likely`)."""
         return self.plays[choice].likely if self.ranked and choice < len(self.plays) else None
 
+    def score_at(self, choice: int) -> float | None:
+        """The candidate score of the play a ranked timeline's `choice`-th decision would add; None
+        when not known."""
+        return self.plays[choice].score if self.ranked and choice < len(self.plays) else None
+
     def as_rows(self) -> list[list[Any]]:
-        """The plays as JSON rows (ts, event, quotes, feeling, likely): what `of` reads back."""
-        return [[g.ts, g.event, list(g.quotes), g.feeling, g.likely] for g in self.plays]
+        """The plays as JSON rows (ts, event, quotes, feeling, likely, score): what `of` reads back."""
+        return [[g.ts, g.event, list(g.quotes), g.feeling, g.likely, g.score] for g in self.plays]
 
 
 def _lark_literal(text: str) -> str:
