@@ -95,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{split:8s} " + " ".join(f"{a[k]:10.3f}" for k in (*x, "score", "refit", "boosted_ceiling")))
     if args.out:
         import sklearn
-        atomic.write_json(args.out, {"commit": git_commit(), "machine": machine(), "python": platform.python_version(),
+        atomic.write_json(args.out, {"commit": git_commit(), "machine": machine("cpu"),
+                                     "python": platform.python_version(),
                                      "versions": {"scikit-learn": sklearn.__version__},
                                      "command": "python " + " ".join(sys.argv), **result})
     return 0

@@ -10,10 +10,9 @@ gold moment?) and picks, per window, the candidates they rate 0.5 or more (at mo
 3, the most likely first), as the rule picks those whose score reaches its threshold. Features:
 
 - `prompt`: what the model's prompt shows of a play (its line: heat digit, the volume against the
-  thread's pace, the comments naming its player and their usual count, those saying what it was,
-  those shouting and their usual count, the audience's comments and their side, the play's own
-  words, the period and clock; its place in the list: rank, "Likely moments" or not, how many
-  candidates);
+  thread's pace, the comments naming its player beyond his usual, those saying what it was, those
+  shouting beyond the usual, the audience's comments and their side, the play's own words, the
+  period and clock; its place in the list: rank, "Likely moments" or not, how many candidates);
 - `prompt+score`: the same and the candidate's exact score (what the rule thresholds).
 
 If a gradient-boosted classifier over every feature the prompt shows cannot beat the rule on
@@ -38,9 +37,8 @@ from fan_timeline import atomic, schema
 from fan_timeline.evaluate import rule_entries, score_texts
 from fan_timeline.prompt import MOMENT_HEAT
 
-LINE = re.compile(r" \| heat (?P<heat>\d) \| (?P<lift>[\d.]+)x their pace"
-                  r"(?:, (?P<named>\d+) name .+? \((?P<named_usual>\d+) usual\))?, (?P<said>\d+) say it, "
-                  r"(?P<shout>\d+) shout \((?P<shout_usual>\d+) usual\) \| here (?P<n>\d+)(?:: (?P<teams>.*))?$")
+LINE = re.compile(r" \| heat (?P<heat>\d) \| (?:no comments|pace x(?P<lift>[\d.]+)(?:, .+? (?P<named>[+-]\d+))?, "
+                  r"said (?P<said>\d+), shouts (?P<shout>[+-]\d+)) \| here (?P<n>\d+)(?:: (?P<teams>.*))?$")
 WORDS = ("ties", "ahead", "lead", "final", "buzzer", "run", "three", "dunk", "free throw", "miss", "block",
          "steal", "turnover", "end of")
 
@@ -69,8 +67,8 @@ def features(pair: dict[str, Any], with_score: bool) -> list[list[float]]:
         period, clock = c["ts"].rsplit(" ", 1)
         minutes, seconds = clock.split(":")
         text = c["event"].lower()
-        row = [int(m["heat"]), float(m["lift"]), int(m["named"] or 0), int(m["named_usual"] or 0), int(m["said"]),
-               int(m["shout"]), int(m["shout_usual"]), int(m["n"]), max(counts, default=0), rank,
+        row = [int(m["heat"]), float(m["lift"] or 0), int(m["named"] or 0), int(m["said"] or 0), int(m["shout"] or 0),
+               int(m["n"]), max(counts, default=0), rank,
                len(pair["candidates"]), int(m["heat"]) >= MOMENT_HEAT, team_audience,
                int(re.sub(r"\D", "", period) or 0),
                period.upper().startswith("OT"), int(minutes) * 60 + int(seconds)]
