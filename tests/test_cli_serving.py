@@ -83,8 +83,8 @@ def test_demo_is_driven_by_its_input(base_model_path, monkeypatch, capsys):
     meta = game_meta("S0001")
     listed = f"S0001  {meta['away']['team']} at {meta['home']['team']}"
     assert "Sample games:" in out and listed in out and "'x' is not one of the choices" in out
-    assert "comments aligned by minute_stamps" in out and "#15 Q4 03:00 – Q4 00:00" in out
-    header = re.search(r"Q4 03:00 – Q4 00:00  \(window #15: (\d+) moments?", out)
+    assert "comments aligned by minute_stamps" in out and "#15 Q4 03:00 – Q4 02:15" in out   # a 45 s window
+    header = re.search(r"Q4 03:00 – Q4 02:15  \(window #15: (\d+) moments?", out)
     assert header, out
     moments = re.findall(r"^  (Q4 0[0-3]:\d\d)  ● (positive|negative|mixed|neutral)", out, re.MULTILINE)
     assert len(moments) == int(header.group(1))

@@ -171,13 +171,17 @@ def test_labels_are_shown_plays_in_the_prompts_order(built):
             assert schema.validate_timeline(parsed) == []
             assert p["completion"][0]["content"] == schema.dump_timeline(parsed["timeline"])
             listed = [(ts, event) for ts, event, *_ in p["grounding"]["plays"]]
-            kinds = [likely for *_, likely in p["grounding"]["plays"]]   # listed as a likely moment: those first
+            kinds = [row[4] for row in p["grounding"]["plays"]]   # listed as a likely moment: those first
+            scores = [row[5] for row in p["grounding"]["plays"]]  # ... and the candidates' scores, the highest first
+            assert scores == sorted(scores, reverse=True)
             assert all(isinstance(k, bool) for k in kinds) and kinds == sorted(kinds, reverse=True)
             entries = [(e["ts"], e["event"]) for e in parsed["timeline"]]
             assert all(e in listed for e in entries)
             assert [listed.index(e) for e in entries] == sorted(listed.index(e) for e in entries)
             quotes = dict(((ts, event), q) for ts, event, q, *_ in p["grounding"]["plays"])
-            assert all("quote" not in e or e["quote"] in quotes[(e["ts"], e["event"])] for e in parsed["timeline"])
+            for e in parsed["timeline"]:     # a play whose fans were shown is quoted, from what was shown
+                shown = quotes[(e["ts"], e["event"])]
+                assert e.get("quote") in shown if shown else "quote" not in e
             refs = {(r["ts"], r["event"]) for r in p["reference"]}
             assert set(entries) <= refs     # every label is a gold moment; some gold moments may be unshown
     m = built.metrics

@@ -113,7 +113,7 @@ def test_repro_then_noop_then_param_change_reruns_only_its_stage(scratch_repo):
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "first run"], scratch_repo)
 
     params = yaml.safe_load((scratch_repo / "params.yaml").read_text())
-    params["build_sft"]["max_shown"] = 2
+    params["build_sft"]["max_shown"] = 1
     (scratch_repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     changed = run(["dvc", "repro", "build_sft"], scratch_repo)
     assert stages_ran(changed) == {"build_sft"}

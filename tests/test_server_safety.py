@@ -26,6 +26,7 @@ import threading
 
 import httpx
 import pytest
+import zstandard
 from _serving import SAMPLES, LiveServer, comment_files, game_meta, parse_only_service
 
 from fan_timeline.server import create_app
@@ -87,14 +88,17 @@ def test_paths_in_requests_are_never_opened(url, tmp_path):
     # they would be read as the game.
     sentinel_pbp = tmp_path / "sentinel_pbp.json"
     shutil.copy(SAMPLES / "S0002" / "pbp.json", sentinel_pbp)            # cdn liveData: aligns without a zone
-    thread = next(f for f in comment_files("S0002") if f.suffix == ".ndjson")
-    sentinel_comments = tmp_path / "sentinel_thread.ndjson"
+    thread = next(f for f in comment_files("S0002") if f.suffix != ".zst")   # a text thread (NDJSON, listing or CSV)
+    sentinel_comments = tmp_path / f"sentinel_thread{thread.suffix}"
     shutil.copy(thread, sentinel_comments)
     pbp_text = sentinel_pbp.read_text()
     comments_text = sentinel_comments.read_text()
     v2 = {"name": "pbp.json", "content": (SAMPLES / "S0001" / "pbp.json").read_text()}
-    v2_thread = next(f for f in comment_files("S0001") if f.suffix != ".zst")
-    v2_comments = [{"name": v2_thread.name, "content": v2_thread.read_text()}]
+    v2_thread = comment_files("S0001")[0]
+    v2_text = v2_thread.read_bytes()
+    if v2_thread.suffix == ".zst":     # sent as text here: the dump decompressed
+        v2_text = zstandard.ZstdDecompressor().decompressobj().decompress(v2_text)
+    v2_comments = [{"name": v2_thread.name.removesuffix(".zst"), "content": v2_text.decode()}]
     paths = ["/etc/passwd", "../../../../../../etc/passwd", "file:///etc/passwd", str(sentinel_pbp),
              str(sentinel_comments), f"file://{sentinel_pbp}"]
     meta, v2_meta = game_meta("S0002"), game_meta("S0001")

@@ -130,8 +130,8 @@ class SimulateConfig(Section):
     clean: the loud, on-cue bursts of earlier samples."""
 
     def validate(self) -> str | None:
-        if self.games < 3 or self.stress_games < 0:
-            return "games must be >= 3 (one each for train, val and test) and stress_games >= 0"
+        if self.games < 1 or self.stress_games < 0:
+            return "games must be >= 1 and stress_games >= 0"
         return None
 
 
@@ -193,7 +193,7 @@ class BuildSftConfig(Section):
     min_candidate_score: float = 2.5
     """A play is a candidate only from this score (importance + fan reaction; a moment scores 5 and
     more): plays that did little to the game and drew no reaction are not listed."""
-    max_shown: int = 1
+    max_shown: int = 2
     """Reactions shown under each candidate play (the only quotes an answer may use)."""
     min_audience_comments: int = 30
     """A subreddit's comments become an audience of their own (one prompt per window) from this many."""

@@ -332,7 +332,7 @@ def test_unknown_event_types_map_to_other() -> None:
 def test_simulated_pbp_files_parse_cleanly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from fan_timeline.simulate.cli import FORMATS, simulate
 
-    ids = simulate(tmp_path, games=len(FORMATS), seed=11)  # one game per play-by-play format
+    ids, _ = simulate(tmp_path, games=len(FORMATS), seed=11)  # one game per play-by-play format
     capsys.readouterr()
     seen = set()
     for gid in ids:
