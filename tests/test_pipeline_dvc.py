@@ -55,11 +55,14 @@ def commit(repo: Path, message: str) -> None:
 
 def project_modules(script: Path) -> set[str]:
     """Repository paths of the fan_timeline modules `script` imports, directly or through each other
-    (imports inside functions too: a stage may run any of them)."""
+    (imports inside functions too: a stage may run any of them; not those under `if TYPE_CHECKING:`)."""
     found: set[str] = set()
     todo = [script]
     while todo:
         tree = ast.parse(todo.pop().read_text(encoding="utf-8"))
+        for node in ast.walk(tree):   # imports only a type checker runs are not run by the stage
+            if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+                node.body = []
         names = [a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names]
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:

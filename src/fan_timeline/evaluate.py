@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from fan_timeline import schema, scoring, sport
+from fan_timeline import rule, schema, scoring, sport
 from fan_timeline.generate import (
     GenerationResult,
     StopBias,
@@ -62,8 +62,7 @@ def window_facts(pair: dict[str, Any]) -> list[PlayRef]:
 
 def rule_entries(pair: dict[str, Any], threshold: float) -> list[dict[str, Any]]:
     """The rule's timeline of a window, from the candidates build_sft scored (`rule.timeline`)."""
-    picked = {c["seq"] for c in sorted((c for c in pair["candidates"] if c["score"] >= threshold),
-                                       key=lambda c: (-c["score"], c["seq"]))[:schema.max_items()]}
+    picked = rule.pick([(c["seq"], c["score"]) for c in pair["candidates"]], threshold)
     out = []
     for c in (c for c in pair["candidates"] if c["seq"] in picked):
         entry = {"ts": c["ts"], "event": c["event"], "fan_sentiment": c["sentiment"]}
@@ -79,9 +78,9 @@ def baseline_entries(pair: dict[str, Any], name: str, threshold: float) -> list[
     `threshold`, at most the schema's maxItems, the highest first. Reading no comment, it cannot know
     how the fans felt: it guesses the audience cheers its own team's play and groans at the other's
     (a league thread cheers; a play good for nobody is neutral), and it quotes nobody."""
-    facts = sorted((f for f in pair["baseline_facts"] if f[name] >= threshold), key=lambda f: (-f[name], f["seq"]))
+    picked = rule.pick([(f["seq"], f[name]) for f in pair["baseline_facts"]], threshold)
     team, out = pair.get("audience_team"), []
-    for f in sorted(facts[:schema.max_items()], key=lambda f: f["seq"]):
+    for f in sorted((f for f in pair["baseline_facts"] if f["seq"] in picked), key=lambda f: f["seq"]):
         feel = "neutral" if f["for_team"] is None else "positive" if team in (None, f["for_team"]) else "negative"
         out.append({"ts": f["ts"], "event": f["event"], "fan_sentiment": feel})
     return out

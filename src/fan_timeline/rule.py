@@ -16,10 +16,12 @@ alone), each with its own threshold.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fan_timeline import schema
-from fan_timeline.candidates import Candidate
+
+if TYPE_CHECKING:   # evaluate (and train_qlora's calibration) pick with this module, never candidates
+    from fan_timeline.candidates import Candidate
 
 DEFAULT_THRESHOLD = 5.0   # without train gold to fit on (teacher labels): a moment's score in most games
 
@@ -32,11 +34,18 @@ def quote(shown: list[dict[str, Any]]) -> str | None:
     return str(max(ok, key=lambda c: (c.get("score") or 0, -len(str(c["body"])), str(c["comment_id"])))["body"])
 
 
+def pick(values: list[tuple[int, float]], threshold: float) -> set[int]:
+    """The plays a threshold picker reports of one window: of (seq, value) those of `threshold` or
+    more, the highest first, at most the schema's maxItems (the rule over its candidates' scores,
+    the state and volume baselines over every play's value, and the fit of each threshold)."""
+    return {seq for seq, _ in sorted((v for v in values if v[1] >= threshold), key=lambda v: (-v[1], v[0]))
+            [:schema.max_items()]}
+
+
 def timeline(candidates: list[Candidate], shown: dict[int, list[dict[str, Any]]],
              threshold: float) -> list[dict[str, Any]]:
     """The rule's entries for one window and audience, in the candidates' order (the prompt's)."""
-    picked = {c.fact.seq for c in sorted((c for c in candidates if c.score >= threshold),
-                                         key=lambda c: (-c.score, c.fact.seq))[:schema.max_items()]}
+    picked = pick([(c.fact.seq, c.score) for c in candidates], threshold)
     entries = []
     for c in (c for c in candidates if c.fact.seq in picked):
         entry = {"ts": c.fact.clock, "event": c.fact.text, "fan_sentiment": c.feeling}
@@ -56,8 +65,7 @@ def fit_threshold(windows: list[tuple[list[tuple[int, float]], set[int]]]) -> fl
     for t in sorted({round(v, 2) for cands, _ in windows for _, v in cands}):
         tp = n_pred = n_ref = 0
         for cands, ref in windows:
-            picked = {seq for seq, _ in sorted((c for c in cands if c[1] >= t), key=lambda c: (-c[1], c[0]))
-                      [:schema.max_items()]}
+            picked = pick(cands, t)
             tp += len(picked & ref)
             n_pred += len(picked)
             n_ref += len(ref)

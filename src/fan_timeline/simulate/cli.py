@@ -26,20 +26,10 @@ from fan_timeline.facts import game_facts
 from fan_timeline.readers.pbp import read_pbp
 from fan_timeline.simulate import formats as fmt
 from fan_timeline.simulate.engine import PROFILES, REFEREES, GameResult, GameSim, Play
-from fan_timeline.simulate.fans import (
-    REALISTIC,
-    WORLDS,
-    Comment,
-    GameView,
-    Side,
-    ThreadWriter,
-    World,
-    draw_mood,
-    hide_collapsed,
-    plan_threads,
-)
+from fan_timeline.simulate.fans import REALISTIC, WORLDS, ThreadWriter, World, draw_mood
 from fan_timeline.simulate.gold import draw_excitement, gold_doc, latent, select_gold
 from fan_timeline.simulate.league import Team, draw_teams
+from fan_timeline.simulate.threads import Comment, GameView, Side, hide_collapsed, plan_threads
 from fan_timeline.tables import PbpResult
 
 FORMATS = ("stats_v2", "cdn_live", "stats_v3", "espn")

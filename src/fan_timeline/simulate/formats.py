@@ -64,8 +64,8 @@ from zoneinfo import ZoneInfo
 import zstandard
 
 from fan_timeline.simulate.engine import SHOTS, GameResult, Play
-from fan_timeline.simulate.fans import Comment, Thread
 from fan_timeline.simulate.league import Player, Team, other
+from fan_timeline.simulate.threads import Comment, Thread
 
 ESPN_SENTINEL = {"x": -214748340, "y": -214748365}
 ORDINAL = {1: "1st", 2: "2nd", 3: "3rd", 4: "4th"}

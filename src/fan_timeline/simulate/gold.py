@@ -24,7 +24,8 @@ from typing import Any
 
 from fan_timeline import schema, sport
 from fan_timeline.facts import Fact
-from fan_timeline.simulate.fans import STANCE_FEELING, Comment, Latent
+from fan_timeline.simulate.fans import STANCE_FEELING, Latent
+from fan_timeline.simulate.threads import Comment
 
 GOLD_SCORE = 3.0          # a play whose excitement reaches this is a moment (before the spacing rules)...
 MIN_MOMENTS = 10          # ... but every game has at least this many, however dull (fans still pick its best)
