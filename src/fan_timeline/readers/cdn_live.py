@@ -13,14 +13,15 @@ Quirks handled here:
   which becomes its `player2`.
 - Some actions (stoppages) have no description: the text falls back to "stoppage out-of-bounds".
 - No home/away field in most versions: `location` ("h"/"v") when present, else the side whose
-  score a team's made shots move. No team names in the file.
+  score a team's made shots move (`common.home_away`, shared with V3). No team names in the file.
+- The last action is "Game End" (actionType "game", subType "end"): the final (see
+  `common.order_rejections`).
 - No local game date: `date` is the US-Eastern date of the first action's `timeActual`.
 - actionNumber is not monotone; file order (= orderNumber order) is game order.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from fan_timeline.readers.common import (
     Event,
     RowError,
     collect,
+    home_away,
     is_blank,
     league_date,
     load_json,
@@ -66,7 +68,7 @@ def from_json(obj: Any, source: str | Path) -> PbpResult:
         raise UnreadableFileError(source, "game.actions is empty: no events",
                                   "the game may not have started when the file was saved")
     game_id = to_str(obj["game"].get("gameId")) or Path(str(source)).stem
-    home, away = _home_away(actions)
+    home, away = home_away(actions)
     plays, rejections, hints = collect(actions, source, game_id, "actionNumber", _parse_action)
     return PbpResult(format=FORMAT, game_id=game_id, plays=plays, home_team=home, away_team=away,
                      date=_date(actions), read=len(actions), rejections=rejections,
@@ -81,30 +83,6 @@ def _date(actions: list[Any]) -> str | None:
             except RowError:
                 continue
     return None
-
-
-def _home_away(actions: list[Any]) -> tuple[str | None, str | None]:
-    """Home/away tricodes from `location`, else from which score a team's baskets move."""
-    votes: dict[str, Counter[str]] = {"h": Counter(), "v": Counter()}
-    last = (0, 0)
-    for a in actions:
-        if not isinstance(a, dict):
-            continue
-        team = to_str(a.get("teamTricode"))
-        loc = a.get("location")
-        if team and isinstance(loc, str) and loc in votes:
-            votes[loc][team] += 2  # an explicit field outweighs inference
-        try:
-            now = (to_int(a.get("scoreHome"), "scoreHome"), to_int(a.get("scoreAway"), "scoreAway"))
-        except RowError:
-            continue
-        if team and now[0] > last[0] and now[1] == last[1]:
-            votes["h"][team] += 1
-        elif team and now[1] > last[1] and now[0] == last[0]:
-            votes["v"][team] += 1
-        last = now
-    pick = {k: (c.most_common(1)[0][0] if c else None) for k, c in votes.items()}
-    return pick["h"], pick["v"]
 
 
 def _parse_action(a: Any) -> Event:
@@ -128,7 +106,7 @@ def _parse_action(a: Any) -> Event:
         team=to_str(a.get("teamTricode")), player=player,
         player2=next((to_str(a.get(f)) for f in _PLAYER2_FIELDS if to_str(a.get(f))), None),
         score_home=a.get("scoreHome"), score_away=a.get("scoreAway"),
-        shot_value={"2pt": 2, "3pt": 3}.get(kind))
+        shot_value={"2pt": 2, "3pt": 3}.get(kind), game_end=(kind, sub) == ("game", "end"))
 
 
 def _event_type(kind: str, sub: str, shot_result: Any, text: str) -> str:

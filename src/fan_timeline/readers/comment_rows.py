@@ -8,6 +8,9 @@ Every comment format ends up as the same comment dict (see `tables.CommentResult
     created_utc float Unix seconds          score      int | None
     edited      bool                        subreddit  str | None, without "r/"
 
+Text fields are bounded: a body longer than Reddit allows (MAX_BODY_CHARS) or an id, name, flair
+or subreddit longer than MAX_FIELD_CHARS rejects its row (too_long).
+
 `CommentSink` owns the rules that do not depend on the format, so the three readers apply them
 identically and in the same order: structural checks (raised by the per-format parser as
 `RowError`) → duplicate_id → deleted → bot. Every row offered to the sink is either kept or
@@ -41,6 +44,13 @@ MIN_UTC = 1104537600.0   # 2005-01-01T00:00:00Z
 MAX_UTC = 4102444800.0   # 2100-01-01T00:00:00Z
 # A number this large is milliseconds (seconds would be after the year 5000).
 MILLIS_THRESHOLD = 1e11
+
+# Reddit refuses a comment of more than 10,000 characters. Dumps and the API write a body's "&", "<"
+# and ">" as "&amp;", "&lt;" and "&gt;": each counts as the one character its author typed.
+MAX_BODY_CHARS = 10_000
+# Every other text field: Reddit's ids, user names (20), subreddit names (21) and flair texts (64)
+# are far shorter; longer text there is not a Reddit value.
+MAX_FIELD_CHARS = 256
 
 
 def is_bot(author: str) -> bool:
@@ -100,22 +110,43 @@ def parse_edited(value: Any) -> bool:
     return bool(value)
 
 
-def require_text(value: Any, field: str, *, allow_empty: bool = False) -> str:
-    """A string field: missing_field when absent/empty, bad_type when not a string."""
+def _too_long(field: str, value: str, length: int, limit: int) -> RowError:
+    return RowError(field, "too_long", f"{length:,} characters (at most {limit:,})", value)
+
+
+def require_text(value: Any, field: str, *, allow_empty: bool = False,
+                 max_chars: int | None = MAX_FIELD_CHARS) -> str:
+    """A string field: missing_field when absent/empty, bad_type when not a string, too_long
+    past `max_chars` (None: no limit)."""
     if value is None or (not allow_empty and isinstance(value, str) and not value.strip()):
         raise RowError(field, "missing_field", "no value", value)
     if not isinstance(value, str):
         raise RowError(field, "bad_type", f"expected text, got {type(value).__name__}", value)
+    if max_chars is not None and len(value) > max_chars:
+        raise _too_long(field, value, len(value), max_chars)
     return value
 
 
 def optional_text(value: Any, field: str) -> str | None:
-    """A string field that may be absent: stripped text or None; non-strings raise bad_type."""
+    """A string field that may be absent: stripped text or None; non-strings raise bad_type,
+    text over MAX_FIELD_CHARS too_long."""
     if value is None:
         return None
     if not isinstance(value, str):
         raise RowError(field, "bad_type", f"expected text or null, got {type(value).__name__}", value)
+    if len(value) > MAX_FIELD_CHARS:
+        raise _too_long(field, value, len(value), MAX_FIELD_CHARS)
     return value.strip() or None
+
+
+def comment_body(value: Any, field: str) -> str:
+    """A comment's body: required text of at most MAX_BODY_CHARS as Reddit counts them."""
+    body = require_text(value, field, max_chars=None)
+    if len(body) > MAX_BODY_CHARS:
+        typed = len(body) - 4 * body.count("&amp;") - 3 * (body.count("&lt;") + body.count("&gt;"))
+        if typed > MAX_BODY_CHARS:
+            raise _too_long(field, body, typed, MAX_BODY_CHARS)
+    return body
 
 
 def subreddit_name(text: str | None) -> str | None:
@@ -143,7 +174,7 @@ def reddit_comment(obj: Any) -> dict[str, Any]:
         "parent_id": parent,
         "author": require_text(obj.get("author"), "author").strip(),
         "flair": optional_text(obj.get("author_flair_text"), "author_flair_text"),
-        "body": require_text(obj.get("body"), "body"),
+        "body": comment_body(obj.get("body"), "body"),
         "created_utc": parse_created(obj.get("created_utc"), "created_utc"),
         "score": parse_score(obj.get("score"), "score"),
         "edited": parse_edited(obj.get("edited")),

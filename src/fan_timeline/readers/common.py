@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable
+from bisect import bisect_right
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -181,6 +183,67 @@ def to_str(value: Any) -> str | None:
     return None
 
 
+MAX_NAME_CHARS = 100  # the longest NBA player or team name is under 30 characters
+# What names are made of: letters of any script with their accents (also as combining marks), digits
+# ("76ers"), spaces and the punctuation real names use: O'Neale, Gilgeous-Alexander, Jokić, "Jr.",
+# "Nance, Larry". Markup (<b>, Brooks"><script>), quotes, brackets and control characters are not.
+_NAME_RE = re.compile("[\\w\u0300-\u036f][\\w\u0300-\u036f .,'\u2018\u2019\u00a0\u2010\u2011\u2013-]*")
+
+
+def is_name(text: str) -> bool:
+    """True for text that can be a person's or a team's name (see _NAME_RE)."""
+    return len(text) <= MAX_NAME_CHARS and _NAME_RE.fullmatch(text) is not None
+
+
+def check_name(name: str | None, field: str) -> None:
+    """RowError(bad_name) unless `name` is None or a name.
+
+    The row is rejected, not cleaned: a name with markup comes from a broken or hostile file, and a
+    cleaned guess ('Brooks">alert(1)' from 'Brooks"><script>alert(1)</script>') would enter the
+    timeline's facts as if the feed had said it. The rejection shows in rejected.jsonl, and the
+    score carries on to the next row.
+    """
+    if name is not None and not is_name(name):
+        raise RowError(field, "bad_name", "not a name: only letters, digits, spaces and . , ' - "
+                       f"(at most {MAX_NAME_CHARS} characters)", name)
+
+
+def home_away(actions: list[Any]) -> tuple[str | None, str | None]:
+    """Home and away tricodes of a playbyplayv3 or liveData game, by majority.
+
+    When the feed has `location` ("h"/"v") on any row, by that field alone: it says it outright.
+    Otherwise (most liveData versions), each side is the team whose rows move only that side's
+    score. Never the same team for both sides; tricodes that are not names do not vote.
+    """
+    located: dict[str, Counter[str]] = {"h": Counter(), "v": Counter()}
+    scored: dict[str, Counter[str]] = {"h": Counter(), "v": Counter()}
+    last = (0, 0)
+    for a in actions:
+        if not isinstance(a, dict):
+            continue
+        team = to_str(a.get("teamTricode"))
+        team = team if team is not None and is_name(team) else None
+        loc = a.get("location")
+        if team and isinstance(loc, str) and loc in located:
+            located[loc][team] += 1
+        try:
+            now = (to_int(a.get("scoreHome"), "scoreHome"), to_int(a.get("scoreAway"), "scoreAway"))
+        except RowError:
+            continue  # a blank score (V3's non-scoring rows) says nothing
+        if team and now[0] > last[0] and now[1] == last[1]:
+            scored["h"][team] += 1
+        elif team and now[1] > last[1] and now[0] == last[0]:
+            scored["v"][team] += 1
+        last = now
+    votes = located if located["h"] or located["v"] else scored
+    home = _most_common(votes["h"])
+    return home, _most_common(votes["v"], besides=home)
+
+
+def _most_common(votes: Counter[str], besides: str | None = None) -> str | None:
+    return next((team for team, _ in votes.most_common() if team != besides), None)
+
+
 def parse_period(value: Any, field: str = "period") -> int:
     period = to_int(value, field)
     if not 1 <= period <= MAX_PERIOD:
@@ -262,31 +325,15 @@ def local_time_text(text: Any) -> str | None:
 
 
 # --- building canonical rows ----------------------------------------------------------------------
-class Score:
-    """Running score: carries forward over rows where the source leaves the score empty."""
-
-    def __init__(self) -> None:
-        self.home = 0
-        self.away = 0
-
-    def update(self, home: Any, away: Any, field_home: str, field_away: str) -> tuple[int, int]:
-        """New (home, away) after a row; blanks keep the last score, garbage raises RowError.
-
-        Does not change state, so that a row rejected later does not move the score: call
-        `commit` once the row is kept.
-        """
-        h = self.home if is_blank(home) else to_int(home, field_home)
-        a = self.away if is_blank(away) else to_int(away, field_away)
-        if h < 0 or a < 0:
-            raise RowError(field_home if h < 0 else field_away, "bad_score", "negative score",
-                           [home, away])
-        return h, a
-
-    def commit(self, home: int, away: int) -> int:
-        """Store the new score; returns how many points the row added (0 if none or a correction)."""
-        delta = (home + away) - (self.home + self.away)
-        self.home, self.away = home, away
-        return delta
+def stated_score(home: Any, away: Any, field_home: str, field_away: str) -> tuple[int | None, int | None]:
+    """The (home, away) score a row states; None for a side it leaves blank (= unchanged).
+    Garbage or a negative score raises RowError."""
+    h = None if is_blank(home) else to_int(home, field_home)
+    a = None if is_blank(away) else to_int(away, field_away)
+    if (h is not None and h < 0) or (a is not None and a < 0):
+        raise RowError(field_home if h is not None and h < 0 else field_away, "bad_score", "negative score",
+                       [home, away])
+    return h, a
 
 
 def event_points(event_type: str, score_delta: int, shot_value: int | None = None) -> int:
@@ -333,13 +380,30 @@ class Event:
     score_home: Any = None            # raw values; blank = unchanged since the previous row
     score_away: Any = None
     score_fields: tuple[str, str] = ("scoreHome", "scoreAway")
+    clock_field: str = "clock"        # the source's name of the game clock, for rejections
     shot_value: int | None = None     # 2 or 3 for field goals when the source says
     wall_utc: str | None = None
     wall_hint: str | None = None      # local "h:mm AM/PM" seen in this row (minute precision)
     key: str | None = None            # duplicate-detection key; defaults to source_id
+    game_end: bool = False            # the source's own end-of-game event (liveData "game end", ESPN "End Game")
 
 
 HINT_PRECISION_S = 60.0  # "8:05 PM" pins a moment to within a minute
+MAX_PLAY_TEXT_CHARS = 1_000  # real descriptions are under 150 characters (V2's three joined: under 300)
+# More events than this share out of order, and the file is not one game in game order (shuffled,
+# two games concatenated, a feed replayed): refused as a whole rather than read as a few rows.
+MAX_OUT_OF_ORDER_SHARE = 0.5
+
+
+@dataclass
+class ParsedRow:
+    """A row that parsed, with what the order checks compare."""
+
+    row: int
+    ev: Event
+    game_s: float
+    home: int | None                  # the score the row states; None = unchanged
+    away: int | None
 
 
 def collect(rows: list[Any], source: str | Path, game_id: str, id_field: str,
@@ -348,38 +412,175 @@ def collect(rows: list[Any], source: str | Path, game_id: str, id_field: str,
     """Run `parse` over raw rows in file order: kept plays, rejections and wall-clock hints.
 
     Every row ends up as exactly one play or one rejection. Shared by all play-by-play readers so
-    that ordering, duplicate detection, score carry-forward and points work the same everywhere.
+    that ordering, duplicate detection, score carry-forward and points work the same everywhere:
+    rows are parsed one by one, then checked as a game (see `order_rejections`), then built into
+    plays with the score carried over rows that leave it blank. UnreadableFileError when most rows
+    break the game's order.
     """
-    plays: list[dict[str, Any]] = []
-    rejections = Rejections()
-    hints: list[tuple[int, str, float]] = []
+    rejected: dict[int, tuple[str | None, str, str, Any]] = {}
+    parsed: list[ParsedRow] = []
     seen: dict[str, int] = {}
-    score = Score()
     for i, raw in enumerate(rows):
         try:
             ev = parse(raw)
             key = ev.key if ev.key is not None else ev.source_id
             if key in seen:
                 raise RowError(id_field, "duplicate_event", f"same {id_field} as row {seen[key]}", key)
-            home, away = score.update(ev.score_home, ev.score_away, *ev.score_fields)
+            check_name(ev.team, "team")
+            check_name(ev.player, "player")
+            check_name(ev.player2, "player2")
+            if len(ev.text) > MAX_PLAY_TEXT_CHARS:
+                raise RowError("text", "too_long", f"{len(ev.text):,} characters of play text "
+                               f"(at most {MAX_PLAY_TEXT_CHARS:,})", ev.text)
+            home, away = stated_score(ev.score_home, ev.score_away, *ev.score_fields)
         except RowError as e:
-            rejections.record(source, i, e.field, e.reason, e.detail, e.value)
+            rejected[i] = (e.field, e.reason, e.detail, e.value)
             continue
         except (TypeError, ValueError, KeyError, AttributeError, IndexError) as e:
             # Safety net: a shape no parser check anticipated still becomes an accounted rejection.
-            rejections.record(source, i, None, "bad_row", f"{type(e).__name__}: {e}", raw)
+            rejected[i] = (None, "bad_row", f"{type(e).__name__}: {e}", raw)
             continue
-        delta = score.commit(home, away)
+        seen[key] = i
+        parsed.append(ParsedRow(i, ev, float(game_seconds(ev.period, ev.clock_s)), home, away))
+
+    out_of_order = order_rejections(parsed)
+    if len(out_of_order) > MAX_OUT_OF_ORDER_SHARE * len(parsed):
+        counts: dict[str, int] = {}
+        for _, reason, _, _ in out_of_order.values():
+            counts[reason] = counts.get(reason, 0) + 1
+        rules = ", ".join(f"{_ORDER_RULES[r]}: {n:,}" for r, n in counts.items())
+        raise UnreadableFileError(
+            source, f"{len(out_of_order):,} of {len(parsed):,} events break the game's order ({rules})",
+            "a play-by-play is one game in game order: the clock counts down in each period, scores "
+            "never go down, nothing follows the final; check that the file holds one game")
+    rejected.update(out_of_order)
+
+    plays: list[dict[str, Any]] = []
+    hints: list[tuple[int, str, float]] = []
+    home, away = 0, 0
+    for p in parsed:
+        if p.row in rejected:
+            continue
+        ev = p.ev
+        new_home = home if p.home is None else p.home
+        new_away = away if p.away is None else p.away
+        delta = (new_home + new_away) - (home + away)
+        home, away = new_home, new_away
         seq = len(plays)
         plays.append(play_row(
             game_id=game_id, seq=seq, source_id=ev.source_id, period=ev.period, clock_s=ev.clock_s,
             wall_utc=ev.wall_utc, team=ev.team, player=ev.player, player2=ev.player2,
             event_type=ev.event_type, points=event_points(ev.event_type, delta, ev.shot_value),
             score_home=home, score_away=away, text=ev.text))
-        seen[key] = i
         if ev.wall_hint:
             hints.append((seq, ev.wall_hint, HINT_PRECISION_S))
+    rejections = Rejections()
+    for i in sorted(rejected):
+        rejections.record(source, i, *rejected[i])
     return plays, rejections, hints
+
+
+# --- the play-by-play as a whole ------------------------------------------------------------------
+_ORDER_RULES = {"clock_backwards": "game clock runs backwards", "score_down": "a score goes down",
+                "after_final": "events after the final"}
+
+
+def order_rejections(parsed: list[ParsedRow]) -> dict[int, tuple[str | None, str, str, Any]]:
+    """Rows (by raw row index) that break the game's order, each with (field, reason, detail, value).
+
+    Rules, checked in this order on the rows still kept:
+    - clock_backwards: game time (period, then the clock counting down) never goes back;
+    - score_down: neither team's score goes down (rows that leave a score blank are not checked);
+    - after_final: after the source's end-of-game event, nothing moves the clock or the score, and
+      no second end of game comes.
+    Equal clocks (free throws, a foul and its substitutions, a period's end and the next one's
+    start) and equal scores are in order. For the first two rules the fewest rows that restore the
+    order are rejected (a longest non-decreasing subsequence is kept): a row with a wrong clock or
+    score costs that row, not every row after it; a score reset mid-file costs the shorter side.
+    """
+    out: dict[int, tuple[str | None, str, str, Any]] = {}
+    for p, q_before, q_after in _out_of_order(parsed, [p.game_s for p in parsed]):
+        label = clock_label(p.ev.period, p.ev.clock_s)
+        if q_before is not None and p.game_s < q_before.game_s:
+            detail = (f"{label} comes after {clock_label(q_before.ev.period, q_before.ev.clock_s)} "
+                      f"(row {q_before.row}): the game clock runs backwards")
+        else:
+            assert q_after is not None
+            detail = (f"{label} comes before {clock_label(q_after.ev.period, q_after.ev.clock_s)} "
+                      f"(row {q_after.row}): the game clock runs backwards after it")
+        out[p.row] = (p.ev.clock_field, "clock_backwards", detail, label)
+    for k, side in enumerate(("home", "away")):
+        stating = [p for p in parsed if p.row not in out and getattr(p, side) is not None]
+        for p, q_before, q_after in _out_of_order(stating, [getattr(p, side) for p in stating]):
+            value = getattr(p, side)
+            if q_before is not None and value < getattr(q_before, side):
+                detail = f"{side} score {value} is lower than {getattr(q_before, side)} on row {q_before.row} before it"
+            else:
+                assert q_after is not None
+                detail = f"{side} score {value} is higher than {getattr(q_after, side)} on row {q_after.row} after it"
+            out[p.row] = (p.ev.score_fields[k], "score_down", detail, value)
+    final: ParsedRow | None = None
+    home = away = 0
+    for p in parsed:
+        if p.row in out:
+            continue
+        if final is None:
+            home = home if p.home is None else p.home
+            away = away if p.away is None else p.away
+            final = p if p.ev.game_end else None
+            continue
+        moved = (p.game_s > final.game_s or (p.home is not None and p.home != home)
+                 or (p.away is not None and p.away != away))
+        if p.ev.game_end or moved:
+            what = "a second end of game" if p.ev.game_end else "moves the clock or the score"
+            out[p.row] = (None, "after_final", f"{what} after the game ended on row {final.row} "
+                          f"({clock_label(final.ev.period, final.ev.clock_s)}, {home}-{away})", p.ev.text)
+    return out
+
+
+def longest_non_decreasing(keys: Sequence[Any]) -> list[int]:
+    """Indexes of a longest non-decreasing subsequence of `keys`, in order (O(n log n)): what is
+    kept of a sequence with a few entries out of order (a feed's clock, a thread's time stamps)."""
+    tails: list[Any] = []          # tails[k]: the smallest last key of a run of length k + 1
+    tail_at: list[int] = []
+    prev = [-1] * len(keys)
+    for i, k in enumerate(keys):
+        j = bisect_right(tails, k)
+        if j == len(tails):
+            tails.append(k)
+            tail_at.append(i)
+        else:
+            tails[j] = k
+            tail_at[j] = i
+        prev[i] = tail_at[j - 1] if j else -1
+    out, i = [], tail_at[-1] if tail_at else -1
+    while i >= 0:
+        out.append(i)
+        i = prev[i]
+    return out[::-1]
+
+
+def _out_of_order(items: list[ParsedRow],
+                  keys: list[Any]) -> list[tuple[ParsedRow, ParsedRow | None, ParsedRow | None]]:
+    """Items outside a longest non-decreasing run of `keys`, each with the nearest kept item before
+    and after it: the one it runs backwards from, or the one it runs ahead of."""
+    keep = [False] * len(keys)
+    for i in longest_non_decreasing(keys):
+        keep[i] = True
+    before: list[ParsedRow | None] = []
+    last = None
+    for item, k in zip(items, keep):
+        before.append(last)
+        if k:
+            last = item
+    out = []
+    nxt = None
+    for idx in range(len(items) - 1, -1, -1):
+        if keep[idx]:
+            nxt = items[idx]
+        else:
+            out.append((items[idx], before[idx], nxt))
+    return out[::-1]
 
 
 def join_text(*parts: Any) -> str:

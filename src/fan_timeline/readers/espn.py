@@ -16,6 +16,8 @@ Quirks handled here:
   `athlete.displayName`); a player with no known name is None.
 - `wallclock` is per-play UTC: it becomes `wall_utc` (missing -> None, unparseable -> rejected).
 - `competitions[0].date` is the UTC tip-off; `date` is its US-Eastern calendar date.
+- "End Game" (type id 402) is the final (see `common.order_rejections`).
+- A competitor abbreviation or display name that is not a name (markup) counts as missing.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from fan_timeline.readers.common import (
     RowError,
     collect,
     is_blank,
+    is_name,
     league_date,
     load_json,
     parse_clock,
@@ -103,13 +106,19 @@ def _competitors(comp: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], dict[
         if not isinstance(c, dict) or not isinstance(c.get("team"), dict):
             continue
         team = c["team"]
-        abbr = to_str(team.get("abbreviation"))
+        abbr = _team_name(team.get("abbreviation"))
         if c.get("homeAway") in ("home", "away"):
-            sides[c["homeAway"]] = {"abbr": abbr, "name": to_str(team.get("displayName"))}
+            sides[c["homeAway"]] = {"abbr": abbr, "name": _team_name(team.get("displayName"))}
         for tid in (team.get("id"), c.get("id")):
             if to_str(tid) and abbr:
                 by_id[to_str(tid)] = abbr  # type: ignore[index]
     return sides, by_id
+
+
+def _team_name(value: Any) -> str | None:
+    """A competitor's abbreviation or display name; one that is not a name counts as missing."""
+    text = to_str(value)
+    return text if text is not None and is_name(text) else None
 
 
 def _athlete_names(obj: dict[str, Any]) -> dict[str, str]:
@@ -160,7 +169,8 @@ def _parse_play(p: Any, by_team_id: dict[str, str], names: dict[str, str]) -> Ev
         text=text or (type_text or ""), team=by_team_id.get(team_id) if team_id else None,
         player=people[0] if people else None, player2=people[1] if len(people) > 1 else None,
         score_home=p.get("homeScore"), score_away=p.get("awayScore"),
-        score_fields=("homeScore", "awayScore"),
+        score_fields=("homeScore", "awayScore"), clock_field="clock.displayValue",
+        game_end=_is_game_end(type_text or ""),
         shot_value=score_value if event_type == "made_shot" and score_value in (2, 3) else None)
 
 
@@ -169,6 +179,11 @@ def _athlete(participant: dict[str, Any], names: dict[str, str]) -> str | None:
     if not isinstance(athlete, dict):
         return None
     return to_str(athlete.get("displayName")) or names.get(to_str(athlete.get("id")) or "")
+
+
+def _is_game_end(type_text: str) -> bool:
+    t = " ".join(type_text.lower().split())
+    return "end game" in t or "end of game" in t
 
 
 def _event_type(type_text: str, scoring: bool, shooting: bool) -> str:

@@ -9,6 +9,10 @@ Quirks handled here:
   a bounded piece at a time: a few KB that expand to GBs (a decompression bomb) stop at
   `ReadLimits.max_bytes` with InputTooLargeError, never in memory. A truncated or corrupt
   stream is a whole-file error (the dump was cut off: fetch it again).
+- A line longer than MAX_LINE_BYTES stops the read at once with InputTooLargeError naming the
+  file and the line, as soon as that much of it has come and before the rest is decompressed:
+  a few KB of zstd that expand to one endless line cost a piece and a line, not the whole line
+  and not a re-scan of it per piece.
 - Lines are decoded one by one, so one line with invalid UTF-8 or a lone-surrogate escape
   (bad_encoding), or cut-off, too deeply nested JSON (bad_json) costs only that row.
 - `created_utc` is an int in old dumps, a float or a numeric string in newer ones.
@@ -34,6 +38,11 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 ZSTD_MAX_WINDOW = 2**31
 _IN_CHUNK = 1 << 10
 _OUT_PIECE = 1 << 20
+# One JSON comment record is at most ~250 KB: a body of at most 10,000 characters (Reddit's limit)
+# is at most 120 KB even when every character is written as a \uXXXX surrogate pair, and the
+# metadata (all_awardings lists an award's every icon) adds up to ~100 KB. A longer line is not a
+# comment; 1 MiB leaves four times the room and still stops an endless line after a megabyte.
+MAX_LINE_BYTES = 1 << 20
 
 
 def _zstd_chunks(data: bytes, source: str, max_bytes: int) -> Iterator[bytes]:
@@ -68,17 +77,46 @@ def _zstd_chunks(data: bytes, source: str, max_bytes: int) -> Iterator[bytes]:
         pos -= len(obj.unused_data)
 
 
+def _line_too_long(source: str, lineno: int) -> InputTooLargeError:
+    return InputTooLargeError(source, f"line {lineno:,} is longer than {MAX_LINE_BYTES:,} bytes",
+                              "one comment is one line of at most ~250 KB; is this NDJSON?")
+
+
 def _lines(data: bytes, source: str, max_bytes: int) -> Iterator[bytes]:
-    """Raw lines (without the newline) of plain or zstd-compressed NDJSON."""
+    """Raw lines (without the newline) of plain or zstd-compressed NDJSON, each at most
+    MAX_LINE_BYTES long: InputTooLargeError at the first longer one, before reading past its cap."""
+    lineno = 1
     if not data.startswith(ZSTD_MAGIC):
-        yield from data.split(b"\n")
+        pos = 0
+        while pos <= len(data):
+            end = data.find(b"\n", pos, pos + MAX_LINE_BYTES + 1)   # never scans past the cap
+            if end < 0:
+                if len(data) - pos > MAX_LINE_BYTES:
+                    raise _line_too_long(source, lineno)
+                end = len(data)
+            yield data[pos:end]
+            pos, lineno = end + 1, lineno + 1
         return
-    tail = b""
+    # The unfinished line is kept as the list of its pieces: each byte is scanned for a newline once
+    # and copied once more when its line is complete.
+    pending: list[bytes] = []
+    pending_len = 0
     for chunk in _zstd_chunks(data, source, max_bytes):
-        parts = (tail + chunk).split(b"\n")
-        tail = parts.pop()
-        yield from parts
-    yield tail
+        parts = chunk.split(b"\n")
+        for part in parts[:-1]:
+            if pending_len + len(part) > MAX_LINE_BYTES:
+                raise _line_too_long(source, lineno)
+            if pending:
+                pending.append(part)
+                part = b"".join(pending)
+                pending, pending_len = [], 0
+            yield part
+            lineno += 1
+        pending.append(parts[-1])
+        pending_len += len(parts[-1])
+        if pending_len > MAX_LINE_BYTES:
+            raise _line_too_long(source, lineno)
+    yield b"".join(pending)
 
 
 def read(data: bytes, source: str, limits: ReadLimits = ReadLimits()) -> CommentResult:

@@ -18,18 +18,23 @@ Quirks handled here:
 - Only the columns read here are looked at per row, and a header of more than
   `ReadLimits.max_columns` columns is refused: a short row under a million-column header costs
   what any row costs.
+- A file line longer than MAX_LINE_BYTES stops the read with InputTooLargeError naming the file
+  and the line, before the line is copied; a quoted field longer than MAX_FIELD_CHARS (over
+  several lines) rejects its row (bad_csv_row). Lines are cut from the bytes and decoded one at a
+  time, so reading costs a line on top of the file, not a decoded copy of it.
 """
 
 from __future__ import annotations
 
 import csv
-import io
 import re
 import reprlib
+from collections.abc import Iterator
 from typing import Any
 
 from fan_timeline.readers.comment_rows import (
     CommentSink,
+    comment_body,
     optional_text,
     parse_created,
     parse_edited,
@@ -44,15 +49,43 @@ from fan_timeline.tables import CommentResult, InputTooLargeError, ReadLimits, U
 FORMAT = "scraper_csv"
 REQUIRED_COLUMNS = ("id", "body", "createdat", "username")
 USED_COLUMNS = (*REQUIRED_COLUMNS, "parentid", "postid", "upvotes", "edited", "communityname", "datatype")
-# csv needs a big field limit: a pasted copypasta can exceed the 128 KiB default.
-csv.field_size_limit(16 * 1024 * 1024)
+# A row is ~10 fields, of which only the body is long: at most 10,000 characters as typed, which
+# HTML entities ("&amp;" for "&") and CSV quote doubling can make ~100,000. A longer field is no
+# comment. A line may be longer than a field so that a header of too many columns (a million short
+# names: ~7 MB) is still reported by its column count (`ReadLimits.max_columns`).
+MAX_FIELD_CHARS = 1 << 20
+MAX_LINE_BYTES = 16 << 20
+csv.field_size_limit(MAX_FIELD_CHARS)   # process-wide; the default (128 KiB) is close to a real body
 _SURROGATE = re.compile("[\udc80-\udcff]")
+BOM = b"\xef\xbb\xbf"
+# Line ends as the csv module expects them split (io's newline=""): "\r\n", "\r" or "\n". UTF-8
+# never has these bytes inside a character, so lines can be cut before decoding.
+_LINE_END = re.compile(rb"\r\n?|\n")
+_BLANK = re.compile(rb"[ \t\n\r\x0b\x0c\x1c-\x1f]*")   # the ASCII that str.strip() removes
 
 
 def _with_prefix(value: str | None, post_id: str | None) -> str | None:
     if value is None or value[:3] in ("t1_", "t3_"):
         return value
     return ("t3_" if value == post_id else "t1_") + value
+
+
+def _lines(data: bytes, pos: int, source: str) -> Iterator[str]:
+    """The lines of `data` from `pos`, decoded, with their line ends; each at most MAX_LINE_BYTES
+    long (a longer one raises InputTooLargeError naming it, neither scanned past the limit nor copied).
+
+    surrogateescape keeps undecodable bytes visible per field, so one bad row costs one row.
+    """
+    lineno = 1
+    while pos < len(data):
+        m = _LINE_END.search(data, pos, pos + MAX_LINE_BYTES + 2)
+        end = m.start() if m else len(data)
+        if end - pos > MAX_LINE_BYTES:
+            raise InputTooLargeError(source, f"line {lineno:,} is longer than {MAX_LINE_BYTES:,} bytes",
+                                     "a comment export's row is at most ~100 KB; is this a comment CSV?")
+        stop = m.end() if m else len(data)
+        yield data[pos:stop].decode("utf-8", "surrogateescape")
+        pos, lineno = stop, lineno + 1
 
 
 def _parse_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -77,7 +110,7 @@ def _parse_row(row: dict[str, Any]) -> dict[str, Any]:
         "parent_id": _with_prefix(optional_text(row.get("parentid"), "parentId"), post),
         "author": require_text(row["username"], "username").strip(),
         "flair": None,
-        "body": require_text(row["body"], "body"),
+        "body": comment_body(row["body"], "body"),
         "created_utc": parse_created(row["createdat"], "createdAt"),
         "score": parse_score(row.get("upvotes"), "upVotes"),
         "edited": False if is_blank(row.get("edited")) else parse_edited(row["edited"]),
@@ -89,11 +122,10 @@ def read(data: bytes, source: str, limits: ReadLimits = ReadLimits()) -> Comment
     """Comments of one scraper CSV file; rows are 1-based file line numbers."""
     if not data or not data.strip():
         raise UnreadableFileError(source, "file is empty", "re-export or re-download it")
-    # surrogateescape keeps undecodable bytes visible per field, so one bad row costs one row.
-    text = data.decode("utf-8", "surrogateescape").removeprefix("\ufeff")
-    if not text.strip():  # a byte-order mark and nothing else
+    start = len(BOM) if data.startswith(BOM) else 0
+    if _BLANK.fullmatch(data, start):  # a byte-order mark and nothing else
         raise UnreadableFileError(source, "file is empty", "re-export or re-download it")
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(_lines(data, start, source))
     try:
         header = next(reader)
     except csv.Error as e:

@@ -30,6 +30,7 @@ from fan_timeline.readers.common import (
     RowError,
     collect,
     is_blank,
+    is_name,
     join_text,
     load_json,
     local_time_text,
@@ -100,7 +101,8 @@ def _game_id(obj: dict[str, Any], records: list[Any], source: str | Path) -> str
 
 
 def _teams(records: list[Any]) -> dict[str, Any]:
-    """Home/away tricodes and names by majority over player rows, plus team id -> tricode."""
+    """Home/away tricodes and names by majority over player rows, plus team id -> tricode.
+    Values that are not names (see common.is_name) do not vote."""
     side: dict[str, Counter[tuple[str, str | None]]] = {"home": Counter(), "away": Counter()}
     by_id: dict[int, str] = {}
     for r in records:
@@ -108,11 +110,12 @@ def _teams(records: list[Any]) -> dict[str, Any]:
             continue
         for n in (1, 2, 3):
             abbr = to_str(r.get(f"PLAYER{n}_TEAM_ABBREVIATION"))
-            if abbr is None:
+            if abbr is None or not is_name(abbr):
                 continue
             city = to_str(r.get(f"PLAYER{n}_TEAM_CITY"))
             nick = to_str(r.get(f"PLAYER{n}_TEAM_NICKNAME"))
             name = " ".join(p for p in (city, nick) if p) or None
+            name = name if name is not None and is_name(name) else None
             kind = r.get(f"PERSON{n}TYPE")
             if kind == _HOME_PLAYER:
                 side["home"][(abbr, name)] += 1
@@ -151,7 +154,7 @@ def _parse_row(rec: Any, game_id: str, teams: dict[str, Any]) -> Event:
     return Event(
         source_id=str(eventnum), period=period, clock_s=clock_s, event_type=event_type, text=text,
         team=_team(rec, teams), player=_player(rec, 1), player2=_player(rec, 2) or _player(rec, 3),
-        score_home=home, score_away=away, score_fields=("SCORE", "SCORE"),
+        score_home=home, score_away=away, score_fields=("SCORE", "SCORE"), clock_field="PCTIMESTRING",
         shot_value=3 if "3PT" in text.upper() else 2 if msgtype in (1, 2) else None,
         wall_hint=local_time_text(rec.get("WCTIMESTRING")))
 

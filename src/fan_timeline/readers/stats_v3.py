@@ -14,14 +14,14 @@ Quirks handled here:
 - Free throws are one actionType for made and missed: "MISS" in the description marks a miss.
 - No per-action wall clock. Period start/end and replay descriptions carry a local time,
   "Start of 1st Period (7:11 PM EST)": those become `wall_hints` ("7:11 PM", 60 s precision).
-- No team names and no game date in the file; home/away tricodes come from `location`.
+- No team names and no game date in the file; home/away tricodes come from `location`
+  (`common.home_away`, shared with liveData).
 - No secondary-player fields: the assister is parsed from "(Love 1 AST)"; others are None.
 """
 
 from __future__ import annotations
 
 import re
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from fan_timeline.readers.common import (
     Event,
     RowError,
     collect,
+    home_away,
     is_blank,
     load_json,
     local_time_text,
@@ -65,7 +66,7 @@ def from_json(obj: Any, source: str | Path) -> PbpResult:
         raise UnreadableFileError(source, "game.actions is empty: no events",
                                   "the game may not have started when the file was saved")
     game_id = to_str(obj["game"].get("gameId")) or Path(str(source)).stem
-    home, away = _home_away(actions)
+    home, away = home_away(actions)
 
     def parse(action: Any) -> Event:
         return _parse_action(action)
@@ -73,18 +74,6 @@ def from_json(obj: Any, source: str | Path) -> PbpResult:
     plays, rejections, hints = collect(actions, source, game_id, "actionId", parse)
     return PbpResult(format=FORMAT, game_id=game_id, plays=plays, home_team=home, away_team=away,
                      read=len(actions), rejections=rejections, wall_hints=hints)
-
-
-def _home_away(actions: list[Any]) -> tuple[str | None, str | None]:
-    votes: dict[str, Counter[str]] = {"h": Counter(), "v": Counter()}
-    for a in actions:
-        if not isinstance(a, dict):
-            continue
-        loc, team = a.get("location"), to_str(a.get("teamTricode"))
-        if isinstance(loc, str) and loc in votes and team:
-            votes[loc][team] += 1
-    pick = {k: (c.most_common(1)[0][0] if c else None) for k, c in votes.items()}
-    return pick["h"], pick["v"]
 
 
 def _parse_action(a: Any) -> Event:
