@@ -7,8 +7,9 @@
 Reads every `benchmarks/results/train_throughput_*.json` (what `benchmarks/train_throughput.py
 --out` writes: commit, machine, versions, command, each trainer's real tokens/s, peak memory and
 MFU, ratios against each baseline) and renders one row per run, with fan-timeline's ratio
-against the strongest baseline of that run; and every `generate_throughput_*.json`
-(`benchmarks/generate_throughput.py --out`: batch 1 and batched, free and constrained).
+against the strongest baseline of that run, the runs where it does least well first; and every
+`generate_throughput_*.json` (`benchmarks/generate_throughput.py --out`: batch 1 and batched,
+free and constrained).
 docs/performance.md holds them between the markers below; tests/test_benchmark_results.py checks
 that they match.
 """
@@ -52,33 +53,47 @@ def setting(r: dict) -> str:
     shape = "SmolLM2-135M (real weights)" if r["model_shape"] == "real" else r["model_shape"]
     quant = "QLoRA NF4" if r["quantization"] == "nf4" else ("bf16" if r["device"] == "cuda" else "fp32")
     gc = ", gradient checkpointing" if r.get("gradient_checkpointing") else ""
+    batch = f", batch {r['hf_batch_size']}" + (f" × {r['grad_accum']}" if r["grad_accum"] > 1 else "")
     procs = {n: t["processes"] for n, t in r["results"].items() if t.get("processes", 1) > 1}
     dp = "".join(f", {n} as {k} processes" for n, k in procs.items())
-    return f"{where(r)}: {shape}, {quant}{gc}{dp}"
+    return f"{where(r)}: {shape}, {quant}{gc}{batch}{dp}"
+
+
+def versions(r: dict) -> str:
+    """The machine and the versions a run's trainers ran with (Unsloth's worker: its own TRL)."""
+    v = r["versions"]
+    line = (f"{r['machine'].split(',')[0]}: torch {v.get('torch')}, transformers {v.get('transformers')}, "
+            f"peft {v.get('peft')}, trl {v.get('trl', '-')}, liger-kernel {v.get('liger-kernel', '-')}")
+    uv = r["results"].get("unsloth", {}).get("versions")
+    return line + (f", unsloth {uv['unsloth']} with trl {uv['trl']}" if uv else "")
+
+
+def ratio_to_strongest(r: dict) -> float:
+    """fan-timeline's tokens/s over the strongest baseline's (its first worker's, with several)."""
+    return next(iter(r["ratios"].values()))[r["strongest_baseline"]]["tokens_per_s"]
 
 
 def render(results: list[tuple[str, dict]]) -> str:
     """One row per run: each trainer's real tokens/s (peak memory), fan-timeline's against the
-    strongest baseline of that run (the fastest), and the run's file."""
+    strongest baseline of that run (the fastest), and the run's file; the lowest ratios first.
+    A trainer that failed in a run says so (the file keeps the end of its output)."""
     trainers = []
     for _, r in results:
-        trainers += [t for t in r["results"] if t not in trainers]
+        trainers += [t for t in (*r["results"], *r.get("failed", {})) if t not in trainers]
     trainers.sort(key=lambda t: (t in BASELINES, BASELINES.index(t) if t in BASELINES else 0, t))
     lines = ["| run | " + " | ".join(f"{t} tok/s (GiB)" for t in trainers) + " | ft vs the strongest | file |",
              "|---" * (len(trainers) + 3) + "|"]
-    for name, r in results:
+    for name, r in sorted(results, key=lambda nr: (ratio_to_strongest(nr[1]), nr[0])):
         cells = []
         for t in trainers:
             x = r["results"].get(t)
-            cells.append(f"{x['tokens_per_s']:,.0f} ({x['peak_memory_gib']:.2f})" if x else "–")
+            cells.append(f"{x['tokens_per_s']:,.0f} ({x['peak_memory_gib']:.2f})" if x
+                         else "failed" if t in r.get("failed", {}) else "–")
         best = r["strongest_baseline"]
         vs = "; ".join(f"**{ratio[best]['tokens_per_s']:.2f}×** tok/s at {ratio[best]['peak_memory']:.2f}× "
                        f"the memory of {best}" for ft, ratio in r["ratios"].items())
         lines.append(f"| {setting(r)} | " + " | ".join(cells) + f" | {vs} | `{name}` |")
-    machines = sorted({f"{r['machine'].split(',')[0]}: torch {r['versions'].get('torch')}, transformers "
-                       f"{r['versions'].get('transformers')}, peft {r['versions'].get('peft')}, trl "
-                       f"{r['versions'].get('trl', '-')}, liger-kernel {r['versions'].get('liger-kernel', '-')}"
-                       for _, r in results})
+    machines = sorted({versions(r) for _, r in results})
     lines += ["", f"Measured at commit {commits(results)}; {'; '.join(machines)}. Each file's `command` "
               "reruns it; MFU and every block's tokens/s are in the files."]
     return "\n".join(lines)

@@ -1,11 +1,12 @@
 """Training throughput: fan-timeline's trainer beside the trainers an informed user would pick instead.
 
-    pip install -e '.[bench]'   # trl; on CUDA also liger-kernel and bitsandbytes
+    pip install -e '.[bench]'   # trl; on CUDA also liger-kernel, bitsandbytes and unsloth (trl <= 1.15)
     OMP_WAIT_POLICY=PASSIVE python benchmarks/train_throughput.py --grad-accum 2 \
         --trainers ft,hf_trainer,hf_trainer_compile,trl_sft     # CPU, embedded SmolLM2-135M
     python benchmarks/train_throughput.py --device cuda --model-shape llama-1.2b --quantization nf4 \
-        --trainers ft,hf_trainer,hf_trainer_compile,trl_sft --warmup-steps 4 --steps 6 --repeats 3 \
+        --trainers ft,hf_trainer,hf_trainer_compile,trl_sft,unsloth --warmup-steps 4 --steps 4 --repeats 3 \
         --out benchmarks/results/train_throughput_h100_llama-1.2b_nf4.json
+    bash scripts/experiments/device_train_rows.sh       # every GPU row side by side (its header says how)
     python benchmarks/train_throughput.py --device cuda --model-shape llama-7b --quantization nf4 \
         --lora-layers 0 --trainers ft --micro-batch-tokens 2048 --max-seq-len 2048 --grad-accum 4
 
@@ -25,6 +26,11 @@ optimizer step:
 - hf_trainer_compile: the same with `torch_compile=True`.
 - trl_sft: TRL's `SFTTrainer` with `packing_strategy="bfd"` into rows of ft's micro-batch budget,
   `padding_free`, `completion_only_loss` and, on CUDA, `use_liger_kernel` (`--no-liger` to drop).
+- unsloth (CUDA only): Unsloth's `FastLanguageModel` (its Llama kernels; bitsandbytes NF4 for
+  QLoRA) and its `get_peft_model` (its own gradient checkpointing, "unsloth", with
+  `--gradient-checkpointing`), trained by the `SFTTrainer` Unsloth patches, packed like trl_sft.
+  Unsloth pins an older TRL than trl_sft's: `--unsloth-path DIR` goes first on this worker's
+  PYTHONPATH (DIR holding that TRL).
 - ft: fan-timeline's own step (`train.build_model`, `plan_run`, `static_rows`, `train_step`: the
   functions `train.train` runs each step) with packing, micro-batches of `--micro-batch-tokens`
   tokens (default: the smallest budget whose packed micro-batches hold `--batch-size` examples on
@@ -43,7 +49,15 @@ same FLOPs per token for both trainers: the forward pass of every layer, the LM 
 a trained token is predicted, causal attention, the backward pass (input gradients) through the
 adapted layers and the LM head, and the LoRA weight gradients (`flops_per_token`). Work a
 trainer does beyond that (logits of prompt tokens, padding) is not counted. Prints medians and
-ratios; `--out` writes everything as JSON.
+ratios; `--out` writes everything as JSON. A trainer that fails (an import, a shape it refuses,
+out of memory) is reported with the end of its output, and the others go on.
+
+Runs side by side on one GPU (`--gpu-lock FILE`, the same FILE for all): each run loads and warms
+up its workers under a shared lock on FILE, then times its blocks under an exclusive one, so no
+run times while another warms up or times. Started together, the runs of a batch thus warm up at
+once and time one after the other. Its workers hand their cached GPU memory back after warming
+up and after each block (so the idle workers of every run fit beside the one timing), and each
+block starts with one untimed step that allocates it again.
 
 `--model-shape` other than `real` builds a random-init Llama of that shape (seeded; weights
 saved once to a temp dir, loaded by both workers the normal way): speed and memory depend on the
@@ -54,14 +68,17 @@ of the data exists.
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import platform
+import queue
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -69,7 +86,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: don't spin 
 
 REPO = Path(__file__).resolve().parents[1]
 # The peers fan-timeline's trainer is measured against (worker names; results/*.json keys).
-BASELINES = ("hf_trainer", "hf_trainer_compile", "trl_sft")
+BASELINES = ("hf_trainer", "hf_trainer_compile", "trl_sft", "unsloth")
 
 # Llama shapes (random init). smollm2-135m is the embedded model's own shape, smollm2-1.7b its big
 # sibling's; llama-1.2b is Llama-3.2-1B's; llama-7b is Llama-2-7B's (vocabulary raised to the
@@ -102,7 +119,9 @@ def make_shape_model(shape: str, tokenizer_dir: str, out: Path, device: str) -> 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     spec = dict(SHAPES[shape])
     spec["vocab_size"] = max(spec["vocab_size"], len(tokenizer))
-    config = LlamaConfig(**spec, max_position_embeddings=8192, pad_token_id=tokenizer.pad_token_id,
+    # 32k positions (Llama-3.2's own are 128k): Unsloth truncates a packed row to its max_seq_length and
+    # rescales RoPE when that exceeds the config's, and packed rows of a 4x batch pass 8k tokens.
+    config = LlamaConfig(**spec, max_position_embeddings=32768, pad_token_id=tokenizer.pad_token_id,
                          bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     torch.manual_seed(0)
@@ -238,6 +257,16 @@ def _peak_memory(device, dist=None) -> float:
     return max(peaks) if device.type == "cuda" else sum(peaks)
 
 
+def _free_gpu_cache(spec: dict) -> None:
+    """With runs side by side (`--gpu-lock`): hand this worker's cached GPU memory back, so that the
+    workers waiting beside a timed block hold their weights and state only."""
+    if spec.get("share_gpu") and spec["device"] == "cuda":
+        import torch
+
+        torch.cuda.synchronize()
+        torch.cuda.empty_cache()
+
+
 def _load_examples(spec: dict, tokenizer) -> list:
     from fan_timeline import train as T
 
@@ -296,9 +325,13 @@ def worker_ft(spec: dict) -> None:
         for key in ("self_cpu_time_total", "self_device_time_total" if dev.type == "cuda" else "cpu_time_total"):
             if dist.is_main:
                 print(prof.key_averages().table(sort_by=key, row_limit=25), file=sys.stderr)
+    _free_gpu_cache(spec)
     _emit({"ready": True, "warmup_s": time.perf_counter() - t0, "attention": model.config._attn_implementation}, dist)
     for _ in range(spec["repeats"]):
         _wait_go(dist)
+        if spec.get("share_gpu"):  # untimed: takes the memory handed back
+            losses.append(step(i)[3])
+            i += 1
         tokens = trained = n_examples = 0
         t0 = time.perf_counter()
         for _ in range(spec["steps"]):
@@ -306,7 +339,9 @@ def worker_ft(spec: dict) -> None:
             tokens, trained, n_examples = tokens + n_tokens, trained + n_trained, n_examples + n_ex
             losses.append(loss)
             i += 1
-        _emit({"block": {"seconds": time.perf_counter() - t0, "steps": spec["steps"], "real_tokens": tokens,
+        seconds = time.perf_counter() - t0
+        _free_gpu_cache(spec)
+        _emit({"block": {"seconds": seconds, "steps": spec["steps"], "real_tokens": tokens,
                          "trained_tokens": trained, "examples": n_examples}}, dist)
     _emit({"done": True, "peak_memory_gib": _peak_memory(dev, dist), "losses": losses}, dist)
     _wait_go(dist)
@@ -350,54 +385,69 @@ def _baseline_args(spec: dict, world: int, **extra):
     from transformers import TrainingArguments
 
     cls = extra.pop("cls", TrainingArguments)
-    rows = extra.pop("per_device_train_batch_size", spec["batch_size"])
     cuda, lora_cfg, steps = spec["device"] == "cuda", spec["train_qlora"], spec["total_steps"]
-    return cls(
-        output_dir=tempfile.mkdtemp(prefix="baseline-bench-"), per_device_train_batch_size=rows,
+    kwargs = dict(
+        output_dir=tempfile.mkdtemp(prefix="baseline-bench-"), per_device_train_batch_size=spec["batch_size"],
         gradient_accumulation_steps=spec["grad_accum"] // world, learning_rate=lora_cfg["learning_rate"],
         lr_scheduler_type=lora_cfg["lr_schedule"], warmup_steps=max(1, round(lora_cfg["warmup_ratio"] * steps)),
         max_steps=steps, weight_decay=0.0, max_grad_norm=1.0, bf16=cuda, use_cpu=not cuda,
         gradient_checkpointing=spec["gradient_checkpointing"] and spec["quantization"] != "nf4",
         logging_steps=10 ** 6, save_strategy="no", report_to="none", disable_tqdm=True, seed=lora_cfg["seed"],
-        dataloader_num_workers=0, **extra)
+        dataloader_num_workers=0)
+    return cls(**{**kwargs, **extra})
 
 
-def _timed_blocks(spec: dict, counted: dict, dist, dev, started: float):
-    """A TrainerCallback that runs the worker protocol: "ready" after the warmup steps, then a
-    block of `steps` optimizer steps per "go", counting what the collator returned."""
+def _timed_blocks(spec: dict, counted: dict, dist, dev, started: float, info: dict | None = None):
+    """A TrainerCallback that runs the worker protocol: "ready" (with `info`) after the warmup
+    steps, then a block of `steps` optimizer steps per "go" (after one untimed step with
+    `--gpu-lock`), counting what the collator returned."""
     import torch
     from transformers import TrainerCallback
 
     class Blocks(TrainerCallback):
         def __init__(self):
-            self.step, self.blocks, self.t0, self.mark = 0, 0, 0.0, dict(counted)
+            self.step, self.in_block, self.blocks, self.untimed = 0, 0, 0, False
+            self.t0, self.mark = 0.0, dict(counted)
+
+        def start_block(self):
+            _wait_go(dist)
+            self.untimed = bool(spec.get("share_gpu"))
+            self.in_block, self.t0, self.mark = 0, time.perf_counter(), dict(counted)
 
         def on_step_end(self, args, state, control, model=None, **kw):
             if dev.type == "cuda":
                 torch.cuda.synchronize()
             self.step += 1
-            warm = spec["warmup_steps"]
-            if self.step < warm or (self.step - warm) % spec["steps"]:
+            if self.step < spec["warmup_steps"]:
                 return
-            if self.step > warm:
-                self.blocks += 1
-                seconds = time.perf_counter() - self.t0
-                real, trained, n_ex = (counted[k] - self.mark[k] for k in ("real", "trained", "examples"))
-                if dist.world > 1:  # every process counted its own batches
-                    real, trained, n_ex = (int(n) for n in dist.all_sum([real, trained, n_ex], dev))
-                _emit({"block": {"seconds": seconds, "steps": spec["steps"], "real_tokens": real,
-                                 "trained_tokens": trained, "examples": n_ex}}, dist)
-            else:
+            if self.step == spec["warmup_steps"]:
+                _free_gpu_cache(spec)
                 attention = getattr(getattr(model, "config", None), "_attn_implementation", None)
-                _emit({"ready": True, "warmup_s": time.perf_counter() - started, "attention": attention}, dist)
+                _emit({"ready": True, "warmup_s": time.perf_counter() - started, "attention": attention,
+                       **(info or {})}, dist)
+                self.start_block()
+                return
+            if self.untimed:  # the block starts after it
+                self.untimed, self.t0, self.mark = False, time.perf_counter(), dict(counted)
+                return
+            self.in_block += 1
+            if self.in_block < spec["steps"]:
+                return
+            seconds = time.perf_counter() - self.t0
+            real, trained, n_ex = (counted[k] - self.mark[k] for k in ("real", "trained", "examples"))
+            if dist.world > 1:  # every process counted its own batches
+                real, trained, n_ex = (int(n) for n in dist.all_sum([real, trained, n_ex], dev))
+            _free_gpu_cache(spec)
+            _emit({"block": {"seconds": seconds, "steps": spec["steps"], "real_tokens": real,
+                             "trained_tokens": trained, "examples": n_ex}}, dist)
+            self.blocks += 1
             if self.blocks == spec["repeats"]:
                 losses = [h["loss"] for h in state.log_history if "loss" in h]
                 _emit({"done": True, "peak_memory_gib": _peak_memory(dev, dist), "losses": losses}, dist)
                 _wait_go(dist)
                 control.should_training_stop = True
                 return
-            _wait_go(dist)
-            self.t0, self.mark = time.perf_counter(), dict(counted)
+            self.start_block()
 
     return Blocks()
 
@@ -490,27 +540,116 @@ def worker_trl(spec: dict) -> None:
     trainer.train()
 
 
+def worker_unsloth(spec: dict) -> None:
+    """unsloth: what Unsloth's notebooks run, on the same rows as trl_sft. `FastLanguageModel` loads
+    the model (bf16, or NF4 through bitsandbytes with double quantization, as the others) with its
+    own Llama kernels, `get_peft_model` adds the params' LoRA to the top layers (its own offloaded
+    gradient checkpointing, "unsloth", with `--gradient-checkpointing`), and the `SFTTrainer` it
+    patches trains with trl_sft's packing: bfd rows of `--micro-batch-tokens`, padding-free,
+    completion-only loss (Unsloth's fused loss instead of Liger's)."""
+    if spec["device"] != "cuda":
+        raise SystemExit("unsloth: runs on CUDA only")
+    from unsloth import FastLanguageModel  # before transformers, peft and trl: it patches them on import
+
+    if spec["nproc"] > 1:
+        raise SystemExit("unsloth: one process (--hf-nproc 1)")
+    import importlib.metadata as md
+
+    import datasets
+    import torch
+    from trl import SFTConfig, SFTTrainer
+
+    dist, dev, local, tokenizer, examples = _baseline_setup(spec)
+    # max_seq_length: Unsloth cuts a (packed) row to it. Checkpointing is asked for twice: both calls
+    # default to Unsloth's own ("unsloth"), which the runs without checkpointing must not get.
+    checkpointing = "unsloth" if spec["gradient_checkpointing"] else False
+    model, _ = FastLanguageModel.from_pretrained(
+        model_name=spec["model_dir"], max_seq_length=max(spec["micro_batch_tokens"], spec["max_seq_len"]),
+        dtype=torch.bfloat16, load_in_4bit=spec["quantization"] == "nf4", load_in_8bit=False,
+        full_finetuning=False, use_gradient_checkpointing=checkpointing)
+    lora_cfg, n_layers, top = spec["train_qlora"], model.config.num_hidden_layers, spec["lora_layers"]
+    model = FastLanguageModel.get_peft_model(
+        model, r=lora_cfg["lora_r"], lora_alpha=lora_cfg["lora_alpha"], lora_dropout=lora_cfg["lora_dropout"],
+        target_modules=list(lora_cfg["target_modules"]), bias="none",
+        layers_to_transform=list(range(n_layers - top, n_layers)) if 0 < top < n_layers else None,
+        use_gradient_checkpointing=checkpointing, random_state=lora_cfg["seed"])
+    started = time.perf_counter()
+    dataset = datasets.Dataset.from_list(
+        [{"input_ids": list(ex.input_ids), "completion_mask": [0] * ex.prompt_len + [1] * ex.n_trained}
+         for ex in examples])
+    args = _baseline_args(spec, dist.world, cls=SFTConfig, per_device_train_batch_size=1, packing=True,
+                          packing_strategy="bfd", padding_free=True, completion_only_loss=True,
+                          max_length=spec["micro_batch_tokens"], dataset_num_proc=None, gradient_checkpointing=False)
+    counted = {"real": 0, "trained": 0, "examples": 0}
+    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
+    unsloth_collate = trainer.data_collator
+
+    def collate(features):  # Unsloth's collator, plus counting what it returns
+        batch = unsloth_collate(features)
+        mask = batch.get("attention_mask")
+        counted["real"] += int(mask.sum()) if mask is not None else int(batch["input_ids"].numel())
+        counted["trained"] += int((batch["labels"] != -100).sum())
+        if batch.get("position_ids") is not None:
+            counted["examples"] += int((batch["position_ids"] == 0).sum())
+        else:
+            counted["examples"] += sum(len(f.get("seq_lengths") or [0]) for f in features)
+        return batch
+
+    trainer.data_collator = collate
+    info = {"versions": {name: md.version(name) for name in ("unsloth", "unsloth_zoo", "trl")}}
+    trainer.add_callback(_timed_blocks(spec, counted, dist, dev, started, info))
+    trainer.train()
+
+
 # --------------------------------------------------------------------------------------------
 # The parent
+
+
+class WorkerFailed(RuntimeError):
+    pass
 
 
 class Worker:
     def __init__(self, name: str, spec: dict, nproc: int = 1):
         """`nproc` > 1: the worker runs as that many data-parallel processes under torchrun (they
-        inherit its stdin and stdout; process 0 alone reads and writes them)."""
+        inherit its stdin and stdout; process 0 alone reads and writes them). A thread reads its
+        output as it comes (a full pipe would stall the worker): protocol messages to a queue, the
+        rest to stderr, its end kept for the report should the worker fail."""
         self.name = name
         launcher = [] if nproc == 1 else ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
         cmd = [sys.executable, *launcher, __file__, "--worker", name, "--spec", json.dumps(spec)]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+        env = dict(os.environ)
+        if name == "unsloth":  # its own compile cache: runs side by side would share ./unsloth_compiled_cache
+            env.setdefault("UNSLOTH_COMPILE_LOCATION", tempfile.mkdtemp(prefix="unsloth-compiled-"))
+            if spec.get("unsloth_path"):
+                env["PYTHONPATH"] = os.pathsep.join(p for p in (spec["unsloth_path"], env.get("PYTHONPATH")) if p)
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True, bufsize=1, env=env)
         self.blocks: list[dict] = []
         self.info: dict = {}
+        self.tail: collections.deque[str] = collections.deque(maxlen=30)
+        self.messages: queue.Queue = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
 
-    def read(self) -> dict:
+    def _pump(self) -> None:
         for line in self.proc.stdout:
             if line.startswith("@@"):
-                return json.loads(line[2:])
-            sys.stderr.write(f"[{self.name}] {line}")
-        raise RuntimeError(f"worker {self.name} exited with {self.proc.wait()} (see its output above)")
+                self.messages.put(json.loads(line[2:]))
+            else:
+                self.tail.append(line)
+                sys.stderr.write(f"[{self.name}] {line}")
+        self.messages.put(None)
+
+    def read(self, timeout: float | None = None) -> dict:
+        try:
+            msg = self.messages.get(timeout=timeout)
+        except queue.Empty:
+            self.proc.kill()
+            raise WorkerFailed(f"no answer within {timeout:.0f} s (--warmup-timeout): " +
+                               "".join(self.tail)[-2000:]) from None
+        if msg is None:
+            raise WorkerFailed(f"exited with {self.proc.wait()}: " + "".join(self.tail)[-4000:])
+        return msg
 
     def go(self) -> dict:
         self.proc.stdin.write("go\n")
@@ -532,6 +671,7 @@ def summarize(worker: Worker, flops: float, peaks: list[float]) -> dict:
         "mfu": med * flops / peak, "peak_memory_gib": worker.info.get("peak_memory_gib"),
         "warmup_s": worker.info.get("warmup_s"), "attention": worker.info.get("attention"),
         "losses": worker.info.get("losses"),
+        **({"versions": worker.info["versions"]} if "versions" in worker.info else {}),
     }
 
 
@@ -539,7 +679,8 @@ def versions() -> dict:
     import importlib.metadata as md
 
     out = {"python": platform.python_version()}
-    for name in ("torch", "transformers", "peft", "bitsandbytes", "accelerate", "trl", "liger-kernel", "datasets"):
+    for name in ("torch", "transformers", "peft", "bitsandbytes", "accelerate", "trl", "liger-kernel", "datasets",
+                 "unsloth", "unsloth_zoo", "xformers"):
         try:
             out[name] = md.version(name)
         except md.PackageNotFoundError:
@@ -606,26 +747,39 @@ def main() -> int:
                         help="baseline processes under torchrun (Trainer's own DDP); default 1, the usual script")
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     parser.add_argument("--model-dir", type=Path, help="keep the random-init model here (reused if it exists)")
+    parser.add_argument("--gpu-lock", type=Path, help="runs side by side on one GPU: warm up under a shared lock on "
+                                                      "this file, time under an exclusive one")
+    parser.add_argument("--unsloth-path", help="first on the unsloth worker's PYTHONPATH (its pinned TRL)")
+    parser.add_argument("--warmup-timeout", type=float,
+                        help="seconds from the start for the workers to load and warm up; one still at it is "
+                             "stopped and reported as failed (so runs side by side do not all wait for it)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--spec", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         spec = json.loads(args.spec)
-        work = worker_ft if args.worker.startswith("ft") else worker_trl if args.worker == "trl_sft" else worker_hf
+        work = (worker_ft if args.worker.startswith("ft") else worker_trl if args.worker == "trl_sft"
+                else worker_unsloth if args.worker == "unsloth" else worker_hf)
         work({**spec, "worker": args.worker})
         return 0
 
+    lock = None
+    if args.gpu_lock:  # before anything touches the GPU
+        import fcntl
+
+        lock = open(args.gpu_lock, "a")
+        fcntl.flock(lock, fcntl.LOCK_SH)
+
     import torch
-    import yaml
 
     from fan_timeline import train as T
-    from fan_timeline.config import TrainConfig, from_dict
+    from fan_timeline.config import TrainConfig, as_dict, from_dict, load_section
     from fan_timeline.model import load_tokenizer, resolve_base_model
 
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cpu":
         torch.set_num_threads(args.threads or T.physical_cores())
-    params = yaml.safe_load(Path(args.params).read_text())["train_qlora"]
+    params = as_dict(load_section(TrainConfig, args.params))
     lora_layers = params.get("lora_layers", 0) if args.lora_layers is None else args.lora_layers
     compile_ = params.get("compile", False) if args.compile is None else args.compile
     tmp = Path(tempfile.mkdtemp(prefix="train-bench-"))
@@ -658,33 +812,57 @@ def main() -> int:
                 "grad_accum": args.grad_accum, "micro_batch_tokens": micro_tokens, "lora_layers": lora_layers,
                 "compile": compile_, "gradient_checkpointing": args.gradient_checkpointing, "profile": args.profile,
                 "threads": args.threads, "liger": args.liger, "warmup_steps": args.warmup_steps, "steps": args.steps,
-                "repeats": args.repeats, "total_steps": args.warmup_steps + args.steps * args.repeats + 3}
+                "repeats": args.repeats, "share_gpu": lock is not None, "unsloth_path": args.unsloth_path,
+                "total_steps": args.warmup_steps + (args.steps + (lock is not None)) * args.repeats + 3}
         procs = {}  # worker name -> processes: "ft", or "ft-1p", "ft-2p", ... for several counts
         for name in (n.strip() for n in args.trainers.split(",") if n.strip()):
             if name == "ft" and len(nprocs) > 1:
                 procs.update({f"ft-{n}p": n for n in nprocs})
             else:
                 procs[name] = nprocs[0] if name == "ft" else args.hf_nproc
-        names = list(procs)
         workers = {name: Worker(name, {**spec, "nproc": n}, n) for name, n in procs.items()}  # loading overlaps
-        for w in workers.values():
-            w.info.update(w.read())
+        failed = {}  # worker name -> the end of its output
+
+        def run(name: str, step) -> None:  # one protocol step of a worker; a failure drops it from the run
+            try:
+                step(workers[name])
+            except (WorkerFailed, OSError) as e:  # OSError: "go" to a worker that has exited
+                failed[name] = str(e) if isinstance(e, WorkerFailed) else f"{e}: " + "".join(workers[name].tail)
+                print(f"{name} failed: {e}", file=sys.stderr, flush=True)
+
+        deadline = time.monotonic() + (args.warmup_timeout or float("inf"))
+        for name in procs:  # "ready", after the warm-up
+            run(name, lambda w: w.info.update(w.read(args.warmup_timeout and max(1.0, deadline - time.monotonic()))))
+        if lock is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # waits for the other runs' warm-ups and timed blocks
         peaks = [matmul_peak(device)]
         for r in range(args.repeats):
-            for name in (names if r % 2 == 0 else names[::-1]):
-                b = workers[name].go()
-                print(f"round {r + 1} {name}: {b['real_tokens'] / b['seconds']:.0f} real tok/s, "
-                      f"{b['seconds'] / b['steps']:.3f} s/step", file=sys.stderr, flush=True)
+            for name in (list(procs) if r % 2 == 0 else list(procs)[::-1]):
+                if name in failed:
+                    continue
+                run(name, lambda w: w.go())
+                if name not in failed:
+                    b = workers[name].blocks[-1]
+                    print(f"round {r + 1} {name}: {b['real_tokens'] / b['seconds']:.0f} real tok/s, "
+                          f"{b['seconds'] / b['steps']:.3f} s/step", file=sys.stderr, flush=True)
                 peaks.append(matmul_peak(device))
-        for w in workers.values():
-            w.info.update(w.read())  # "done", sent right after its last block
-        for w in workers.values():  # the timing is over: now they may exit
-            w.proc.stdin.write("go\n")
-            w.proc.stdin.flush()
+        for name in procs:
+            if name not in failed:
+                run(name, lambda w: w.info.update(w.read()))  # "done", sent right after its last block
+        for name, w in workers.items():  # the timing is over: now they may exit
+            if w.proc.poll() is None:
+                try:
+                    w.proc.stdin.write("go\n")
+                    w.proc.stdin.flush()
+                except OSError:
+                    pass
             w.proc.wait()
-        results = {name: {**summarize(w, flops, peaks), "processes": procs[name]} for name, w in workers.items()}
+        results = {name: {**summarize(w, flops, peaks), "processes": procs[name]}
+                   for name, w in workers.items() if name not in failed}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        if lock is not None:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
     report = {
         "command": "python " + " ".join([os.path.relpath(__file__, REPO), *sys.argv[1:]]),
@@ -699,6 +877,7 @@ def main() -> int:
         "hf_batch_size": batch_size, "grad_accum": args.grad_accum, "ft_micro_batch_tokens": micro_tokens,
         "ft_compile": compile_ and device == "cuda",
         "flops_per_token": flops, "matmul_peak_flops": peaks, "results": results,
+        **({"failed": failed} if failed else {}),  # trainer -> the end of its output
         "load_average_end": os.getloadavg()[0],
     }
     # each fan-timeline worker against each baseline, and against the fastest of them
@@ -733,6 +912,8 @@ def print_table(report: dict) -> None:
               f"{'warmup s':>10}  attention")
     print(header)
     print("-" * len(header))
+    for name, error in report.get("failed", {}).items():
+        print(f"{name}: failed: {(error.strip().splitlines() or [''])[-1][:300]}")
     for name, r in report["results"].items():
         mem = f"{r['peak_memory_gib']:.2f}" if r["peak_memory_gib"] is not None else "-"
         print(f"{name:<8}{r['processes']:>6}{r['tokens_per_s']:>11.0f}{r['s_per_step']:>9.3f}"
