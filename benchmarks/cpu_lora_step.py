@@ -45,16 +45,15 @@ def main() -> int:
     args = parser.parse_args()
 
     import torch
-    import yaml
     from peft.tuners.lora import Linear
 
     from fan_timeline import train as T
-    from fan_timeline.config import TrainConfig, from_dict
+    from fan_timeline.config import TrainConfig, load_section
     from fan_timeline.cpu_lora import LoraDropout, _fused_forward
     from fan_timeline.model import load_tokenizer, resolve_base_model
 
     torch.set_num_threads(args.threads or T.physical_cores())
-    cfg = from_dict(TrainConfig, yaml.safe_load(Path(args.params).read_text())["train_qlora"])
+    cfg = load_section(TrainConfig, args.params)
     base = resolve_base_model(cfg.base_model)
     tokenizer = load_tokenizer(base)
     examples = sorted(T.load_examples(args.data, tokenizer, cfg.max_seq_len), key=len)

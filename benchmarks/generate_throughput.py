@@ -31,8 +31,10 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: don't spin 
 import torch
 from train_throughput import git_commit, machine  # same folder
 
-from fan_timeline.generate import generate_timelines, ll_tokenizer, load_model, timeline_from_text
-from fan_timeline.model import DEFAULT_BASE_MODEL
+from fan_timeline.generate import generate_timelines
+from fan_timeline.grammar import ll_tokenizer
+from fan_timeline.model import DEFAULT_BASE_MODEL, load_model
+from fan_timeline.schema import timeline_from_text
 
 SYSTEM = "Write the JSON timeline of the moments that mattered in this window of the game."
 WINDOWS = [
@@ -69,7 +71,7 @@ def prompts(n: int) -> list[list[dict]]:
 
 def sft_prompts(path: str, n: int) -> tuple[list[list[dict]], list]:
     """The first `n` prompts of an SFT JSONL (spread over the file) and their groundings."""
-    from fan_timeline.evaluate import pair_grounding
+    from fan_timeline.calibration import pair_grounding
 
     rows = [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
     picked = [rows[int(i * len(rows) / n)] for i in range(min(n, len(rows)))]

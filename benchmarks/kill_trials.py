@@ -52,6 +52,7 @@ def sh(cmd: list[str], cwd: Path) -> str:
 
 
 def make_repo(root: Path, games: int, seed: int, steps: int) -> Path:
+    from fan_timeline.config import set_values
     from fan_timeline.simulate.cli import simulate
 
     repo = root / "base"
@@ -64,10 +65,10 @@ def make_repo(root: Path, games: int, seed: int, steps: int) -> Path:
     simulate(repo / "data" / "raw" / "stress", 1, seed + 1, id_prefix="X", stress=True)
     params = yaml.safe_load((repo / "params.yaml").read_text())
     # grad_accum 2: the default's two training processes (nproc auto), killed with their launcher's group
-    params["train_qlora"].update({"max_steps": steps, "grad_accum": 2, "lora_layers": 2, "checkpoint_every": 2,
-                                  "eval_every": steps, "val_examples": 4, "logging_every": 1,
-                                  "calibration_windows": 2})
-    params["evaluate"].update({"max_windows": 1, "base_windows": 1, "batch_size": 1, "free_max_new_tokens": 16})
+    set_values(params, "train_qlora", {"max_steps": steps, "grad_accum": 2, "lora_layers": 2, "checkpoint_every": 2,
+                                       "eval_every": steps, "val_examples": 4, "logging_every": 1,
+                                       "calibration_windows": 2})
+    set_values(params, "evaluate", {"max_windows": 1, "base_windows": 1, "batch_size": 1, "free_max_new_tokens": 16})
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     sh(["git", "init", "-q"], repo)
     sh(["dvc", "init", "-q"], repo)

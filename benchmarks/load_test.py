@@ -7,7 +7,8 @@ Three phases against one server started with `--max-queue Q` (default 2), each b
 fixed number of requests and a deadline, so the run stops by itself:
 
 1. windows: `--windows-requests` POST /v1/windows (read, align, window; no generation) of the
-   sample games, `--windows-concurrency` at a time.
+   sample games, `--windows-concurrency` at a time (default Q + 1: reading a game takes the
+   queue's worker too, and a request is admitted, or refused, before its body is read).
 2. timeline: `--requests` POST /v1/timeline of one window each (`windows: [k]` of a sample game,
    k and the game changing per request) at the documented concurrency Q + 1 (one generating, Q
    waiting): every request must get a 200; no request is started after `--duration` seconds.
@@ -212,13 +213,14 @@ def main() -> int:
     parser.add_argument("--max-queue", type=int, default=2, help="the server's --max-queue")
     parser.add_argument("--batch-size", type=int, default=1, help="the server's --batch-size")
     parser.add_argument("--windows-requests", type=int, default=48)
-    parser.add_argument("--windows-concurrency", type=int, default=4)
+    parser.add_argument("--windows-concurrency", type=int, help="default: --max-queue + 1")
     parser.add_argument("--requests", type=int, default=9, help="timeline requests (one window each) in phase 2")
     parser.add_argument("--duration", type=float, default=120, help="phase 2 starts no request after this (s)")
     parser.add_argument("--burst", type=int, default=8, help="requests at once in phase 3 (> max-queue + 1)")
     parser.add_argument("--timeout", type=float, default=240, help="per request (s): longer counts as a timeout")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()
+    args.windows_concurrency = args.windows_concurrency or args.max_queue + 1
     if args.burst <= args.max_queue + 1:
         parser.error("--burst must exceed --max-queue + 1 to overload the server")
     model = args.model or ("models/export" if (REPO / "models" / "export" / "config.json").is_file() else EMBEDDED)
@@ -233,7 +235,8 @@ def main() -> int:
             startup_s = wait_healthy(client, proc, 300)
             ids = [s["id"] for s in client.get("/v1/samples").json()]
             samples = {i: client.get(f"/v1/samples/{i}").json() for i in ids}
-            n_windows = {i: len(client.post("/v1/windows", json=samples[i]).json()["windows"]) for i in ids}
+            n_windows = {i: len(client.post("/v1/windows", json=samples[i], timeout=args.timeout).json()["windows"])
+                         for i in ids}
             windows_bodies = [samples[ids[k % len(ids)]] for k in range(args.windows_requests)]
 
             def timeline_body(k: int) -> dict[str, Any]:

@@ -13,7 +13,7 @@ audience's timeline of the whole game. What a fan checks, per game and audience:
 - the moments of the last two minutes (of regulation, and of the last overtime): the gold moments
   there found (an entry about that very play) and with the audience's feeling right.
 
-It prints every timeline in full (what the README's "Read as a fan" quotes) and writes the counts.
+It prints every timeline in full (what docs/results.md's "Read as a fan" quotes) and writes the counts.
 Nothing here is chosen: the model and its params are the export's.
 """
 

@@ -5,9 +5,9 @@
     python benchmarks/stop_bias_curve.py val test --base
 
 Decodes each split's windows once with the adapter in models/adapter, the list of moments never
-closed by choice (`evaluate.STOP_BIAS_NEVER`), and scores every bias of `evaluate.STOP_BIASES`
-the way `evaluate.fit_stop_bias` does (a row closes at its first choice whose margin exceeds the
-bias), one bias at every choice; then the F1 at the adapter's own biases (`generate.StopBias`: one
+closed by choice (`calibration.STOP_BIAS_NEVER`), and scores every bias of `calibration.STOP_BIASES`
+the way `calibration.fit_stop_bias` does (a row closes at its first choice whose margin exceeds the
+bias), one bias at every choice; then the F1 at the adapter's own biases (`calibration.StopBias`: one
 before a play the prompt lists as a likely moment, one before another), which train_qlora fits on
 `calibration_windows` val windows, and the rule's timeline as the same decode writes it (a likely
 moment always, another play never). The whole curve shows on val (where choosing is allowed) and
@@ -25,15 +25,17 @@ import json
 from pathlib import Path
 
 from fan_timeline import atomic
-from fan_timeline.evaluate import (
+from fan_timeline.atomic import spread_subset
+from fan_timeline.calibration import (
     STOP_BIAS_NEVER,
+    StopBias,
     StopBiasScores,
     f1_by_stop_bias,
     fit_stop_bias,
     pair_grounding,
-    spread_subset,
 )
-from fan_timeline.generate import StopBias, generate_timelines, load_model
+from fan_timeline.generate import generate_timelines
+from fan_timeline.model import load_model
 
 KINDS = {True: "a likely moment", False: "another play", None: "a play of unknown kind"}
 
@@ -105,7 +107,8 @@ def main() -> None:
         margins_by_kind(split, pairs, results, groundings)
         scores = StopBiasScores(pairs, results, args.tol, groundings)
         if split == "val":   # the biases train_qlora would fit: on its calibration windows
-            calib = {p["id"] for p in spread_subset(pairs, train_config.get("calibration_windows") or 32)}
+            n = train_config.get("calibration_windows", 0)   # "none": the adapter was not calibrated: fit on all
+            calib = {p["id"] for p in spread_subset(pairs, 0 if n == "none" else n)}
             fit, _ = fit_stop_bias(*zip(*[(p, r) for p, r in zip(pairs, results) if p["id"] in calib]), args.tol)
             print(f"val: fit on {len(calib)} windows {fit.moment:+.2f} / {fit.other:+.2f}, "
                   f"whole val there {scores.f1(fit):.3f}")

@@ -26,6 +26,7 @@ from pathlib import Path
 import yaml
 from train_throughput import REPO, SHAPES, make_shape_model, versions  # same folder
 
+from fan_timeline.config import TrainConfig, as_dict, load_section, set_values
 from fan_timeline.plots import Curves
 
 
@@ -49,7 +50,7 @@ def main() -> int:
 
     from fan_timeline.model import resolve_base_model
 
-    params = yaml.safe_load(args.params.read_text())["train_qlora"]
+    params = as_dict(load_section(TrainConfig, args.params))
     tmp = Path(tempfile.mkdtemp(prefix="train-scaling-"))
     tokenizer = args.tokenizer or resolve_base_model(params["base_model"])
     model_dir = make_shape_model(args.model_shape, tokenizer, tmp / "model", "cuda")
@@ -62,7 +63,9 @@ def main() -> int:
                    "max_steps": args.max_steps, "micro_batch_tokens": args.micro_batch_tokens,
                    "grad_accum": args.grad_accum, "lora_layers": args.lora_layers, "checkpoint_every": 0,
                    "eval_every": 0, "logging_every": 2, "val_examples": 4, "compile": True}
-        (out / "params.yaml").write_text(yaml.safe_dump({"train_qlora": section}))
+        spec: dict = {}
+        set_values(spec, "train_qlora", section)
+        (out / "params.yaml").write_text(yaml.safe_dump(spec))
         cmd = [sys.executable, str(REPO / "stages" / "train_qlora.py"), str(args.sft_dir), str(out / "adapter"),
                str(out / "ckpt"), str(out / "curves"), str(out / "metrics.json"), "--params", str(out / "params.yaml")]
         t0 = time.perf_counter()

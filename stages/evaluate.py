@@ -23,6 +23,7 @@ import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from fan_timeline import atomic, schema, scoring  # noqa: E402
+from fan_timeline.calibration import StopBias  # noqa: E402
 from fan_timeline.config import ConfigError, EvaluateConfig, load_section  # noqa: E402
 from fan_timeline.evaluate import (  # noqa: E402
     RunScore,
@@ -32,9 +33,8 @@ from fan_timeline.evaluate import (  # noqa: E402
     progress_line,
     rule_entries,
     score_texts,
-    spread_subset,
 )
-from fan_timeline.generate import StopBias, load_model  # noqa: E402
+from fan_timeline.model import load_model  # noqa: E402
 from fan_timeline.plots import write_table  # noqa: E402
 
 
@@ -70,8 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"evaluate failed: {exc}", file=sys.stderr)
         return 1
-    test = spread_subset(atomic.read_jsonl(args.sft / "test.jsonl"), cfg.max_windows)
-    stress = spread_subset(atomic.read_jsonl(args.sft / "stress.jsonl"), cfg.stress_windows)
+    test = atomic.spread_subset(atomic.read_jsonl(args.sft / "test.jsonl"), cfg.max_windows)
+    stress = atomic.spread_subset(atomic.read_jsonl(args.sft / "stress.jsonl"), cfg.stress_windows)
     thresholds = json.loads((args.sft / "rule.json").read_text())["thresholds"]
     train_config = json.loads((args.adapter / "train_config.json").read_text())
     base_model, stop_bias = train_config["base_model"], StopBias.of(train_config.get("stop_bias"))
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     runs, stress_runs, predictions = {}, {}, []
 
     model, tokenizer = load_model(base_model, adapter=str(args.adapter))
-    free = spread_subset(test, cfg.free_windows)
+    free = atomic.spread_subset(test, cfg.free_windows)
     runs |= evaluate_model("finetuned", model, tokenizer, test, tol_s=tol, batch_size=cfg.batch_size,
                            free_max_new_tokens=cfg.free_max_new_tokens, free_pairs=free, stop_bias=stop_bias)
     if stress:
@@ -88,10 +88,10 @@ def main(argv: list[str] | None = None) -> int:
         stress_runs["finetuned_constrained"] = ft["finetuned_constrained"]
     del model
     model, tokenizer = load_model(base_model)
-    base = spread_subset(test, cfg.base_windows)
+    base = atomic.spread_subset(test, cfg.base_windows)
     runs |= evaluate_model("base", model, tokenizer, base, tol_s=tol, batch_size=cfg.batch_size,
                            free_max_new_tokens=cfg.free_max_new_tokens,
-                           free_pairs=spread_subset(base, cfg.base_free_windows))
+                           free_pairs=atomic.spread_subset(base, cfg.base_free_windows))
     runs |= text_runs(test, thresholds, tol)
     stress_runs |= text_runs(stress, thresholds, tol) if stress else {}
     for name in NO_MODEL:
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         "on_base_subset": {"finetuned_constrained": scoring.summary(on_base.windows)},   # like for like
         "test_windows": len(test), "free_windows": len(free), "stress_windows": len(stress),
         "base_windows": len(base),
-        "base_free_windows": [p["id"] for p in spread_subset(base, cfg.base_free_windows)],
+        "base_free_windows": [p["id"] for p in atomic.spread_subset(base, cfg.base_free_windows)],
         "ts_tolerance_s": tol, "thresholds": thresholds, "stop_bias": stop_bias.as_dict(),
     }
     if stress:

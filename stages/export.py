@@ -38,8 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         cfg = load_section(ExportConfig, args.params)
-        pipeline_params = {"ingest": as_dict(load_section(IngestConfig, args.params)),
-                           "build_sft": as_dict(load_section(BuildSftConfig, args.params))}
+        # what DVC tracks of them (the server reads with its own limits, not ingest's runtime ones)
+        pipeline_params = {"ingest": as_dict(load_section(IngestConfig, args.params), runtime=False),
+                           "build_sft": as_dict(load_section(BuildSftConfig, args.params), runtime=False)}
     except ConfigError as exc:
         print(f"export failed: {exc}", file=sys.stderr)
         return 1

@@ -6,7 +6,7 @@ Reads params.yaml section `train_qlora` (and `evaluate.ts_tolerance_s`, to score
 as evaluate scores). Writes the adapter (+ tokenizer, train_config.json), the training curves under
 plots/train/ (`plots.Curves`), metrics/train.json, and resumable checkpoints in models/checkpoints/ (a persisted
 DVC output: a killed run resumes when the stage is rerun). Then the trained model decodes
-`calibration_windows` val windows once to fit its stop bias (`evaluate.fit_stop_bias`: one before
+`calibration_windows` val windows once to fit its stop bias (`calibration.fit_stop_bias`: one before
 a likely moment, a play whose score reaches the rule's threshold in data/sft/rule.json, one before
 another), written into the adapter's train_config.json and metrics/train.json.
 With `nproc: N` > 1 the script starts itself again under torchrun, N data-parallel processes
@@ -28,6 +28,8 @@ from pathlib import Path  # noqa: E402
 from fan_timeline import atomic  # noqa: E402
 from fan_timeline.config import ConfigError, EvaluateConfig, TrainConfig, load_section  # noqa: E402
 
+CALIBRATION_BATCH = 16   # val windows decoded together to fit the stop bias
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -40,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         cfg = load_section(TrainConfig, args.params)
-        tol_s = load_section(EvaluateConfig, args.params).ts_tolerance_s if cfg.calibration_windows else 0.0
+        tol_s = load_section(EvaluateConfig, args.params).ts_tolerance_s
     except ConfigError as exc:
         print(f"train_qlora failed: {exc}", file=sys.stderr)
         return 1
@@ -80,20 +82,21 @@ def run(cfg, args: argparse.Namespace) -> int:
 
 
 def calibrate(cfg, args: argparse.Namespace, tol_s: float) -> int:
-    """Fit the trained model's stop bias on val windows (`evaluate.fit_stop_bias`) and record it."""
+    """Fit the trained model's stop bias on val windows (`calibration.fit_stop_bias`) and record it."""
     import json
 
-    from fan_timeline.evaluate import STOP_BIAS_NEVER, fit_stop_bias, pair_grounding, spread_subset
-    from fan_timeline.generate import StopBias, generate_timelines, load_model
+    from fan_timeline.calibration import STOP_BIAS_NEVER, StopBias, fit_stop_bias, pair_grounding
+    from fan_timeline.generate import generate_timelines
+    from fan_timeline.model import load_model
 
     config_path = args.adapter / "train_config.json"
     train_config = json.loads(config_path.read_text())
     bias, scores = StopBias(), {}
-    if cfg.calibration_windows:
-        val = spread_subset(atomic.read_jsonl(args.sft_dir / "val.jsonl"), cfg.calibration_windows)
+    if cfg.calibration_windows != "none":
+        val = atomic.spread_subset(atomic.read_jsonl(args.sft_dir / "val.jsonl"), cfg.calibration_windows)
         model, tokenizer = load_model(train_config["base_model"], adapter=str(args.adapter))
         results = generate_timelines(model, tokenizer, [p["prompt"] for p in val], constrained=True,
-                                     groundings=[pair_grounding(p) for p in val], batch_size=16,
+                                     groundings=[pair_grounding(p) for p in val], batch_size=CALIBRATION_BATCH,
                                      stop_bias=STOP_BIAS_NEVER)
         threshold = json.loads((args.sft_dir / "rule.json").read_text())["thresholds"]["rule"]
         bias, scores = fit_stop_bias(val, results, tol_s, threshold)

@@ -43,6 +43,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
+def sample_games() -> Path:
+    """The directory pytest_configure wrote: the pipeline's first SAMPLE_GAMES sample games, S0001..
+    (params.yaml simulate.seed). Shared by every test that reads them: never write into it."""
+    return Path(os.environ["FAN_TIMELINE_TEST_SAMPLES"])
+
+
+@pytest.fixture(scope="session")
 def base_model_path() -> str:
     """Directory of the embedded SmolLM2-135M checkpoint.
 
@@ -60,3 +67,22 @@ def tokenizer(base_model_path: str):
     from fan_timeline.model import load_tokenizer
 
     return load_tokenizer(base_model_path)
+
+
+@pytest.fixture(scope="session")
+def base_model(base_model_path):
+    """(model, tokenizer) of the embedded model, untrained, loaded for inference once per session
+    (`model.load_model`). Shared: a test may run it, never change its weights or config."""
+    from fan_timeline.model import load_model
+
+    return load_model(base_model_path)
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(tmp_path_factory, base_model_path):
+    """One run of all five stages through real DVC, shared by the tests of the pipeline, the remotes
+    and the faults (`_pipeline.five_stage_run`: a tiny model, tiny settings; ~1 min). A test that
+    changes the repository (params, remotes, commits, outputs) works on `pipeline_run.copy(dest)`."""
+    from _pipeline import five_stage_run
+
+    return five_stage_run(tmp_path_factory.mktemp("pipeline"), base_model_path)

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from fan_timeline import align
-from fan_timeline.align import align_game, build_alignment, estimated_play_walls, flair_team, pseudonymise
+from fan_timeline.align import align_game, build_alignment, estimated_play_walls
+from fan_timeline.authors import flair_team, pseudonymise, subreddit_team
 from fan_timeline.sport import game_seconds
 from fan_timeline.tables import COMMENT_COLUMNS, PbpResult
 
@@ -114,11 +115,11 @@ def test_fan_team_is_the_subreddit_team_else_the_flair_team():
     assert got == {"a": ("goherons", "HAR", "BAY"),       # a team's own subreddit: its fans, whatever the flair
                    "b": ("nba", "BAY", "BAY"),            # the league's: the flair says
                    "c": ("baygulls", "BAY", None)}        # no subreddit given: matched on the team's name
-    assert align.subreddit_team("clevelandcavs", {"home": {"team": "CLE", "name": "Cleveland Cavaliers"},
+    assert subreddit_team("clevelandcavs", {"home": {"team": "CLE", "name": "Cleveland Cavaliers"},
                                                   "away": {"team": "CHI", "name": "Chicago Bulls"}}) == "CLE"
-    assert align.subreddit_team("GoNets", {"home": {"team": "BKN", "name": "Brooklyn Nets"},
+    assert subreddit_team("GoNets", {"home": {"team": "BKN", "name": "Brooklyn Nets"},
                                            "away": {"team": "GSW", "name": "Golden State Warriors"}}) == "BKN"
-    assert align.subreddit_team("nba", TEAMS) is None
+    assert subreddit_team("nba", TEAMS) is None
 
 
 def test_reaction_lag_is_where_the_comments_naming_a_play_peak_after_it():

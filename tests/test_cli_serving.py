@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from _serving import ROOT, SAMPLES, game_meta, sample_ids, windows_of, written_formats
+from _serving import ROOT, SAMPLES, game_meta, periods_of, sample_ids, windows_of, written_formats
 
 from fan_timeline import cli, schema
 
@@ -129,3 +129,57 @@ def test_serve_starts_the_api_and_takes_the_key_from_the_environment(base_model_
         proc.wait(30)
         log.close()
     assert "Uvicorn running" in (tmp_path / "serve.log").read_text()
+
+
+def _script() -> list[str]:
+    script = Path(sys.executable).with_name("fan-timeline")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "fan_timeline.cli"]
+
+
+@pytest.mark.parametrize(("args", "error"), [
+    (["serve", "--batch-size", "0"], "argument --batch-size: must be >= 1, not 0"),
+    (["serve", "--max-queue", "-1"], "argument --max-queue: must be >= 0, not -1"),
+    (["serve", "--port", "70000"], "argument --port: must be <= 65535, not 70000"),
+    (["serve", "--max-body-mb", "nan"], "argument --max-body-mb: must be >= 0.001, not nan"),
+    (["serve", "--max-inflight-mb", "10"], "--max-inflight-mb (10) must be at least --max-body-mb (50)"),
+    (["serve", "--samples", "/nonexistent/samples"], "--samples: /nonexistent/samples is not a directory"),
+    (["serve", "--params", "/nonexistent/params.yaml"], "--params: /nonexistent/params.yaml"),
+    (["serve", "--host", "192.0.2.1"], "cannot listen on 192.0.2.1:8000"),       # TEST-NET-1: never this machine's
+    (["demo", "--batch-size", "x"], "argument --batch-size: 'x' is not an integer"),
+    (["generate", "--pbp", str(SAMPLES / "S0001" / "pbp.json"), "--audience", "nba"],
+     "--audience: 'nba' is not an audience: give a subreddit as \"r/<name>\" (e.g. \"r/nba\")"),
+    (["generate", "--pbp", str(SAMPLES / "S0001" / "pbp.json"), "--windows", "3,x"],
+     "--windows: 'x' is not a window index"),
+    (["serve"], "--model: base model '/nonexistent/model' is neither a directory nor an embedded name"),
+])
+def test_a_bad_argument_is_answered_before_the_model_loads(args, error):
+    # The model named cannot load: were it loaded first, its error would be the answer. The real
+    # console script, in a subprocess: the exit code and stderr a user sees.
+    done = subprocess.run([*_script(), *args, "--model", "/nonexistent/model"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"})
+    assert done.returncode == 2, done.stderr
+    assert error in done.stderr, done.stderr
+    assert "loading" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_generate_checks_audience_and_windows_against_the_game_before_the_weights_load(base_model_path, capsys):
+    game = SAMPLES / "S0001"
+    args = ["generate", "--model", base_model_path, "--pbp", str(game / "pbp.json"), "--comments",
+            str(game / "comments"), "--game", str(game / "game.json")]
+    assert cli.main([*args, "--audience", "r/nosuchsub"]) == 2
+    err = capsys.readouterr().err
+    assert "error: --audience: no audience 'r/nosuchsub' in this game; there are r/" in err
+    assert f"loading {base_model_path}" not in err           # printed just before the weights load
+    n = windows_of(periods_of("S0001"))
+    assert cli.main([*args, "--windows", f"2,{n}"]) == 2
+    err = capsys.readouterr().err
+    assert f"error: --windows: window {n} does not exist: this game has {n} windows (0..{n - 1})" in err
+    assert f"loading {base_model_path}" not in err
+
+
+def test_serve_defaults_are_the_servers():
+    from fan_timeline import server
+
+    args = cli._parser().parse_args(["serve"])
+    assert args.max_body_mb * 2**20 == server.DEFAULT_MAX_BODY_BYTES
+    assert args.max_inflight_mb * 2**20 == server.DEFAULT_MAX_INFLIGHT_BYTES

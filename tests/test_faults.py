@@ -7,10 +7,13 @@ Proves, with the real stage entry points on freshly simulated games:
 - a full disk (a 64 KiB tmpfs, mounted in a private user + mount namespace) and a read-only
   output directory end the stage with exit status 1 and one line naming the path and the cause,
   no traceback.
+- a trainer killed mid-run under `dvc repro` leaves no process behind, and the next run is not
+  refused; a second run on the same checkpoints is refused, naming the first.
+The DVC checks start from copies of conftest.py's shared five-stage run (`pipeline_run`).
 The namespace tricks need `unshare` (util-linux) and unprivileged user namespaces; where those are
 missing the disk-full and (as root, where chmod does not restrict) permission tests are skipped.
 
-Run: pytest tests/test_faults.py   (~40 s; no network)
+Run: pytest tests/test_faults.py   (no network)
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_pipeline_dvc import REPO, commit, make_scratch_repo, run, set_params
+from _pipeline import REPO, run, set_params
 
 from fan_timeline.simulate.cli import simulate
 
@@ -105,11 +108,8 @@ def test_killed_ingest_leaves_no_partial_output(raw, reference, tmp_path, delay_
     assert all(p.name.startswith(".") for p in out.iterdir() if p.name not in ("interim", "ingest.json"))
 
 
-def test_killed_dvc_repro_is_not_recorded_as_done(raw, tmp_path):
-    repo = make_scratch_repo(tmp_path / "repo", games=2, seed=5)
-    commit(repo, "code and data")
-    run(["dvc", "repro", "ingest"], repo)
-    commit(repo, "ingest")
+def test_killed_dvc_repro_is_not_recorded_as_done(pipeline_run, tmp_path):
+    repo = pipeline_run.copy(tmp_path / "repo")   # ingest ran and is committed
     set_params(repo, ingest={"reaction_lag_s": 20})   # ingest must rerun
     killed = kill_when_writing(["dvc", "repro", "ingest"], repo / "data", 0.0, cwd=repo)
     assert killed
@@ -138,12 +138,13 @@ def processes_running(marker: str) -> list[str]:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
-def test_killed_repro_leaves_no_trainer_behind_and_the_next_run_is_not_refused(tmp_path, base_model_path):
-    repo = make_scratch_repo(tmp_path / "repo", games=3, seed=5)
+def test_killed_repro_leaves_no_trainer_behind_and_the_next_run_is_not_refused(tmp_path, pipeline_run):
+    # the shared run (its tiny model: the processes matter here, not the weights), training again
+    # from no checkpoint in 2 processes, far longer than it will be let run
+    repo = pipeline_run.copy(tmp_path / "repo")
+    shutil.rmtree(repo / "models" / "checkpoints")
     set_params(repo, train_qlora={"nproc": 2, "grad_accum": 2, "max_steps": 400, "lora_layers": 2,
                                   "val_examples": 2, "checkpoint_every": 1, "calibration_windows": 1})
-    commit(repo, "code and data")
-    run(["dvc", "repro", "build_sft"], repo)
     proc = subprocess.Popen(["dvc", "repro", "train_qlora"], cwd=repo, env=env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     try:

@@ -20,16 +20,14 @@ from fan_timeline import schema
 from fan_timeline.chat import stop_token_ids
 from fan_timeline.generate import (
     FREE_MAX_NEW_TOKENS,
-    GrammarMask,
     _kv_cache,
     constrained_max_new_tokens,
     generate_constrained_and_free,
     generate_timelines,
-    ll_tokenizer,
-    load_model,
-    new_matcher,
-    timeline_from_text,
 )
+from fan_timeline.grammar import GrammarMask, ll_tokenizer, new_matcher
+from fan_timeline.model import load_model
+from fan_timeline.schema import timeline_from_text
 
 SYSTEM = "Write the JSON timeline of the moments that mattered in this window of the game."
 PROMPTS = [
@@ -52,8 +50,8 @@ PROMPTS = [
 
 
 @pytest.fixture(scope="module")
-def model_and_tokenizer(base_model_path):
-    return load_model(base_model_path)
+def model_and_tokenizer(base_model):
+    return base_model   # the untrained embedded model, loaded once per session (conftest.py)
 
 
 # ---------------------------------------------------------------- the bound, against the grammar
@@ -256,6 +254,7 @@ def test_buffered_kv_cache_gives_the_default_caches_logits(model_and_tokenizer):
     prompt_len = mask.shape[1]
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     caches = [DynamicCache(), _kv_cache()]
+    steps = 72   # the first room is 64 past the prompt: it must grow (once, at step 64)
     with torch.inference_mode():
         outs = [model(input_ids=enc["input_ids"], attention_mask=mask, position_ids=positions, cache=c).logits
                 for c in caches]
@@ -263,7 +262,7 @@ def test_buffered_kv_cache_gives_the_default_caches_logits(model_and_tokenizer):
         caches[1] = copy.deepcopy(caches[1])
         ids, pos = outs[0][:, -1].argmax(-1, keepdim=True), positions[:, -1:]
         rooms = []
-        for step in range(100):   # the first room is 64 past the prompt: it must grow
+        for step in range(steps):
             mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
             pos = pos + 1
             outs = [model(input_ids=ids, attention_mask=mask, position_ids=pos, cache=c).logits for c in caches]
@@ -274,7 +273,7 @@ def test_buffered_kv_cache_gives_the_default_caches_logits(model_and_tokenizer):
                 for c in caches:
                     c.batch_select_indices(torch.tensor([1]))
                 ids, mask, pos = ids[1:], mask[1:], pos[1:]
-    assert caches[1].get_seq_length() == prompt_len + 100
+    assert caches[1].get_seq_length() == prompt_len + steps
     assert any(b > a for a, b in zip(rooms[5:], rooms[6:])), rooms   # grew while decoding
 
 
@@ -413,10 +412,18 @@ def test_grounded_bound_is_the_longest_output_and_greedy_walks_stay_inside(token
         assert len(longest(grounding).encode()) == schema.grounded_max_bytes(grounding)
 
 
-@pytest.mark.slow
-def test_forced_tokens_fed_at_once_write_what_one_step_each_writes(model_and_tokenizer, monkeypatch):
+@pytest.fixture(scope="module")
+def grounded_batch3(model_and_tokenizer):
+    """The three prompts decoded under their groundings in one batch (forced tokens fed at once)."""
     model, tokenizer = model_and_tokenizer
-    fast = generate_timelines(model, tokenizer, PROMPTS, constrained=True, groundings=GROUNDINGS, batch_size=3)
+    return generate_timelines(model, tokenizer, PROMPTS, constrained=True, groundings=GROUNDINGS, batch_size=3)
+
+
+@pytest.mark.slow
+def test_forced_tokens_fed_at_once_write_what_one_step_each_writes(model_and_tokenizer, grounded_batch3,
+                                                                   monkeypatch):
+    model, tokenizer = model_and_tokenizer
+    fast = grounded_batch3
     monkeypatch.setattr(GrammarMask, "forced", lambda self, rows, limits: [[] for _ in rows])
     slow = generate_timelines(model, tokenizer, PROMPTS, constrained=True, groundings=GROUNDINGS, batch_size=3)
     assert [(r.text, r.n_new_tokens, r.finished) for r in fast] == [(r.text, r.n_new_tokens, r.finished) for r in slow]
@@ -426,9 +433,9 @@ def test_forced_tokens_fed_at_once_write_what_one_step_each_writes(model_and_tok
 
 
 @pytest.mark.slow
-def test_grounded_decoding_cites_only_the_window(model_and_tokenizer):
+def test_grounded_decoding_cites_only_the_window(model_and_tokenizer, grounded_batch3):
     model, tokenizer = model_and_tokenizer
-    results = generate_timelines(model, tokenizer, PROMPTS, constrained=True, groundings=GROUNDINGS, batch_size=3)
+    results = grounded_batch3
     for result, g in zip(results, GROUNDINGS):
         assert result.finished
         parsed, errors = timeline_from_text(result.text)
@@ -481,8 +488,7 @@ def test_load_model_applies_and_merges_an_adapter(model_and_tokenizer, base_mode
 
 
 def test_the_stop_bias_moves_only_the_choice_to_report_one_more_moment(model_and_tokenizer):
-    from fan_timeline.evaluate import STOP_BIAS_NEVER
-    from fan_timeline.generate import StopBias
+    from fan_timeline.calibration import STOP_BIAS_NEVER, StopBias
 
     model, tokenizer = model_and_tokenizer
     prompts = [PROMPTS[0], PROMPTS[2]]
@@ -517,7 +523,7 @@ def test_the_stop_bias_moves_only_the_choice_to_report_one_more_moment(model_and
 
 def test_the_choice_to_report_one_more_moment_is_a_token_of_its_own(tokenizer):
     from fan_timeline.chat import encode_pair
-    from fan_timeline.generate import decision_tokens
+    from fan_timeline.grammar import decision_tokens
 
     text = schema.dump_timeline([BLOCK, THREE])
     pieces = schema.decision_pieces(text)

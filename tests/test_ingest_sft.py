@@ -153,15 +153,51 @@ def test_pairs_per_window_and_audience_never_share_a_game(built):
         for p in built.pairs[s]:
             auds[(p["game_id"], p["window"]["index"])].add(p["audience"])
     assert any(len(a) >= 2 for a in auds.values()), "a window is prompted once per audience"
-    thresholds = built.rule["thresholds"]
-    assert built.rule["fitted_on"] == "train" and set(thresholds) == {"rule", "state", "volume"}
+    assert built.rule["fitted_on"] == "train" and set(built.rule["thresholds"]) == {"rule", "state", "volume"}
 
-    def train_f1(t: float) -> float:
-        texts = [schema.dump_timeline(rule_entries(p, t)) for p in built.pairs["train"]]
-        return score_texts("rule", built.pairs["train"], texts, 20.0)[0].summary()["event_f1"]
 
-    best = train_f1(thresholds["rule"])    # the rule's threshold is the best F1 on train
-    assert best >= train_f1(thresholds["rule"] - 0.5) and best >= train_f1(thresholds["rule"] + 0.5)
+def train_windows(pairs: list[dict], name: str) -> list[tuple[list[tuple[int, float]], set[int]]]:
+    """Per train pair, what picker `name` may pick as (seq, value), and the seqs of its gold moments."""
+    if name == "rule":
+        return [([(c["seq"], c["score"]) for c in p["candidates"]], {r["seq"] for r in p["reference"]}) for p in pairs]
+    return [([(f["seq"], f[name]) for f in p["baseline_facts"]], {r["seq"] for r in p["reference"]}) for p in pairs]
+
+
+def play_f1(windows: list[tuple[list[tuple[int, float]], set[int]]], threshold: float) -> float:
+    """Event F1 over all windows when each reports its plays of `threshold` or more, the highest first,
+    at most the schema's maxItems; a reported play matches a gold moment of the same play."""
+    tp = predicted = reference = 0
+    for values, gold in windows:
+        reported = {seq for seq, _ in sorted((v for v in values if v[1] >= threshold), key=lambda v: -v[1])
+                    [:schema.max_items()]}
+        tp, predicted, reference = tp + len(reported & gold), predicted + len(reported), reference + len(gold)
+    return 2 * tp / (predicted + reference) if predicted + reference else 1.0
+
+
+def test_each_threshold_is_the_lowest_of_the_best_train_f1_over_every_value_seen(built):
+    """build_sft fits each picker's threshold on train: recomputed here from the train pairs alone,
+    over every value a train window lists (to 2 decimals), it is the lowest threshold of the best
+    event F1, and the choice matters (some threshold scores lower). evaluate's own scoring of the
+    rule's timelines gives those F1s, and no more at half a point either side."""
+    train = built.pairs["train"]
+    assert built.rule["train_windows"] == len(train)   # every train window kept (quiet_train_keep 1)
+    for name, threshold in built.rule["thresholds"].items():
+        windows = train_windows(train, name)
+        f1 = {t: play_f1(windows, t) for t in sorted({round(v, 2) for values, _ in windows for _, v in values})}
+        best = max(f1.values())
+        assert min(f1.values()) < best, name
+        assert threshold == min(t for t, v in f1.items() if v == best), (name, threshold, f1)
+
+    def evaluated_f1(t: float) -> float:
+        texts = [schema.dump_timeline(rule_entries(p, t)) for p in train]
+        return score_texts("rule", train, texts, 20.0)[0].summary()["event_f1"]
+
+    rule_t, windows = built.rule["thresholds"]["rule"], train_windows(train, "rule")
+    at_fit = evaluated_f1(rule_t)
+    assert at_fit == pytest.approx(play_f1(windows, rule_t))
+    for t in (rule_t - 0.5, rule_t + 0.5):
+        near = evaluated_f1(t)
+        assert near == pytest.approx(play_f1(windows, t)) and near <= at_fit
 
 
 def test_labels_are_shown_plays_in_the_prompts_order(built):

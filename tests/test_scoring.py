@@ -11,7 +11,7 @@ intervals resample games, not windows.
 import pytest
 
 from fan_timeline import scoring
-from fan_timeline.evaluate import PlayRef
+from fan_timeline.scoring import PlayRef
 
 
 def e(ts, sentiment="positive", event="Okafor scores, HAR lead 10-8", seq=None, quote=None):
@@ -107,8 +107,15 @@ def test_quote_grounding_and_window_bounds():
 
 def test_stop_biases_before_likely_moments_and_other_plays_are_read_off_one_decode_that_never_stops():
     from fan_timeline import schema
-    from fan_timeline.evaluate import STOP_BIAS_NEVER, f1_by_stop_bias, fit_stop_bias, pair_grounding, texts_at_bias
-    from fan_timeline.generate import GenerationResult, StopBias
+    from fan_timeline.calibration import (
+        STOP_BIAS_NEVER,
+        StopBias,
+        f1_by_stop_bias,
+        fit_stop_bias,
+        pair_grounding,
+        texts_at_bias,
+    )
+    from fan_timeline.generate import GenerationResult
 
     def pair(i, plays, gold):
         return {"id": f"w{i}", "game_id": f"g{i}", "audience": "r/nba", "window": {"start_s": 0.0, "end_s": 180.0},
@@ -154,7 +161,7 @@ def test_a_play_is_likely_when_its_score_reaches_the_rules_threshold():
     (what the rule reports), not the prompt's header: "always go on before a likely moment, never
     before another" then writes exactly the rule's timeline."""
     from fan_timeline import schema
-    from fan_timeline.generate import StopBias
+    from fan_timeline.calibration import StopBias
 
     g = schema.Grounding.of([("Q1 11:00", "Okafor (HAR) scores, HAR lead 10-8", [], None, True, 3.9),
                              ("Q1 10:00", "Okafor (HAR) dunks, HAR lead 12-8", [], None, True, 3.2)])

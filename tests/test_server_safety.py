@@ -10,7 +10,7 @@
 - Files built to exhaust the server (a 20 KB zstd of 600 MB of newlines; a CSV header of a
   million columns over 2,500 short rows; 100 comment files) are answered 413/422 naming the
   file, within the documented bounds of time and resident memory (docs/reliability.md, Limits).
-- Model loading (generate.load_model, what the server loads) reads safetensors only and runs no
+- Model loading (model.load_model, what the server loads) reads safetensors only and runs no
   code from the checkpoint: a checkpoint saved only as a pickle (pytorch_model.bin) is refused
   without torch.load being called, and a checkpoint that ships its own modeling code does not
   get it executed.
@@ -155,7 +155,7 @@ def _tiny_llama(tokenizer):
 def test_load_model_refuses_a_pickle_only_checkpoint_and_runs_no_checkpoint_code(tokenizer, tmp_path, monkeypatch):
     import torch
 
-    from fan_timeline.generate import load_model
+    from fan_timeline.model import load_model
 
     model = _tiny_llama(tokenizer)
     # the control: the same tiny model saved as safetensors loads

@@ -28,22 +28,22 @@ from typing import Any
 import pytest
 import zstandard
 
+from fan_timeline.config import SimulateConfig, load_section
 from fan_timeline.facts import game_facts, surname
 from fan_timeline.readers.pbp import read_pbp
 from fan_timeline.simulate import cli as sim
 from fan_timeline.simulate.engine import REFEREES, GameSim
 from fan_timeline.simulate.league import draw_teams
 
-GAMES, SEED = 4, 3
+ROOT = Path(__file__).resolve().parents[1]
+GAMES, SEED = 4, load_section(SimulateConfig, ROOT / "params.yaml").seed   # conftest.py's sample_games
 REAL_V3 = Path(__file__).resolve().parent / "data" / "real" / "stats_playbyplayv3_0022200552.json"
 
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("sample")
-    ids, report = sim.simulate(out, GAMES, SEED)
-    assert ids == [f"S{i:04d}" for i in range(1, GAMES + 1)] and report["games"] == GAMES
-    return out
+def sample(sample_games: Path) -> Path:
+    """The pipeline's first GAMES sample games, written once per session (conftest.py)."""
+    return sample_games
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +86,8 @@ def load_comments(game_dir: Path) -> list[dict[str, Any]]:
 
 
 def test_same_seed_writes_identical_bytes(sample: Path, tmp_path: Path) -> None:
-    sim.simulate(tmp_path / "again", GAMES, SEED)
+    ids, report = sim.simulate(tmp_path / "again", GAMES, SEED)
+    assert ids == [f"S{i:04d}" for i in range(1, GAMES + 1)] and report["games"] == GAMES
     assert tree(tmp_path / "again") == tree(sample)
     env = dict(os.environ, PYTHONHASHSEED="12345")   # str hashing is randomised per process
     subprocess.run([sys.executable, "-m", "fan_timeline.cli", "simulate", "--games", "2", "--seed", str(SEED),

@@ -25,13 +25,6 @@ FIXTURE = Path(__file__).parent / "data" / "sft_tiny.jsonl"
 
 
 @pytest.fixture(scope="module")
-def tokenizer(base_model_path):
-    from fan_timeline.model import load_tokenizer
-
-    return load_tokenizer(base_model_path)
-
-
-@pytest.fixture(scope="module")
 def rows():
     return T.read_pairs(FIXTURE)
 

@@ -68,18 +68,19 @@ def run_one(base: str, conf: dict, out: Path) -> dict:
 
     from fan_timeline import atomic, schema
     from fan_timeline import train as train_mod
-    from fan_timeline.config import TrainConfig, load_section
-    from fan_timeline.evaluate import (
+    from fan_timeline.atomic import spread_subset
+    from fan_timeline.calibration import (
         STOP_BIAS_NEVER,
+        StopBias,
         f1_by_stop_bias,
         fit_stop_bias,
         pair_grounding,
-        rule_entries,
-        score_texts,
-        spread_subset,
         texts_at_bias,
     )
-    from fan_timeline.generate import StopBias, generate_timelines, load_model
+    from fan_timeline.config import TrainConfig, load_section
+    from fan_timeline.evaluate import rule_entries, score_texts
+    from fan_timeline.generate import generate_timelines
+    from fan_timeline.model import load_model
     from fan_timeline.train import attention as train_attention
 
     # fp32 and no bf16 autocast, as on the CPU pipeline; sdpa with a block mask (flash varlen is bf16-only).
@@ -130,7 +131,8 @@ def run_one(base: str, conf: dict, out: Path) -> dict:
             result[f"{tag}{split}_margins"] = {p["id"]: list(r.stop_margins) for p, r in zip(pairs, results)}
             result[f"{tag}{split}_texts"] = {p["id"]: r.text for p, r in zip(pairs, results)}
             if split == "val":
-                calib = {p["id"] for p in spread_subset(pairs, calibration_windows)}
+                n = 0 if calibration_windows == "none" else calibration_windows
+                calib = {p["id"] for p in spread_subset(pairs, n)}
                 bias, _ = fit_stop_bias(*zip(*[(p, r) for p, r in zip(pairs, results) if p["id"] in calib]), 20)
                 curve = f1_by_stop_bias(pairs, results, 20)
                 result[tag + "val_stop_bias"] = {"fit": bias.as_dict(), "f1_at_0": curve[0.0],

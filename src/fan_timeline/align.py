@@ -51,8 +51,6 @@ that want them (e.g. to display, or to store in a column marked as estimated).
 
 from __future__ import annotations
 
-import bisect
-import hashlib
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -64,7 +62,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 
-from fan_timeline.readers.common import RowError, parse_utc, utc_text
+from fan_timeline.authors import ANONYMOUS_AUTHORS, flair_team, pseudonymise, subreddit_team
+from fan_timeline.readers.common import RowError, longest_non_decreasing, parse_utc, utc_text
 from fan_timeline.sport import (
     REGULATION_PERIODS,
     clock_label,
@@ -91,7 +90,6 @@ HALFTIME_S = 975.0    # rule: 15 min; measured 16-16.5 min
 # double its weight in sentiment and quote selection. Longer gaps are kept ("DEFENSE" chants).
 DUPLICATE_BODY_WINDOW_S = 60.0
 # Author names that are not a person; they are kept as is and never treated as one author.
-ANONYMOUS_AUTHORS = frozenset({"[deleted]", "[removed]"})
 
 _TIME_RE = re.compile(r"\b(1[0-2]|0?[1-9]):([0-5]\d)\s*([AaPp])\.?[Mm]\.?")
 
@@ -119,70 +117,6 @@ class AlignedComments:
     rows: list[dict[str, Any]]       # exactly tables.COMMENT_COLUMNS, in created order
     rejections: Rejections           # items also carry "source_format"
     alignment: Alignment
-
-
-# --- authors and flair ----------------------------------------------------------------------------
-def pseudonymise(author: str, salt: str) -> str:
-    """Stable pseudonym "u_" + 12 hex of sha256(salt, name). Names are lower-cased first because
-    Reddit names are unique case-insensitively; "[deleted]" stays as is (it is nobody)."""
-    name = author.strip()
-    if name in ANONYMOUS_AUTHORS:
-        return name
-    digest = hashlib.sha256(f"{salt}\x00{name.lower()}".encode("utf-8")).hexdigest()
-    return "u_" + digest[:12]
-
-
-def _team_terms(info: Mapping[str, Any]) -> list[str]:
-    """Words that name a team in flair: tricode, full name, nickname (last word), aliases."""
-    terms = [info.get("team"), info.get("name"), *(info.get("aliases") or [])]
-    name = info.get("name")
-    if isinstance(name, str) and len(name.split()) > 1:
-        terms.append(name.split()[-1])   # "Harbor Herons" -> "Herons"; a city alone is ambiguous
-    return [t.strip().lower() for t in terms if isinstance(t, str) and t.strip()]
-
-
-def flair_team(flair: str | None, teams: Mapping[str, Mapping[str, Any]]) -> str | None:
-    """Tricode of the one game team the flair names (whole words, case-insensitive), else None.
-
-    `teams` is ingest's {"home": {"team", "name", "aliases"}, "away": {...}}. A flair naming
-    both teams or neither (a third team's fan) supports no side of this game.
-    """
-    if not flair:
-        return None
-    text = flair.lower()
-    found = set()
-    for info in teams.values():
-        for term in _team_terms(info):
-            if re.search(rf"(?<![a-z0-9]){re.escape(term)}(?![a-z0-9])", text):
-                found.add(info["team"])
-                break
-    return found.pop() if len(found) == 1 else None
-
-
-def _squash(text: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", text.lower())
-
-
-def subreddit_team(subreddit: str | None, teams: Mapping[str, Mapping[str, Any]]) -> str | None:
-    """Tricode of the game team whose own subreddit this is, else None (a league subreddit).
-
-    game.json's `subreddit` decides when given; otherwise a name matches when the squashed
-    subreddit ("clevelandcavs", "GoNets", "NOLAPelicans") holds a team's nickname, alias, city or
-    squashed name of 4+ letters, and no word of the other team's.
-    """
-    if not subreddit:
-        return None
-    sub = _squash(subreddit)
-    for info in teams.values():
-        if info.get("subreddit") and _squash(str(info["subreddit"])) == sub:
-            return info["team"]
-    found = set()
-    for info in teams.values():
-        name = str(info.get("name") or "")
-        terms = [*_team_terms(info), name.split()[0] if name else ""]
-        if any(len(t) >= 4 and t in sub for t in map(_squash, terms)) or _squash(str(info["team"])) == sub:
-            found.add(info["team"])
-    return found.pop() if len(found) == 1 else None
 
 
 # --- wall-clock sources ---------------------------------------------------------------------------
@@ -229,27 +163,6 @@ def hint_walls(hints: Sequence[tuple[int, str, float]], date: str | None, tz: st
         prev = local
         out.append((seq, local.timestamp()))
     return out
-
-
-def _lnds(values: Sequence[float]) -> list[int]:
-    """Indexes of a longest non-decreasing subsequence (drops isolated out-of-order stamps)."""
-    tails: list[float] = []
-    tail_idx: list[int] = []
-    back = [-1] * len(values)
-    for i, v in enumerate(values):
-        k = bisect.bisect_right(tails, v)
-        if k == len(tails):
-            tails.append(v)
-            tail_idx.append(i)
-        else:
-            tails[k] = v
-            tail_idx[k] = i
-        back[i] = tail_idx[k - 1] if k else -1
-    out, i = [], tail_idx[-1] if tail_idx else -1
-    while i >= 0:
-        out.append(i)
-        i = back[i]
-    return out[::-1]
 
 
 def _fill_by_seq(n: int, known: dict[int, float]) -> list[float]:
@@ -351,7 +264,7 @@ def _period_model_walls(plays: Sequence[dict[str, Any]], points: list[tuple[int,
     walls: dict[int, float] = {}
     for p in periods:
         pts = sorted([(start[p], S[p]), *inner[p], (start[p] + length[p], E[p])])
-        keep = _lnds([w for _, w in pts])
+        keep = longest_non_decreasing([w for _, w in pts])
         gs = [pts[k][0] for k in keep]
         ws = [pts[k][1] for k in keep]
         for seq, play in enumerate(plays):
@@ -363,7 +276,7 @@ def _period_model_walls(plays: Sequence[dict[str, Any]], points: list[tuple[int,
 def _anchors(walls: Sequence[float], games: Sequence[float]) -> tuple[tuple[float, float], ...]:
     """Monotone (wall, game) anchors: longest non-decreasing run of walls in game order, game
     clock made non-decreasing, equal walls collapsed to the latest game time."""
-    keep = _lnds(walls)
+    keep = longest_non_decreasing(walls)
     out: list[tuple[float, float]] = []
     top = -math.inf
     for k in keep:

@@ -205,6 +205,20 @@ class WindowOut(BaseModel):
     over_budget: bool
 
 
+class ChatMessage(BaseModel):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class WindowPromptOut(WindowOut):
+    messages: list[ChatMessage] = Field(description="the window's chat prompt, as the model reads it")
+    json_schema: dict[str, Any] = Field(
+        description="the window's grounded JSON Schema: its listed plays, in order, with their own ts and event, "
+                    "the audience's feeling, quotes from the comments shown under them. Give it with the messages "
+                    "to llama.cpp (`json_schema`), Ollama (`format`), LM Studio or vLLM (structured output) and "
+                    "every entry is a true fact quoting a real comment, as this server's own decoding")
+
+
 class GeneratedWindow(WindowOut):
     timeline: list[TimelineEntry] = Field(description="this window's output: valid against the schema")
     text: str = Field(description="the model's exact output")
@@ -271,7 +285,7 @@ class WindowsResponse(BaseModel):
     params: ParamsOut
     audience: str = Field(description="the audience these windows' prompts show")
     audiences: list[AudienceOut]
-    windows: list[WindowOut]
+    windows: list[WindowPromptOut]
     trimmed: Trimmed
     series: Series
 

@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, TypeVar
 
 # What a user can do about the OS errors a stage meets while reading inputs or writing outputs.
 _OS_ERROR_HINTS = {
@@ -161,3 +161,15 @@ def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     with Path(path).open(encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
+
+
+T = TypeVar("T")
+
+
+def spread_subset(rows: list[T], n: int) -> list[T]:
+    """A fixed, spread-out subset of `n` rows (0 = all): the same rows every run, from every part
+    of the file (e.g. the val pairs of the val loss, the windows the slow base model decodes)."""
+    if n <= 0 or n >= len(rows):
+        return list(rows)
+    step = len(rows) / n
+    return [rows[int(i * step)] for i in range(n)]

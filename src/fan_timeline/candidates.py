@@ -340,6 +340,31 @@ def speaks_of(comment: dict[str, Any], fact: Fact) -> bool:
     return _names_a_player(low, fact) or says_words(set(_WORD.findall(low)), low, PLAY_WORDS.get(fact.kind, ()))
 
 
+# A typed score "101-99" (not "3-pt", a time, a date, a run, a series or a record): the numbers and
+# what follows them.
+_SCORE_CLAIM = re.compile(r"(?<![\d.:/$#-])(\d{1,3}) ?[-–] ?(\d{1,3})(?![\d.:/%-])(?! ?(?:run|in the series|series))",
+                          re.IGNORECASE)
+_TRICODE = re.compile(r"\b([A-Z]{3})\b")
+_TEAM_CLAIM = re.compile(r"\b([A-Z]{3}) (?:leads?|(?:is |are )?up|wins?|won|beats?|ahead)\b")
+
+
+def contradicts(body: str, fact: Fact, game_teams: Iterable[str]) -> bool:
+    """Whether a comment states a score or a team that the game says is false, at this play: a
+    score (20 points or more in all: series talk and early scores are not read) more than
+    `sport.SCORE_SLACK` points off the score after the play on either side, either way round, or a
+    league team that is not playing said to lead or win ("CLE leads 200-0" under a MIL dunk).
+    Such a comment is never shown under the play nor quoted: a quote sits under a true event."""
+    teams = set(game_teams)
+    for a, b in ((int(x), int(y)) for x, y in _SCORE_CLAIM.findall(body)):
+        if a + b >= 20 and min(max(abs(a - fact.score_home), abs(b - fact.score_away)),
+                               max(abs(a - fact.score_away), abs(b - fact.score_home))) > sport.SCORE_SLACK:
+            return True
+    claimed = set(_TEAM_CLAIM.findall(body))
+    if _SCORE_CLAIM.search(body):
+        claimed |= set(_TRICODE.findall(body))
+    return any(t in sport.LEAGUE_TEAMS and t not in teams for t in claimed)
+
+
 def says_something(comment: dict[str, Any], fact: Fact) -> bool:
     """Whether a reaction says anything about a play: it names one of its players, is excited, or
     cheers or groans. Chatter ("anyone got a stream?", "real") is never shown or quoted."""
@@ -366,9 +391,11 @@ def telling(comment: dict[str, Any], fact: Fact) -> float:
 
 def window_candidates(facts: list[Fact], reactions: Reactions, audience: str | None = None,
                       max_candidates: int = MAX_CANDIDATES, max_shown: int = MAX_SHOWN,
-                      audience_team: str | None = None, min_score: float = 0.0) -> list[Candidate]:
+                      audience_team: str | None = None, min_score: float = 0.0,
+                      game_teams: tuple[str, ...] = ()) -> list[Candidate]:
     """The window's candidate moments for one audience (None: all comments), the most telling first:
-    at most `max_candidates`, each scoring `min_score` or more.
+    at most `max_candidates`, each scoring `min_score` or more. A reaction that `contradicts` the
+    game (`game_teams`: its two tricodes) is never shown.
 
     How telling a play is does not depend on the audience: a moment is one for every fan base, so
     its evidence is counted over every thread of the game; the comments, their count by team, the
@@ -389,8 +416,9 @@ def window_candidates(facts: list[Fact], reactions: Reactions, audience: str | N
         for r in sorted(mine, key=lambda r: (-telling(r, f), r["created_utc"], r["comment_id"])):
             if len(c.shown) == max_shown:
                 break
-            if str(r["body"]) not in seen and says_something(r, f):   # bots and spam repeat themselves
-                seen.add(str(r["body"]))
+            body = str(r["body"])   # each body once: bots and spam repeat themselves
+            if body not in seen and says_something(r, f) and not contradicts(body, f, game_teams):
+                seen.add(body)
                 c.shown.append(r)
         out.append(c)
     return sorted((c for c in out if c.score >= min_score), key=lambda c: (-c.score, c.fact.seq))[:max_candidates]

@@ -6,7 +6,9 @@
     fan-timeline demo                                          # pick a sample game, read its timeline
 
 serve, generate and demo load the model once and go through fan_timeline.service, the code the
-server uses. The pipeline stages themselves run through `dvc repro` (see dvc.yaml).
+server uses. Every argument is checked before the model loads (a typo costs no load), and
+generate reads the game, and checks the --audience and --windows asked of it, first too. The
+pipeline stages themselves run through `dvc repro` (see dvc.yaml).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -23,6 +26,22 @@ from rich.markup import escape
 from fan_timeline.tables import COMMENT_FORMATS, PBP_FORMATS
 
 DEFAULT_MODEL = "models/export"
+DEFAULT_SAMPLES = "data/raw/sample"
+
+
+def _number(low: float, high: float = float("inf"), kind: type = int):
+    """An argparse type: a number of `kind` from `low` to `high` ("must be >= 1, not 0")."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+        if not value >= low:   # also refuses nan
+            raise argparse.ArgumentTypeError(f"must be >= {low}, not {text}")
+        if value > high:
+            raise argparse.ArgumentTypeError(f"must be <= {high}, not {text}")
+        return value
+    return parse
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
@@ -32,7 +51,7 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--params", type=Path, default=None,
                    help="params.yaml whose ingest and build_sft sections read and window games "
                         "(default: the ones the export recorded in provenance.json, else the config defaults)")
-    p.add_argument("--batch-size", type=int, default=8, help="windows generated together")
+    p.add_argument("--batch-size", type=_number(1), default=8, help="windows generated together")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -44,11 +63,15 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="HTTP API and web page (set $FAN_TIMELINE_API_KEY to require a key)")
     _add_model_args(serve)
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--max-queue", type=int, default=8,
+    serve.add_argument("--port", type=_number(0, 65535), default=8000)
+    serve.add_argument("--max-queue", type=_number(0), default=8,
                        help="requests that may wait while one generates; more get 503 + Retry-After")
-    serve.add_argument("--max-body-mb", type=float, default=50.0, help="largest request body (MiB)")
-    serve.add_argument("--samples", default="data/raw/sample", help="game directories the page offers")
+    serve.add_argument("--max-body-mb", type=_number(0.001, 2**20, kind=float), default=50.0,
+                       help="largest request body (MiB)")
+    serve.add_argument("--max-inflight-mb", type=_number(0.001, 2**20, kind=float), default=128.0,
+                       help="request bodies in the server at once (MiB, at least --max-body-mb): what bounds the "
+                            "memory requests take; a request beyond it gets 503 + Retry-After before it is read")
+    serve.add_argument("--samples", help=f"game directories the page offers (default {DEFAULT_SAMPLES})")
 
     gen = sub.add_parser("generate", help="timeline JSON of one game's raw files")
     _add_model_args(gen)
@@ -63,12 +86,56 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--audience", help='whose comments and feeling, e.g. "r/nba" or a team\'s "r/clevelandcavs" '
                                         "(default: the game's largest audience)")
     gen.add_argument("--out", type=Path, help="write the JSON here (default: stdout)")
+    gen.add_argument("--emit-prompts", type=Path, metavar="DIR",
+                     help="write each window's chat messages and grounded JSON Schema into DIR, for llama.cpp, "
+                          "Ollama, LM Studio or vLLM, instead of generating (the weights are not loaded)")
 
     demo = sub.add_parser("demo",
                           help="interactive: pick a sample game or give files, read its timeline window by window")
     _add_model_args(demo)
-    demo.add_argument("--samples", default="data/raw/sample", help="game directories to pick from")
+    demo.add_argument("--samples", help=f"game directories to pick from (default {DEFAULT_SAMPLES})")
     return parser
+
+
+def _check(args: argparse.Namespace) -> str | None:
+    """What is wrong with the arguments, found without loading the model (None: nothing)."""
+    from fan_timeline.candidates import NO_SUBREDDIT
+    from fan_timeline.config import BuildSftConfig, ConfigError, IngestConfig, load_section
+    from fan_timeline.model import resolve_base_model
+
+    audience = getattr(args, "audience", None)
+    if audience is not None and not (audience == NO_SUBREDDIT or (audience.startswith("r/") and len(audience) > 2)):
+        return (f"--audience: {audience!r} is not an audience: give a subreddit as \"r/<name>\" "
+                f"(e.g. \"r/{audience.removeprefix('/').removeprefix('r/') or 'nba'}\"), or {NO_SUBREDDIT!r}")
+    if args.command == "serve" and args.max_inflight_mb < args.max_body_mb:
+        return (f"--max-inflight-mb ({args.max_inflight_mb:g}) must be at least --max-body-mb "
+                f"({args.max_body_mb:g}): a body at the limit could never be admitted")
+    if getattr(args, "samples", None) is not None and not Path(args.samples).is_dir():
+        return f"--samples: {args.samples} is not a directory"
+    if args.params is not None:
+        try:
+            load_section(IngestConfig, args.params)
+            load_section(BuildSftConfig, args.params)
+        except ConfigError as exc:
+            return f"--params: {exc}"
+        except OSError as exc:
+            return f"--params: {_os_error(exc)}"
+    if args.command == "serve":
+        try:   # a port in use, or a host that is not this machine's: known now, not after the load
+            family, kind, proto, _, address = socket.getaddrinfo(args.host, args.port, type=socket.SOCK_STREAM)[0]
+            with socket.socket(family, kind, proto) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # as uvicorn binds: TIME_WAIT is no owner
+                probe.bind(address)
+        except OSError as exc:
+            return f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
+    if args.model == DEFAULT_MODEL and not Path(DEFAULT_MODEL).is_dir():
+        return (f"{DEFAULT_MODEL} does not exist: build it with `dvc repro export`, or pass "
+                "--model embedded:SmolLM2-135M-Instruct for the untrained base model")
+    try:
+        resolve_base_model(args.model)   # a directory without config.json, an unknown embedded name
+    except (OSError, ValueError) as exc:
+        return f"--model: {exc}"
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,6 +151,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if args.command == "generate":
         return _generate(args)
+    problem = _check(args)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    args.samples = args.samples or DEFAULT_SAMPLES
     service = _load(args)
     if service is None:
         return 2
@@ -92,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
 
         server.run(service, host=args.host, port=args.port, max_queue=args.max_queue,
                    api_key=os.environ.get(server.API_KEY_ENV) or None,
-                   max_body_bytes=int(args.max_body_mb * 2**20), samples_dir=args.samples)
+                   max_body_bytes=int(args.max_body_mb * 2**20), max_inflight_bytes=int(args.max_inflight_mb * 2**20),
+                   samples_dir=args.samples)
         return 0
     if args.command == "demo":
         return Demo(service, args.samples, sys.stdin, sys.stdout).run()
@@ -104,10 +177,6 @@ def _load(args: argparse.Namespace):
     from fan_timeline.config import ConfigError
     from fan_timeline.service import TimelineService
 
-    if args.model == DEFAULT_MODEL and not Path(DEFAULT_MODEL).is_dir():
-        print(f"error: {DEFAULT_MODEL} does not exist: build it with `dvc repro export`, or pass "
-              "--model embedded:SmolLM2-135M-Instruct for the untrained base model", file=sys.stderr)
-        return None
     print(f"loading {args.model} …", file=sys.stderr)
     try:
         service = TimelineService.load(args.model, params_file=args.params, batch_size=args.batch_size)
@@ -183,7 +252,8 @@ def parse_windows(text: str | None) -> list[int] | None:
 
 def _generate(args: argparse.Namespace) -> int:
     from fan_timeline import atomic
-    from fan_timeline.service import InputError
+    from fan_timeline.config import ConfigError
+    from fan_timeline.service import InputError, TimelineService
 
     try:
         pbp, comments, meta = _read_inputs(args)
@@ -191,15 +261,28 @@ def _generate(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    problem = _check(args)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    try:   # the game read and windowed with the model's tokenizer, before its weights load
+        reader = TimelineService.reader(args.model, params_file=args.params)
+        game = reader.read_raw(pbp, comments, meta)
+        audience = game.audience(args.audience)
+        windows = reader.select(game, windows, audience)
+    except InputError as exc:
+        where = f"--{exc.loc[0]}" if exc.loc[:1] in (("audience",), ("windows",)) else exc.where()
+        print(f"error: {where}: {exc.message}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError, ConfigError) as exc:
+        print(f"error: cannot load {args.model}'s tokenizer: {exc}", file=sys.stderr)
+        return 2
+    if args.emit_prompts is not None:
+        return _emit_prompts(args.emit_prompts, game, windows, audience)
     service = _load(args)
     if service is None:
         return 2
-    try:
-        game = service.read_raw(pbp, comments, meta)
-        result = service.timeline(game, windows, args.audience, progress=True).as_dict()
-    except InputError as exc:
-        print(f"error: {exc.where()}: {exc.message}", file=sys.stderr)
-        return 2
+    result = service.timeline(game, windows, audience, progress=True).as_dict()
     if args.out is not None:
         atomic.write_json(args.out, result)
     else:
@@ -209,6 +292,30 @@ def _generate(args: argparse.Namespace) -> int:
           f"{result['windows_total']} windows, "
           f"{g['new_tokens']} tokens in {g['seconds']:.1f} s" + (f" -> {args.out}" if args.out else ""),
           file=sys.stderr)
+    return 0
+
+
+def _emit_prompts(out_dir: Path, game: Any, windows: list[int], audience: str) -> int:
+    """Per window, `<index>.messages.json` (the chat) and `<index>.schema.json` (its grounded JSON
+    Schema), and `windows.json` listing them: what any runtime needs to write the window's timeline
+    with its facts true (docs/serving.md shows a llama.cpp and an Ollama call)."""
+    from fan_timeline import atomic
+    from fan_timeline.service import runtime_request
+
+    plans = game.windows(audience)
+    listed = []
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for i in windows:
+            request = runtime_request(plans[i])
+            atomic.write_json(out_dir / f"{i:03d}.messages.json", request["messages"])
+            atomic.write_json(out_dir / f"{i:03d}.schema.json", request["json_schema"])
+            listed.append({**plans[i].info(), "messages": f"{i:03d}.messages.json", "schema": f"{i:03d}.schema.json"})
+        atomic.write_json(out_dir / "windows.json", {"game": game.game, "audience": audience, "windows": listed})
+    except OSError as exc:
+        print(f"error: --emit-prompts: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 1
+    print(f"{len(listed)} windows' messages and schemas for {audience} -> {out_dir}", file=sys.stderr)
     return 0
 
 

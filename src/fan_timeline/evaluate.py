@@ -23,41 +23,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from fan_timeline import rule, schema, scoring, sport
-from fan_timeline.generate import (
-    GenerationResult,
-    StopBias,
-    generate_constrained_and_free,
-    generate_timelines,
-    timeline_from_text,
-)
+from fan_timeline import rule, scoring, sport
+from fan_timeline.calibration import StopBias, pair_grounding
+from fan_timeline.generate import GenerationResult, generate_constrained_and_free, generate_timelines
+from fan_timeline.schema import timeline_from_text
 
 GRID_OFFSETS_S = (20.0, 60.0, 100.0)
 GRID_SENTIMENT = "positive"
 GRID_EVENT = "A moment of the game"
-
-
-def spread_subset(pairs: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
-    """A fixed, spread-out subset of `n` windows (0 = all), e.g. for the slow, rambling base model."""
-    if n <= 0 or n >= len(pairs):
-        return list(pairs)
-    step = len(pairs) / n
-    return [pairs[int(i * step)] for i in range(n)]
-
-
-@dataclass(frozen=True)
-class PlayRef:
-    """A fact of a window as build_sft stores it (what `scoring.resolve_entry` needs)."""
-
-    seq: int
-    clock: str
-    text: str
-    game_s: float
-    names: tuple[str, ...]
-
-
-def window_facts(pair: dict[str, Any]) -> list[PlayRef]:
-    return [PlayRef(f["seq"], f["ts"], f["event"], float(f["t"]), tuple(f["names"])) for f in pair["window_facts"]]
 
 
 def rule_entries(pair: dict[str, Any], threshold: float) -> list[dict[str, Any]]:
@@ -131,7 +104,7 @@ class RunScore:
         else:
             self.finished += 1
         entries = [dict(e) for e in parsed.get("timeline", [])] if ok else []
-        facts = window_facts(pair)
+        facts = scoring.window_facts(pair)
         names = sorted({n for f in pair["facts"] for n in f["names"]})
         hallucinated: list[str] = []
         for e in entries:
@@ -180,11 +153,6 @@ class RunScore:
         }
 
 
-def pair_grounding(pair: dict[str, Any]) -> schema.Grounding:
-    """What the pair's window lets a timeline cite (build_sft stores its plays and shown quotes)."""
-    return schema.Grounding.of(pair["grounding"]["plays"])
-
-
 def score_texts(name: str, pairs: list[dict[str, Any]], texts: list[str], tol_s: float,
                 results: list[GenerationResult] | None = None) -> tuple[RunScore, list[dict[str, Any]]]:
     score = RunScore(tol_s)
@@ -204,7 +172,7 @@ def evaluate_model(prefix: str, model: Any, tokenizer: Any, pairs: list[dict[str
                    stop_bias: StopBias | float = 0.0) -> dict[str, tuple[RunScore, list[dict[str, Any]]]]:
     """Generate and score `<prefix>_constrained` on `pairs` and `<prefix>_free` on `free_pairs`
     (default: the same; those windows share their prompt prefill between the two). `stop_bias`
-    is the constrained decoding's (`fit_stop_bias`)."""
+    is the constrained decoding's (`calibration.fit_stop_bias`)."""
     free_pairs = pairs if free_pairs is None else free_pairs
     free_ids = {p["id"] for p in free_pairs}
     both = [p for p in pairs if p["id"] in free_ids]
@@ -226,88 +194,3 @@ def evaluate_model(prefix: str, model: Any, tokenizer: Any, pairs: list[dict[str
         progress(progress_line(name, score.summary()))
         runs[name] = (score, preds)
     return runs
-
-
-# --------------------------------------------------------------------------------------------
-# The stop bias: how readily the model reports a moment, fit on val
-
-STOP_BIAS_NEVER = 1e4                                   # no margin reaches it: never close the list by choice
-# The biases `fit_stop_bias` tries: -4 .. 8 by quarters, and "always close" / "never close" (an
-# untrained model's margins run far past 8: without these it could not reach the rule's timeline).
-STOP_BIASES = (-STOP_BIAS_NEVER, *(x / 4 for x in range(-16, 33)), STOP_BIAS_NEVER)
-
-
-def _entries(result: GenerationResult) -> list[dict[str, Any]]:
-    parsed, errors = timeline_from_text(result.text)
-    return parsed["timeline"] if parsed is not None and not errors else []
-
-
-def _closes_at(margins: tuple[float, ...], grounding: schema.Grounding, bias: StopBias, n_entries: int) -> int:
-    """How many entries a row keeps under `bias`: it closes at its first choice whose margin exceeds
-    the bias before the play that choice would add (`StopBias.before`)."""
-    return next((i for i, m in enumerate(margins) if m > bias.before(grounding, i)), n_entries)
-
-
-def texts_at_bias(results: list[GenerationResult], groundings: list[schema.Grounding],
-                  bias: StopBias | float) -> list[str]:
-    """The timelines a constrained decode with stop bias `bias` would have written, from one
-    decode with `STOP_BIAS_NEVER` of the same groundings (see `fit_stop_bias`)."""
-    bias = StopBias.of(bias)
-    texts = []
-    for r, g in zip(results, groundings):
-        entries = _entries(r)
-        texts.append(schema.dump_timeline(entries[:_closes_at(r.stop_margins, g, bias, len(entries))]))
-    return texts
-
-
-class StopBiasScores:
-    """Play-matched event F1 of one never-closing decode under any stop bias, fast: each window's
-    counts are scored once per length its timeline can be cut to, then summed per bias.
-    `groundings`: what the decode was constrained to (default: each pair's, `pair_grounding`)."""
-
-    def __init__(self, pairs: list[dict[str, Any]], results: list[GenerationResult], tol_s: float,
-                 groundings: list[schema.Grounding] | None = None):
-        self.rows = []
-        for pair, r, g in zip(pairs, results, groundings or [pair_grounding(p) for p in pairs]):
-            entries, cuts = _entries(r), RunScore(tol_s)
-            for k in range(len(entries) + 1):
-                cuts.add(pair, schema.dump_timeline(entries[:k]))
-            self.rows.append((r.stop_margins, g, len(entries), cuts.windows))
-
-    def f1(self, bias: StopBias) -> float:
-        cut = [counts[_closes_at(margins, g, bias, n)] for margins, g, n, counts in self.rows]
-        return scoring.event_f1(cut)
-
-
-def f1_by_stop_bias(pairs: list[dict[str, Any]], results: list[GenerationResult], tol_s: float,
-                    ) -> dict[float, float]:
-    """Play-matched event F1 on `pairs` at each bias of `STOP_BIASES`, the same at every choice,
-    from one decode with `STOP_BIAS_NEVER` (see `fit_stop_bias`)."""
-    scores = StopBiasScores(pairs, results, tol_s)
-    return {b: scores.f1(StopBias.of(b)) for b in STOP_BIASES}
-
-
-def fit_stop_bias(pairs: list[dict[str, Any]], results: list[GenerationResult], tol_s: float,
-                  threshold: float | None = None) -> tuple[StopBias, dict[str, float]]:
-    """(bias, {"event_f1_at_0", "event_f1", "event_f1_rule"}): the stop bias (`StopBias`: before a
-    likely moment and before another play, each of `STOP_BIASES`; a play is likely when its score
-    reaches `threshold`, the rule's, else when the prompt lists it so) of the best play-matched event
-    F1 on `pairs` (val windows), ties to the biases nearest 0. "always go on before a likely moment,
-    never before another" is in the grid: the rule's own timeline (`event_f1_rule`), which a fit can
-    always fall back on.
-
-    A small model trained on few windows reports a moment less (or more) readily than its own
-    ranking of the plays deserves, as any classifier's threshold needs setting; and its margins
-    before a play the prompt calls a likely moment and before another sit on different scales.
-    `results` come from one constrained decode with `stop_bias=STOP_BIAS_NEVER`: every row went on
-    to the grammar's last possible entry, recording at each choice the margin of closing the list
-    over going on. Under a bias a row closes at its first choice whose margin exceeds the bias
-    before that choice's play, so its output is the entries before that choice; the rest of the
-    text (the plays it picked, in order, and their quotes) is the same. One decode scores every bias.
-    """
-    scores = StopBiasScores(pairs, results, tol_s)
-    grid = [StopBias(a, b, threshold=threshold) for a in STOP_BIASES for b in STOP_BIASES]
-    best = max(grid, key=lambda s: (scores.f1(s), -abs(s.moment) - abs(s.other)))
-    rule = StopBias(STOP_BIAS_NEVER, -STOP_BIAS_NEVER, threshold=threshold)
-    return best, {"event_f1_at_0": scores.f1(StopBias()), "event_f1": scores.f1(best),
-                  "event_f1_rule": scores.f1(rule)}

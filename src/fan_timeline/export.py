@@ -30,7 +30,8 @@ from typing import Any
 import yaml
 
 from fan_timeline import atomic, schema
-from fan_timeline.generate import StopBias, generate_timelines
+from fan_timeline.calibration import StopBias
+from fan_timeline.generate import generate_timelines
 from fan_timeline.gguf_export import UnsupportedArchitecture, write_gguf, write_modelfile
 from fan_timeline.model import embedded_gguf, gguf_reads_once, load_causal_lm, resolve_base_model
 from fan_timeline.report import results_tables
@@ -71,7 +72,7 @@ def model_card(train_cfg: dict[str, Any], eval_metrics: dict[str, Any], parity: 
                    "constrained greedy outputs identical. Constrained decoding takes "
                    f"{bias.moment:+.2f} off the logits that close the list of moments before a play the prompt "
                    f"lists as a likely moment and {bias.other:+.2f} before another (the stop bias fit on val: "
-                   "`fan_timeline.generate.StopBias`).")
+                   "`fan_timeline.calibration.StopBias`).")
     return f"""# fan-timeline timeline writer
 
 A LoRA fine-tune of `{train_cfg.get('base_model')}` that writes the timeline of one window of a
@@ -92,7 +93,7 @@ print(tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True))
 
 `SYSTEM` and the window text format are fan_timeline.prompt's (docs/architecture.md). For output
 that is always schema-valid, decode with the schema as a grammar (fan-timeline does this with
-llguidance: `fan_timeline.generate.generate_timelines(..., constrained=True)`).
+llguidance: `fan_timeline.generate.generate_timelines(..., constrained=True)`, each window's own grammar).
 
 ## Evaluation (held-out test games, metrics/eval.json)
 
@@ -103,9 +104,22 @@ llguidance: `fan_timeline.generate.generate_timelines(..., constrained=True)`).
 ## llama.cpp, Ollama, LM Studio
 
 `gguf/` holds the model as GGUF (f16; q8_0 where written) with its tokenizer and chat template,
-and an Ollama `Modelfile` (`ollama create fan-timeline -f gguf/Modelfile`). Prompt it with the
-same system message and window text; for always-valid output give llama.cpp the JSON schema as
-a grammar (`--json-schema-file timeline.schema.json`).
+and an Ollama `Modelfile` (`ollama create fan-timeline -f gguf/Modelfile`). Its facts are true only
+under each window's own grounded JSON Schema (the window's listed plays, their clocks and
+sentences, the comments shown under them): `timeline.schema.json` alone makes the JSON valid, not
+true. `fan-timeline generate --game-dir GAME --emit-prompts prompts/` writes each window's
+`NNN.messages.json` and `NNN.schema.json` (the API's `/v1/windows` answers them too); then, greedy:
+
+```bash
+# llama.cpp: llama-server -m gguf/model-f16.gguf --port 8080
+jq -n --slurpfile m prompts/003.messages.json --slurpfile s prompts/003.schema.json \\
+  '{{messages: $m[0], json_schema: $s[0], temperature: 0}}' |
+  curl -s localhost:8080/v1/chat/completions -H 'Content-Type: application/json' -d @-
+# Ollama: ollama create fan-timeline -f gguf/Modelfile
+jq -n --slurpfile m prompts/003.messages.json --slurpfile s prompts/003.schema.json \\
+  '{{model: "fan-timeline", messages: $m[0], format: $s[0], stream: false, options: {{temperature: 0}}}}' |
+  curl -s localhost:11434/api/chat -d @-
+```
 
 ## Training params
 

@@ -33,8 +33,8 @@ from fan_timeline.align import (
     estimate_reaction_lag,
     name_words,
     refine_alignment,
-    subreddit_team,
 )
+from fan_timeline.authors import subreddit_team
 from fan_timeline.config import IngestConfig
 from fan_timeline.facts import NAME_PARTICLES, NAME_SUFFIXES, game_facts
 from fan_timeline.readers.comments import read_comments

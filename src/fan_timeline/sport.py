@@ -105,6 +105,12 @@ def label_to_game_seconds(label: str) -> float:
     return game_seconds(*parse_clock_label(label))
 
 
+# --- the league ---------------------------------------------------------------------------------
+LEAGUE_TEAMS = frozenset(("ATL BOS BKN CHA CHI CLE DAL DEN DET GSW HOU IND LAC LAL MEM MIA MIL MIN NOP NYK "
+                          "OKC ORL PHI PHX POR SAC SAS TOR UTA WAS").split())   # the NBA's 30 tricodes
+SCORE_SLACK = 6   # points a fan's typed score may lag the game's (a basket or two late is not wrong)
+
+
 # --- which plays are moments, and their words ----------------------------------------------------
 RUN_POINTS = 8            # unanswered points that make a run worth naming
 CLOSE_MARGIN = 5          # points: a game this close late is "close"

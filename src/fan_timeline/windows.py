@@ -163,7 +163,7 @@ def plan_game(game: dict[str, Any], plays: list[dict[str, Any]], comments: list[
         for w in windows:
             team = prompt.audience_team(aud, teams)
             cands = window_candidates(w.facts, reactions, own, cfg.max_candidates, cfg.max_shown, team,
-                                      cfg.min_candidate_score)
+                                      cfg.min_candidate_score, (game["home_team"], game["away_team"]))
             n = sum(1 for c in cs if w.contains(float(c["game_s"]), int(c["period"])))
             wp = prompt.window_prompt(tokenizer, game, w.info(), aud, cands, n, teams, cfg.max_prompt_tokens)
             plans.append(WindowPlan(w, aud, wp, n, cfg.max_prompt_tokens, team))

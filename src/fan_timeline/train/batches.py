@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fan_timeline.config import TrainConfig
-from fan_timeline.train import attention
+from fan_timeline.train.attention import register_varlen_attention
 from fan_timeline.train.data import IGNORE_INDEX, Example
 
 
@@ -40,7 +40,7 @@ def static_rows(cfg: TrainConfig, device: Any, examples: list[Example]) -> Stati
     import torch
 
     on_cuda = torch.device(device).type == "cuda"
-    if not (cfg.compile and cfg.packing and on_cuda and attention.register_varlen_attention()):
+    if not (cfg.compile and cfg.packing and on_cuda and register_varlen_attention()):
         return None
     return StaticRows(cfg.micro_batch_tokens, cfg.micro_batch_tokens // min(len(ex) for ex in examples) + 1)
 

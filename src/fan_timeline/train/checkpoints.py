@@ -19,9 +19,8 @@ from fan_timeline.train.data import Example
 from fan_timeline.train.parallel import DataParallel
 
 # Knobs that do not change the trained weights: a checkpoint made with other values still resumes.
-
-
-OPERATIONAL_FIELDS = ("checkpoint_every", "eval_every", "logging_every", "threads", "compile", "calibration_windows")
+# The runtime keys, the val-loss schedule and the calibration after training.
+OPERATIONAL_FIELDS = (*TrainConfig.RUNTIME, "eval_every", "calibration_windows")
 
 
 def trainable_state(model: Any) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import warnings
 from typing import Any
 
 from fan_timeline.config import TrainConfig
-from fan_timeline.train import attention
+from fan_timeline.train.attention import VARLEN_ATTENTION, register_varlen_attention
 
 
 def resolve_quantization(cfg: TrainConfig, device: Any) -> str:
@@ -39,8 +39,8 @@ def build_model(cfg: TrainConfig, base_path: str, device: Any, quantization: str
     from fan_timeline.model import load_causal_lm
 
     attn = "sdpa"
-    if device.type == "cuda" and cfg.packing and attention.register_varlen_attention():
-        attn = attention.VARLEN_ATTENTION
+    if device.type == "cuda" and cfg.packing and register_varlen_attention():
+        attn = VARLEN_ATTENTION
     kwargs: dict[str, Any] = {"dtype": torch.float32 if device.type == "cpu" else torch.bfloat16,
                               "attn_implementation": attn}
     if quantization == "nf4":
@@ -85,7 +85,7 @@ def build_model(cfg: TrainConfig, base_path: str, device: Any, quantization: str
         # would overwrite the output the next layer is reading. With gradient checkpointing no layer
         # runs as a CUDA graph, for the same reason: the backward replays a layer's forward, which
         # overwrites the outputs the layer above still needs (compiled kernels, fixed shapes remain).
-        static = attn == attention.VARLEN_ATTENTION
+        static = attn == VARLEN_ATTENTION
         graphs = static and not cfg.gradient_checkpointing
         adapted = set(layers) if layers else set(range(n_layers))
         for i, layer in enumerate(model.get_base_model().model.layers):

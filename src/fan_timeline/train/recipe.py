@@ -45,6 +45,7 @@ docs/performance.md has the measurements.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 import time
@@ -104,11 +105,10 @@ def train(cfg: TrainConfig, *, train_path: str | os.PathLike, val_path: str | os
     pad_id = tokenizer.pad_token_id
     train_examples = load_examples(train_path, tokenizer, cfg.max_seq_len, cfg.decision_weight)
     val_examples = load_examples(val_path, tokenizer, cfg.max_seq_len)
-    if 0 < cfg.val_examples < len(val_examples):  # a fixed spread-out subset keeps val loss cheap
-        step = len(val_examples) / cfg.val_examples
-        val_examples = [val_examples[int(i * step)] for i in range(cfg.val_examples)]
+    val_examples = atomic.spread_subset(val_examples, cfg.val_examples)   # keeps the val loss cheap
     lengths = [len(ex) for ex in train_examples]
     micro_plan, total_steps, epochs = plan_run(cfg, lengths)
+    eval_every = math.ceil(total_steps / epochs) if cfg.eval_every == "epoch" else cfg.eval_every
     static = static_rows(cfg, dev, train_examples + val_examples)
 
     model = build_model(cfg, base_path, dev, quantization)
@@ -178,7 +178,7 @@ def train(cfg: TrainConfig, *, train_path: str | os.PathLike, val_path: str | os
                        "lr": lr, "tokens_per_s": window_tokens / window_s, "grad_norm": grad_norm})
             window_tokens, window_s = 0, 0.0
         val_loss = None
-        if (cfg.eval_every and done % cfg.eval_every == 0) or done == total_steps:
+        if (eval_every and done % eval_every == 0) or done == total_steps:
             val_loss = evaluate_loss(model, val_examples, cfg, pad_id, dev, autocast, dist=dist, static=static,
                                      prefix=prefix)
             log(done, {"val_loss": val_loss})
