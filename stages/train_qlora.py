@@ -42,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         cfg = load_section(TrainConfig, args.params)
-        tol_s = load_section(EvaluateConfig, args.params).ts_tolerance_s
+        calibrates = cfg.calibration_windows != "none"   # scored as evaluate scores, by its tolerance
+        tol_s = load_section(EvaluateConfig, args.params).ts_tolerance_s if calibrates else 0.0
     except ConfigError as exc:
         print(f"train_qlora failed: {exc}", file=sys.stderr)
         return 1

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from fan_timeline import train as T
-from fan_timeline.config import TrainConfig, as_dict
+from fan_timeline.config import TrainConfig, as_dict, set_values
 from fan_timeline.plots import Curves
 
 REPO = Path(__file__).resolve().parents[1]
@@ -94,14 +94,16 @@ def config(base: str, nproc: int) -> TrainConfig:
     return TrainConfig(base_model=base, max_seq_len=1024, micro_batch_tokens=1024, grad_accum=4, max_steps=3,
                        learning_rate=2e-3, warmup_ratio=0.0, lora_dropout=0.0, lora_r=4, lora_layers=1,
                        checkpoint_every=2, eval_every=2, logging_every=1, nproc=nproc, threads=2,
-                       calibration_windows=0)   # training alone (the stop bias is tested apart)
+                       calibration_windows="none")   # training alone (the stop bias is tested apart)
 
 
 def run_stage(out: Path, sft: Path, cfg: TrainConfig, wrapper: str | None = None,
               env: dict | None = None) -> subprocess.CompletedProcess:
     params = out / "params.yaml"
     out.mkdir(parents=True, exist_ok=True)
-    params.write_text(yaml.safe_dump({"train_qlora": as_dict(cfg)}), encoding="utf-8")
+    spec: dict = {}
+    set_values(spec, "train_qlora", as_dict(cfg))   # the runtime keys under runtime.train_qlora
+    params.write_text(yaml.safe_dump(spec), encoding="utf-8")
     stage = [str(REPO / "stages" / "train_qlora.py"), str(sft), str(out / "adapter"), str(out / "ckpt"),
              str(out / "curves"), str(out / "metrics.json"), "--params", str(params)]
     if wrapper:  # torchrun straight away (the stage's own launcher would not run the wrapper)
